@@ -1,0 +1,141 @@
+// The relay protocol: every message between the Worker (RelayHub Durable Object) and the
+// relay, in both directions. Both ends import this module and validate what they receive.
+import * as v from 'valibot';
+import { HostAddress, Port, PosixUser, Id } from './fields.ts';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Heartbeats are fixed strings so the Durable Object can answer them without waking up
+ * (WebSocket Hibernation auto-response). */
+export const PING = '{"type":"ping"}';
+export const PONG = '{"type":"pong"}';
+
+// ---- operations: the relay's closed vocabulary -------------------------------------------
+
+export const SshTarget = v.strictObject({
+  address: HostAddress,
+  port: Port,
+  user: PosixUser,
+});
+
+export const PackageManagerName = v.picklist(['apt', 'pacman', 'dnf', 'yum', 'zypper', 'apk']);
+
+export const ProbeResult = v.object({
+  os: v.object({
+    id: v.string(),
+    name: v.string(),
+    version: v.string(),
+    prettyName: v.string(),
+    idLike: v.array(v.string()),
+  }),
+  kernel: v.string(),
+  arch: v.string(),
+  hostname: v.string(),
+  bootId: v.string(),
+  uptimeSeconds: v.number(),
+  packageManagers: v.array(PackageManagerName),
+  proxmox: v.nullable(v.object({ product: v.picklist(['pve', 'pbs']), version: v.string() })),
+  docker: v.boolean(),
+});
+
+/** Every operation, its parameters and its result. Adding one here is the only way the
+ * Worker can ask the relay for anything. */
+export const Operations = {
+  probe: { params: v.strictObject({ target: SshTarget }), result: ProbeResult },
+} as const;
+
+export type OperationName = keyof typeof Operations;
+export type OperationParams<K extends OperationName> = v.InferOutput<(typeof Operations)[K]['params']>;
+export type OperationResult<K extends OperationName> = v.InferOutput<(typeof Operations)[K]['result']>;
+
+export const ErrorCode = v.picklist([
+  'unreachable', // connection refused, no route, DNS failure
+  'timeout', // connect or command timeout
+  'auth-refused', // SSH key not accepted
+  'host-key-changed', // pinned host key no longer matches
+  'sudo-password', // sudo asked for a password
+  'unsupported-os', // nothing we know how to manage
+  'command-failed', // a command exited non-zero in an unexpected way
+  'invalid-request', // the request failed validation at the relay
+  'unknown-operation', // not in the closed vocabulary
+  'relay-disconnected', // the relay went away while the request was pending
+  'internal',
+]);
+export type ErrorCode = v.InferOutput<typeof ErrorCode>;
+
+export const RelayError = v.object({ code: ErrorCode, message: v.pipe(v.string(), v.maxLength(2000)) });
+
+// ---- Worker → relay ----------------------------------------------------------------------
+
+export const Welcome = v.object({
+  type: v.literal('welcome'),
+  v: v.number(),
+  relayId: Id,
+  name: v.string(),
+});
+
+/** The relay checks `op` against its own table before it looks at `params`. */
+export const Request = v.object({
+  type: v.literal('request'),
+  id: Id,
+  op: v.string(),
+  params: v.unknown(),
+  timeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1000), v.maxValue(3_600_000))),
+});
+
+export const Pong = v.object({ type: v.literal('pong') });
+
+export const ToRelay = v.variant('type', [Welcome, Request, Pong]);
+export type ToRelay = v.InferOutput<typeof ToRelay>;
+
+// ---- relay → Worker ----------------------------------------------------------------------
+
+export const Hello = v.object({
+  type: v.literal('hello'),
+  v: v.number(),
+  version: v.pipe(v.string(), v.maxLength(64)),
+  publicKey: v.pipe(v.string(), v.regex(/^ssh-ed25519 [A-Za-z0-9+/=]+( [^\n]*)?$/, 'must be an OpenSSH ed25519 public key')),
+  hostname: v.pipe(v.string(), v.maxLength(253)),
+});
+
+export const Response = v.variant('ok', [
+  v.object({ type: v.literal('response'), id: Id, ok: v.literal(true), result: v.unknown() }),
+  v.object({ type: v.literal('response'), id: Id, ok: v.literal(false), error: RelayError }),
+]);
+
+export const Ping = v.object({ type: v.literal('ping') });
+
+export const FromRelay = v.variant('type', [Hello, Response, Ping]);
+export type FromRelay = v.InferOutput<typeof FromRelay>;
+
+/** Close codes both ends use (4000–4999 are application codes). */
+export const Close = {
+  invalidMessage: 4400,
+  unauthorized: 4401,
+  versionMismatch: 4426,
+  replaced: 4409,
+  revoked: 4403,
+} as const;
+
+/** Parse a text frame against a schema; returns a readable reason on failure. */
+export function decode<S extends v.GenericSchema>(
+  schema: S,
+  text: unknown,
+): { ok: true; value: v.InferOutput<S> } | { ok: false; reason: string } {
+  if (typeof text !== 'string') return { ok: false, reason: 'binary frames are not accepted' };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'not JSON' };
+  }
+  const r = v.safeParse(schema, json);
+  if (r.success) return { ok: true, value: r.output };
+  return { ok: false, reason: describeIssues(r.issues) };
+}
+
+export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
+  const first = issues[0];
+  const path = v.getDotPath(first);
+  return (path ? `${path}: ` : '') + first.message;
+}

@@ -1,0 +1,19 @@
+import { Hono } from 'hono';
+import type { Env } from './env.ts';
+import { errorResponse } from './lib/http.ts';
+import { health } from './routes/health.ts';
+import { relayRoutes } from './routes/relays.ts';
+import { relayConnect } from './routes/relay-connect.ts';
+import { hostRoutes } from './routes/hosts.ts';
+import { jobRoutes } from './routes/jobs.ts';
+import { live } from './routes/live.ts';
+
+export const app = new Hono<{ Bindings: Env }>()
+  .route('/api/health', health)
+  .route('/api/relays', relayRoutes)
+  .route('/api/hosts', hostRoutes)
+  .route('/api/jobs', jobRoutes)
+  .route('/api/live', live)
+  .route('/relay/connect', relayConnect)
+  .all('/api/*', (c) => c.json({ error: { code: 'not-found', message: `no such endpoint: ${c.req.method} ${c.req.path}` } }, 404))
+  .onError((err, c) => errorResponse(c, err));

@@ -1,0 +1,9 @@
+import { drizzle } from 'drizzle-orm/d1';
+import * as schema from './schema.ts';
+
+export { schema };
+export const openDb = (d1: D1Database) => drizzle(d1, { schema });
+export type Db = ReturnType<typeof openDb>;
+export type RelayRow = typeof schema.relays.$inferSelect;
+export type HostRow = typeof schema.hosts.$inferSelect;
+export type JobRow = typeof schema.jobs.$inferSelect;

@@ -1,0 +1,87 @@
+// The D1 schema. Migrations in migrations/ are generated from this file by drizzle-kit
+// (`npm run db:generate`); never edit them by hand.
+import { sqliteTable, text, integer, index, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+/** Times are milliseconds since the epoch. */
+const ms = (name: string) => integer(name, { mode: 'number' });
+
+export const relays = sqliteTable('relays', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  /** SHA-256 of the bearer token; the token itself is shown once and never stored. */
+  tokenHash: text('token_hash').notNull().unique(),
+  publicKey: text('public_key'),
+  version: text('version'),
+  hostname: text('hostname'),
+  createdAt: ms('created_at').notNull(),
+  lastSeenAt: ms('last_seen_at'),
+  revokedAt: ms('revoked_at'),
+});
+
+export const hosts = sqliteTable(
+  'hosts',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    address: text('address').notNull(),
+    port: integer('port').notNull().default(22),
+    user: text('user').notNull().default('root'),
+    relayId: text('relay_id').references(() => relays.id, { onDelete: 'set null' }),
+    tags: text('tags', { mode: 'json' }).$type<string[]>().notNull().default([]),
+    monitorOnly: integer('monitor_only', { mode: 'boolean' }).notNull().default(false),
+    status: text('status', { enum: ['unknown', 'online', 'offline', 'error'] }).notNull().default('unknown'),
+    statusReason: text('status_reason'),
+    osId: text('os_id'),
+    osName: text('os_name'),
+    osVersion: text('os_version'),
+    osPrettyName: text('os_pretty_name'),
+    kernel: text('kernel'),
+    arch: text('arch'),
+    bootId: text('boot_id'),
+    bootedAt: ms('booted_at'),
+    packageManager: text('package_manager', { enum: ['apt', 'pacman', 'dnf', 'yum', 'zypper', 'apk'] }),
+    packageManagers: text('package_managers', { mode: 'json' }).$type<string[]>().notNull().default([]),
+    proxmox: text('proxmox', { mode: 'json' }).$type<{ product: 'pve' | 'pbs'; version: string } | null>(),
+    docker: integer('docker', { mode: 'boolean' }).notNull().default(false),
+    updatesCount: integer('updates_count'),
+    securityCount: integer('security_count'),
+    rebootRequired: integer('reboot_required', { mode: 'boolean' }),
+    rebootReason: text('reboot_reason'),
+    lastScanAt: ms('last_scan_at'),
+    createdAt: ms('created_at').notNull(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('hosts_target').on(t.relayId, t.address, t.port, t.user)],
+);
+
+export const jobs = sqliteTable(
+  'jobs',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind', { enum: ['scan'] }).notNull(),
+    hostId: text('host_id')
+      .notNull()
+      .references(() => hosts.id, { onDelete: 'cascade' }),
+    relayId: text('relay_id'),
+    status: text('status', {
+      enum: ['queued', 'dispatched', 'running', 'succeeded', 'failed', 'cancelled', 'lost'],
+    })
+      .notNull()
+      .default('queued'),
+    exitCode: integer('exit_code'),
+    summary: text('summary'),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    requestedBy: text('requested_by'),
+    createdAt: ms('created_at').notNull(),
+    dispatchedAt: ms('dispatched_at'),
+    startedAt: ms('started_at'),
+    finishedAt: ms('finished_at'),
+    /** After this the job is failed with a timeout if the relay has not answered. */
+    deadlineAt: ms('deadline_at'),
+  },
+  (t) => [
+    index('jobs_host').on(t.hostId, t.createdAt),
+    index('jobs_relay_status').on(t.relayId, t.status),
+  ],
+);

@@ -1,0 +1,15 @@
+// The Worker: the API and relay socket (Hono), the cron trigger, and the Durable Objects.
+// Everything else (the dashboard) is served from web/build by Workers Static Assets.
+import { app } from './app.ts';
+import type { Env } from './env.ts';
+import { runScheduled } from './scheduled.ts';
+
+export { RelayHub } from './relay-hub.ts';
+export { LiveFeed } from './live-feed.ts';
+
+export default {
+  fetch: app.fetch,
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(runScheduled(env));
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,50 @@
+// Errors and body validation for the JSON API: every failure is {error:{code,message,field?}}.
+import * as v from 'valibot';
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+export class ApiError extends Error {
+  readonly status: ContentfulStatusCode;
+  readonly code: string;
+  readonly field?: string;
+  constructor(status: ContentfulStatusCode, code: string, message: string, field?: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+export const notFound = (what: string) => new ApiError(404, 'not-found', `${what} not found`);
+
+export function errorResponse(c: Context, err: unknown): Response {
+  if (err instanceof ApiError) {
+    const body = { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } };
+    return c.json(body, err.status);
+  }
+  if (err instanceof HTTPException) {
+    return c.json({ error: { code: 'http', message: err.message } }, err.status);
+  }
+  console.error('unhandled error', err instanceof Error ? err.message : String(err));
+  return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
+}
+
+/** Parse the JSON body against a schema; a 400 names the first offending field. */
+export async function readBody<S extends v.GenericSchema>(c: Context, schema: S): Promise<v.InferOutput<S>> {
+  let json: unknown;
+  try {
+    json = await c.req.json();
+  } catch {
+    throw new ApiError(400, 'invalid', 'the body must be JSON');
+  }
+  const r = v.safeParse(schema, json);
+  if (!r.success) {
+    const issue = r.issues[0];
+    const field = v.getDotPath(issue) ?? undefined;
+    // strictObject reports an unknown key at the key itself
+    const message = issue.type === 'strict_object' ? 'is not a known field' : issue.message;
+    throw new ApiError(400, 'invalid', field ? `${field}: ${message}` : message, field);
+  }
+  return r.output;
+}

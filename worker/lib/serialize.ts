@@ -1,0 +1,68 @@
+// D1 rows → the API's JSON shapes (protocol/api.ts). Secrets (token hashes) never leave here.
+import type { Host, Job, Relay } from '../../protocol/api.ts';
+import type { HostRow, JobRow, RelayRow } from '../db/index.ts';
+
+const iso = (t: number | null | undefined) => (t == null ? null : new Date(t).toISOString());
+
+export function relayJson(r: RelayRow, live: { connected: boolean; lastSeenAt: number | null }): Relay {
+  const lastSeen = Math.max(r.lastSeenAt ?? 0, live.lastSeenAt ?? 0) || null;
+  return {
+    id: r.id,
+    name: r.name,
+    connected: live.connected,
+    publicKey: r.publicKey,
+    version: r.version,
+    hostname: r.hostname,
+    lastSeenAt: iso(lastSeen),
+    createdAt: iso(r.createdAt)!,
+  };
+}
+
+export function hostJson(h: HostRow): Host {
+  return {
+    id: h.id,
+    name: h.name,
+    address: h.address,
+    port: h.port,
+    user: h.user,
+    relayId: h.relayId,
+    tags: h.tags,
+    monitorOnly: h.monitorOnly,
+    status: h.status,
+    statusReason: h.statusReason,
+    os: h.osId
+      ? { id: h.osId, name: h.osName ?? '', version: h.osVersion ?? '', prettyName: h.osPrettyName ?? '' }
+      : null,
+    packageManager: h.packageManager,
+    packageManagers: h.packageManagers as Host['packageManagers'],
+    proxmox: h.proxmox ?? null,
+    docker: h.docker,
+    kernel: h.kernel,
+    arch: h.arch,
+    bootId: h.bootId,
+    bootedAt: iso(h.bootedAt),
+    updatesCount: h.updatesCount,
+    securityCount: h.securityCount,
+    rebootRequired: h.rebootRequired,
+    rebootReason: h.rebootReason,
+    lastScanAt: iso(h.lastScanAt),
+    createdAt: iso(h.createdAt)!,
+  };
+}
+
+export function jobJson(j: JobRow): Job {
+  return {
+    id: j.id,
+    kind: j.kind,
+    hostId: j.hostId,
+    relayId: j.relayId,
+    status: j.status,
+    exitCode: j.exitCode,
+    summary: j.summary,
+    error: j.errorCode ? { code: j.errorCode, message: j.errorMessage ?? '' } : null,
+    requestedBy: j.requestedBy,
+    createdAt: iso(j.createdAt)!,
+    startedAt: iso(j.startedAt),
+    finishedAt: iso(j.finishedAt),
+  };
+}

@@ -1,0 +1,228 @@
+// One Durable Object per relay. It holds the relay's WebSocket with the Hibernation API,
+// sends it jobs, applies its responses to D1, and publishes live events.
+import { DurableObject } from 'cloudflare:workers';
+import { and, asc, eq, inArray } from 'drizzle-orm';
+import {
+  Close,
+  FromRelay,
+  PING,
+  PONG,
+  PROTOCOL_VERSION,
+  decode,
+  type OperationName,
+} from '../protocol/relay.ts';
+import type { LiveEvent } from '../protocol/api.ts';
+import { PendingRequests, RequestFailed } from '../protocol/pending.ts';
+import type { Env } from './env.ts';
+import { openDb, schema, type Db } from './db/index.ts';
+import { applyResponse, expireJobs, JOB_TIMEOUT_MS, requestFor } from './jobs.ts';
+import { publish } from './live-feed.ts';
+import { hostJson, jobJson, relayJson } from './lib/serialize.ts';
+import { newId } from './lib/crypto.ts';
+
+const { relays, hosts, jobs } = schema;
+
+export const RELAY_ID_HEADER = 'X-PatchMan-Relay-Id';
+
+interface Attachment {
+  relayId: string;
+  greeted: boolean;
+}
+
+export class RelayHub extends DurableObject<Env> {
+  db: Db;
+  /** Requests whose caller awaits the answer in memory (the object stays awake meanwhile). */
+  pending = new PendingRequests<unknown>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.db = openDb(env.DB);
+    // Heartbeats are answered without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
+  }
+
+  // ---- the relay's socket ---------------------------------------------------------------
+
+  async fetch(request: Request): Promise<Response> {
+    const relayId = request.headers.get(RELAY_ID_HEADER);
+    if (!relayId) return new Response('missing relay id', { status: 400 });
+    await this.ctx.storage.put('relayId', relayId);
+    // One live connection per relay: a reconnecting relay replaces its stale socket.
+    for (const old of this.ctx.getWebSockets()) {
+      try {
+        old.close(Close.replaced, 'replaced by a newer connection');
+      } catch {
+        // already gone
+      }
+    }
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server);
+    server.serializeAttachment({ relayId, greeted: false } satisfies Attachment);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const att = ws.deserializeAttachment() as Attachment;
+    const msg = decode(FromRelay, message);
+    if (!msg.ok) {
+      console.warn(`relay ${att.relayId}: invalid message (${msg.reason}); closing`);
+      ws.close(Close.invalidMessage, `invalid message: ${msg.reason}`.slice(0, 120));
+      return;
+    }
+    const m = msg.value;
+    if (m.type === 'ping') {
+      ws.send(PONG);
+      return;
+    }
+    if (m.type === 'hello') {
+      if (m.v !== PROTOCOL_VERSION) {
+        ws.close(Close.versionMismatch, `protocol version ${m.v} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+        return;
+      }
+      const [row] = await this.db
+        .update(relays)
+        .set({ version: m.version, publicKey: m.publicKey, hostname: m.hostname, lastSeenAt: Date.now() })
+        .where(eq(relays.id, att.relayId))
+        .returning();
+      if (!row || row.revokedAt) {
+        ws.close(Close.revoked, 'relay revoked');
+        return;
+      }
+      ws.serializeAttachment({ ...att, greeted: true } satisfies Attachment);
+      ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: row.id, name: row.name }));
+      await publish(this.env, { type: 'relay', relay: relayJson(row, { connected: true, lastSeenAt: Date.now() }) });
+      await this.dispatch();
+      return;
+    }
+    if (!att.greeted) {
+      ws.close(Close.invalidMessage, 'hello first');
+      return;
+    }
+    // a response
+    await this.db.update(relays).set({ lastSeenAt: Date.now() }).where(eq(relays.id, att.relayId));
+    if (this.pending.settle(m.id, m)) return;
+    const { job, host } = await applyResponse(this.db, m);
+    const events: LiveEvent[] = [];
+    if (host) events.push({ type: 'host', host: hostJson(host) });
+    if (job) events.push({ type: 'job', job: jobJson(job) });
+    await publish(this.env, ...events);
+  }
+
+  async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    const att = ws.deserializeAttachment() as Attachment | null;
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
+    if (this.ctx.getWebSockets().some((s) => s !== ws)) return; // replaced, not gone
+    this.pending.failAll(new RequestFailed('relay-disconnected', 'the relay disconnected'));
+    if (!att) return;
+    await this.relayGone(att.relayId);
+  }
+
+  async webSocketError(ws: WebSocket): Promise<void> {
+    const att = ws.deserializeAttachment() as Attachment | null;
+    if (att && !this.ctx.getWebSockets().some((s) => s !== ws)) await this.relayGone(att.relayId);
+  }
+
+  /** The relay vanished: what it was running can no longer be known. */
+  async relayGone(relayId: string): Promise<void> {
+    const now = Date.now();
+    const lost = await this.db
+      .update(jobs)
+      .set({ status: 'lost', finishedAt: now, errorCode: 'relay-disconnected', errorMessage: 'the relay disconnected before answering' })
+      .where(and(eq(jobs.relayId, relayId), inArray(jobs.status, ['dispatched', 'running'])))
+      .returning();
+    const [row] = await this.db.update(relays).set({ lastSeenAt: now }).where(eq(relays.id, relayId)).returning();
+    const events: LiveEvent[] = lost.map((j) => ({ type: 'job', job: jobJson(j) }));
+    if (row) events.push({ type: 'relay', relay: relayJson(row, { connected: false, lastSeenAt: now }) });
+    await publish(this.env, ...events);
+  }
+
+  // ---- called by the Worker (RPC) -------------------------------------------------------
+
+  /** Is the relay connected, and when did we last hear from it (heartbeats included)? */
+  status(): { connected: boolean; lastSeenAt: number | null } {
+    const sockets = this.ctx.getWebSockets();
+    let last: number | null = null;
+    for (const ws of sockets) {
+      const t = this.ctx.getWebSocketAutoResponseTimestamp(ws);
+      if (t && (last === null || t.getTime() > last)) last = t.getTime();
+    }
+    const connected = sockets.some((ws) => (ws.deserializeAttachment() as Attachment).greeted);
+    return { connected, lastSeenAt: last };
+  }
+
+  /** Send every queued job of this relay, if it is connected. */
+  async dispatch(): Promise<number> {
+    const ws = this.greetedSocket();
+    if (!ws) return 0;
+    const relayId = (ws.deserializeAttachment() as Attachment).relayId;
+    const queued = await this.db.query.jobs.findMany({
+      where: and(eq(jobs.relayId, relayId), eq(jobs.status, 'queued')),
+      orderBy: asc(jobs.createdAt),
+    });
+    const events: LiveEvent[] = [];
+    for (const job of queued) {
+      const host = await this.db.query.hosts.findFirst({ where: eq(hosts.id, job.hostId) });
+      if (!host) continue;
+      const timeoutMs = JOB_TIMEOUT_MS[job.kind];
+      const { op, params } = requestFor(job, host);
+      const now = Date.now();
+      const [row] = await this.db
+        .update(jobs)
+        .set({ status: 'dispatched', dispatchedAt: now, startedAt: now, deadlineAt: now + timeoutMs + 15_000 })
+        .where(and(eq(jobs.id, job.id), eq(jobs.status, 'queued')))
+        .returning();
+      if (!row) continue; // someone else took it
+      ws.send(JSON.stringify({ type: 'request', id: job.id, op, params, timeoutMs }));
+      events.push({ type: 'job', job: jobJson(row) });
+    }
+    if (queued.length) await this.scheduleAlarm();
+    await publish(this.env, ...events);
+    return events.length;
+  }
+
+  /** Ask the relay something and wait for the answer (no job row): e.g. "test connection". */
+  async request(op: OperationName, params: unknown, timeoutMs: number): Promise<unknown> {
+    const ws = this.greetedSocket();
+    if (!ws) throw new RequestFailed('relay-disconnected', 'the relay is not connected');
+    const id = newId();
+    const answer = this.pending.wait(id, timeoutMs + 5_000);
+    ws.send(JSON.stringify({ type: 'request', id, op, params, timeoutMs }));
+    return answer;
+  }
+
+  /** Close the relay's socket at once (token revoked or relay deleted). */
+  disconnect(reason: string): void {
+    for (const ws of this.ctx.getWebSockets()) ws.close(Close.revoked, reason);
+  }
+
+  async alarm(): Promise<void> {
+    const relayId = (await this.ctx.storage.get<string>('relayId')) ?? null;
+    if (!relayId) return;
+    const failed = await expireJobs(this.db, relayId);
+    await publish(this.env, ...failed.map((j): LiveEvent => ({ type: 'job', job: jobJson(j) })));
+    await this.scheduleAlarm();
+  }
+
+  greetedSocket(): WebSocket | null {
+    return this.ctx.getWebSockets().find((ws) => (ws.deserializeAttachment() as Attachment).greeted) ?? null;
+  }
+
+  async scheduleAlarm(): Promise<void> {
+    const relayId = await this.ctx.storage.get<string>('relayId');
+    if (!relayId) return;
+    const next = await this.db.query.jobs.findFirst({
+      where: and(eq(jobs.relayId, relayId), inArray(jobs.status, ['dispatched', 'running'])),
+      orderBy: asc(jobs.deadlineAt),
+    });
+    if (next?.deadlineAt) await this.ctx.storage.setAlarm(next.deadlineAt);
+  }
+}
+
+export function relayHub(env: Env, relayId: string) {
+  return env.RELAY_HUB.get(env.RELAY_HUB.idFromName(relayId));
+}
+

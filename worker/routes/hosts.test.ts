@@ -1,0 +1,169 @@
+import { describe, expect, it } from 'vitest';
+import { evictDurableObject } from 'cloudflare:test';
+import { api, createRelay, FakeRelay, testEnv, until } from '../test/helpers.ts';
+import { relayHub } from '../relay-hub.ts';
+
+const probeResult = {
+  os: { id: 'debian', name: 'Debian GNU/Linux', version: '12 (bookworm)', prettyName: 'Debian GNU/Linux 12 (bookworm)', idLike: [] },
+  kernel: '6.1.0-40-amd64',
+  arch: 'x86_64',
+  hostname: 'web1',
+  bootId: '0f3c8f6e-8d1e-4c33-9a51-2f1b1f1c9b0e',
+  uptimeSeconds: 3600.5,
+  packageManagers: ['apt'],
+  proxmox: null,
+  docker: false,
+};
+
+async function addHost(body: Record<string, unknown>) {
+  const res = await api('/api/hosts', { method: 'POST', json: body });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+describe('hosts', () => {
+  it('adds a host with defaults and lists it', async () => {
+    const { id: relayId } = await createRelay();
+    const { status, body } = await addHost({ address: '192.0.2.10' });
+    expect(status).toBe(201);
+    expect(body).toMatchObject({ name: '192.0.2.10', address: '192.0.2.10', port: 22, user: 'root', relayId, status: 'unknown', os: null });
+    const list = (await (await api('/api/hosts')).json()) as any[];
+    expect(list.map((h) => h.id)).toContain(body.id);
+  });
+
+  it.each([
+    [{ address: '-oProxyCommand=sh' }, 'address'],
+    [{ address: 'host name' }, 'address'],
+    [{ address: 'a'.repeat(64) + '.example' }, 'address'],
+    [{ address: '300.1.1.1' }, 'address'],
+    [{ address: 'db1', port: 0 }, 'port'],
+    [{ address: 'db1', port: 70000 }, 'port'],
+    [{ address: 'db1', port: '22' }, 'port'],
+    [{ address: 'db1', user: 'root;id' }, 'user'],
+    [{ address: 'db1', user: '$(id)' }, 'user'],
+    [{ address: 'db1', tags: ['ok', 'not ok'] }, 'tags.1'],
+    [{ address: 'db1', sneaky: true }, 'sneaky'],
+  ])('refuses %j with a 400 naming %s, storing nothing', async (body, field) => {
+    await createRelay();
+    const before = (await (await api('/api/hosts')).json()) as any[];
+    const res = await addHost(body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.field).toBe(field);
+    expect(res.body.error.message).toContain(field);
+    const after = (await (await api('/api/hosts')).json()) as any[];
+    expect(after.length).toBe(before.length);
+  });
+
+  it('needs a relay to be chosen when there are several', async () => {
+    await createRelay('a');
+    await createRelay('b');
+    const res = await addHost({ address: 'db1' });
+    expect(res.status).toBe(400);
+    expect(res.body.error.field).toBe('relayId');
+  });
+
+  it('refuses the same target twice', async () => {
+    await createRelay();
+    expect((await addHost({ address: 'db1.lan' })).status).toBe(201);
+    expect((await addHost({ address: 'db1.lan' })).status).toBe(409);
+  });
+
+  it('scan: the job waits for an offline relay and is dispatched when it connects; the probe result lands on the host', async () => {
+    const { token } = await createRelay();
+    const { body: host } = await addHost({ address: '127.0.0.1', port: 2222 });
+    const scan = await api(`/api/hosts/${host.id}/scan`, { method: 'POST' });
+    expect(scan.status).toBe(202);
+    const { jobId } = (await scan.json()) as any;
+    expect(((await (await api(`/api/jobs/${jobId}`)).json()) as any).status).toBe('queued');
+
+    const relay = await FakeRelay.connect(token);
+    const req = await relay.next();
+    expect(req).toMatchObject({ type: 'request', id: jobId, op: 'probe', params: { target: { address: '127.0.0.1', port: 2222, user: 'root' } } });
+    relay.send({ type: 'response', id: jobId, ok: true, result: probeResult });
+
+    const job = await until(async () => {
+      const j = (await (await api(`/api/jobs/${jobId}`)).json()) as any;
+      return j.status === 'succeeded' && j;
+    });
+    expect(job.summary).toContain('Debian GNU/Linux 12');
+    const h = (await (await api(`/api/hosts/${host.id}`)).json()) as any;
+    expect(h).toMatchObject({
+      status: 'online',
+      os: { id: 'debian', version: '12 (bookworm)', prettyName: 'Debian GNU/Linux 12 (bookworm)' },
+      kernel: '6.1.0-40-amd64',
+      packageManager: 'apt',
+      bootId: probeResult.bootId,
+    });
+    expect(h.lastScanAt).not.toBeNull();
+  });
+
+  it('a second scan request while one is pending returns the same job', async () => {
+    await createRelay();
+    const { body: host } = await addHost({ address: 'db2' });
+    const a = (await (await api(`/api/hosts/${host.id}/scan`, { method: 'POST' })).json()) as any;
+    const b = (await (await api(`/api/hosts/${host.id}/scan`, { method: 'POST' })).json()) as any;
+    expect(b.jobId).toBe(a.jobId);
+  });
+
+  it('a failed probe marks the host offline with the reason and fails the job', async () => {
+    const { token } = await createRelay();
+    const relay = await FakeRelay.connect(token);
+    const { body: host } = await addHost({ address: 'gone.lan' });
+    const { jobId } = (await (await api(`/api/hosts/${host.id}/scan`, { method: 'POST' })).json()) as any;
+    const req = await relay.next();
+    relay.send({ type: 'response', id: req.id, ok: false, error: { code: 'unreachable', message: 'connection refused by gone.lan:22' } });
+    const job = await until(async () => {
+      const j = (await (await api(`/api/jobs/${jobId}`)).json()) as any;
+      return j.status === 'failed' && j;
+    });
+    expect(job.error).toEqual({ code: 'unreachable', message: 'connection refused by gone.lan:22' });
+    const h = (await (await api(`/api/hosts/${host.id}`)).json()) as any;
+    expect(h).toMatchObject({ status: 'offline', statusReason: 'connection refused by gone.lan:22' });
+  });
+
+  it('a result that does not validate fails the job instead of storing garbage', async () => {
+    const { token } = await createRelay();
+    const relay = await FakeRelay.connect(token);
+    const { body: host } = await addHost({ address: 'odd.lan' });
+    const { jobId } = (await (await api(`/api/hosts/${host.id}/scan`, { method: 'POST' })).json()) as any;
+    await relay.next();
+    relay.send({ type: 'response', id: jobId, ok: true, result: { os: 'windows' } });
+    const job = await until(async () => {
+      const j = (await (await api(`/api/jobs/${jobId}`)).json()) as any;
+      return j.status === 'failed' && j;
+    });
+    expect(job.error.code).toBe('internal');
+    expect(((await (await api(`/api/hosts/${host.id}`)).json()) as any).os).toBeNull();
+  });
+
+  it('the result still lands after the Durable Object hibernated mid-job', async () => {
+    const { id: relayId, token } = await createRelay();
+    const relay = await FakeRelay.connect(token);
+    const { body: host } = await addHost({ address: 'sleepy.lan' });
+    const { jobId } = (await (await api(`/api/hosts/${host.id}/scan`, { method: 'POST' })).json()) as any;
+    await relay.next();
+    await evictDurableObject(relayHub(testEnv, relayId));
+    relay.send({ type: 'response', id: jobId, ok: true, result: probeResult });
+    await until(async () => ((await (await api(`/api/jobs/${jobId}`)).json()) as any).status === 'succeeded');
+  });
+
+  it('a job in flight when the relay disconnects is marked lost, never succeeded', async () => {
+    const { token } = await createRelay();
+    const relay = await FakeRelay.connect(token);
+    const { body: host } = await addHost({ address: 'flaky.lan' });
+    const { jobId } = (await (await api(`/api/hosts/${host.id}/scan`, { method: 'POST' })).json()) as any;
+    await relay.next();
+    relay.ws.close(1001, 'going away');
+    const job = await until(async () => {
+      const j = (await (await api(`/api/jobs/${jobId}`)).json()) as any;
+      return j.status === 'lost' && j;
+    });
+    expect(job.error.code).toBe('relay-disconnected');
+  });
+
+  it('deletes a host', async () => {
+    await createRelay();
+    const { body: host } = await addHost({ address: 'old.lan' });
+    expect((await api(`/api/hosts/${host.id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await api(`/api/hosts/${host.id}`)).status).toBe(404);
+  });
+});

@@ -1,0 +1,49 @@
+import { Hono } from 'hono';
+import { eq, isNull } from 'drizzle-orm';
+import { RelayCreate } from '../../protocol/api.ts';
+import type { Env } from '../env.ts';
+import { openDb, schema, type RelayRow } from '../db/index.ts';
+import { readBody, notFound } from '../lib/http.ts';
+import { newId, randomToken, sha256Hex } from '../lib/crypto.ts';
+import { relayJson } from '../lib/serialize.ts';
+import { relayHub } from '../relay-hub.ts';
+import { publish } from '../live-feed.ts';
+
+const { relays } = schema;
+
+/** A relay row with its live state, asked of its Durable Object. */
+export async function relayWithStatus(env: Env, row: RelayRow) {
+  const live = await relayHub(env, row.id)
+    .status()
+    .catch(() => ({ connected: false, lastSeenAt: null }));
+  return relayJson(row, live);
+}
+
+export const relayRoutes = new Hono<{ Bindings: Env }>()
+  .get('/', async (c) => {
+    const rows = await openDb(c.env.DB).select().from(relays).where(isNull(relays.revokedAt)).orderBy(relays.createdAt);
+    return c.json(await Promise.all(rows.map((r) => relayWithStatus(c.env, r))));
+  })
+  .post('/', async (c) => {
+    const body = await readBody(c, RelayCreate);
+    const token = randomToken('pmr');
+    const [row] = await openDb(c.env.DB)
+      .insert(relays)
+      .values({ id: newId(), name: body.name, tokenHash: await sha256Hex(token), createdAt: Date.now() })
+      .returning();
+    const relay = relayJson(row, { connected: false, lastSeenAt: null });
+    await publish(c.env, { type: 'relay', relay });
+    // The token is shown this once; only its hash is kept.
+    return c.json({ relay, token }, 201);
+  })
+  .delete('/:id', async (c) => {
+    const id = c.req.param('id');
+    const [row] = await openDb(c.env.DB)
+      .update(relays)
+      .set({ revokedAt: Date.now() })
+      .where(eq(relays.id, id))
+      .returning();
+    if (!row) throw notFound('relay');
+    await relayHub(c.env, id).disconnect('relay revoked');
+    return c.body(null, 204);
+  });
