@@ -1,0 +1,117 @@
+// The newcomer's path, end to end: `npm start`, the local relay connects by itself, this
+// machine (through a real sshd) is added as a host and probed, and the dashboard in a
+// real Chromium shows the relay connected and the host's OS.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import type { Browser } from 'playwright-core';
+import { startApp, until, type RunningApp } from './app.ts';
+import { launchBrowser } from './browser.ts';
+import { startSshd, type Sshd } from '../relay/test/sshd.ts';
+
+const osRelease = Object.fromEntries(
+  readFileSync('/etc/os-release', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('='))
+    .map((l) => {
+      const i = l.indexOf('=');
+      return [l.slice(0, i), l.slice(i + 1).replace(/^"(.*)"$/, '$1')];
+    }),
+);
+
+// The relay must run on the Node the operator has (20+), not only on the project's Node 22.
+const systemNode = ['/usr/bin/node', '/usr/local/bin/node'].find((p) => existsSync(p));
+
+let app: RunningApp;
+let sshd: Sshd;
+let browser: Browser;
+
+beforeAll(async () => {
+  app = await startApp(systemNode ? { PATCHMAN_RELAY_NODE: systemNode } : {});
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await sshd?.stop();
+  await app?.stop();
+});
+
+describe('npm start, end to end', () => {
+  let relay: any;
+  let hostId: string;
+
+  it('serves the dashboard and the API on one origin', async () => {
+    const health = await app.api('/api/health');
+    expect(health).toEqual({ status: 200, body: { ok: true, version: '0.1.0' } });
+    const page = await fetch(`${app.url}/hosts/some/deep/link`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<div');
+  });
+
+  it('the local relay is paired and connected without any token copying', async () => {
+    relay = await until(async () => {
+      const { body } = await app.api('/api/relays');
+      return body.find((r: any) => r.connected && r.publicKey);
+    }, 60_000, 'relay connected');
+    expect(relay.publicKey).toMatch(/^ssh-ed25519 /);
+    if (systemNode) {
+      const v = execFileSync(systemNode, ['--version'], { encoding: 'utf8' }).trim();
+      expect(app.output()).toContain(`on Node ${v.slice(1)}`);
+    }
+  });
+
+  it('probes this machine through a real sshd and stores its OS', async () => {
+    sshd = await startSshd({ authorizedKeys: [relay.publicKey] });
+    const add = await app.api('/api/hosts', { method: 'POST', json: { name: 'this-machine', address: '127.0.0.1', port: sshd.port, user: 'root' } });
+    expect(add.status).toBe(201);
+    hostId = add.body.id;
+    const scan = await app.api(`/api/hosts/${hostId}/scan`, { method: 'POST' });
+    expect(scan.status).toBe(202);
+    const job = await until(async () => {
+      const { body } = await app.api(`/api/jobs/${scan.body.jobId}`);
+      return ['succeeded', 'failed', 'lost'].includes(body.status) && body;
+    }, 60_000, 'scan finished');
+    expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
+    const { body: host } = await app.api(`/api/hosts/${hostId}`);
+    expect(host.status).toBe('online');
+    expect(host.os).toMatchObject({ id: osRelease.ID, prettyName: osRelease.PRETTY_NAME });
+    expect(host.kernel).toBe(execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim());
+    expect(host.bootId).toBe(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+    expect(host.packageManager).toBe('apt');
+  });
+
+  it('the dashboard shows the relay connected and the host with its OS, and updates live', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(app.url);
+    await page.locator('[data-testid="relay-row"][data-connected="true"]').first().waitFor({ timeout: 20_000 });
+    const row = page.locator('[data-testid="host-row"]', { hasText: 'this-machine' });
+    await expect.poll(() => row.locator('[data-testid="host-os"]').innerText(), { timeout: 20_000 }).toContain(osRelease.PRETTY_NAME);
+
+    // a host added elsewhere (the API) appears without a reload, through the live socket
+    const other = await app.api('/api/hosts', { method: 'POST', json: { name: 'added-live', address: '192.0.2.55' } });
+    expect(other.status).toBe(201);
+    await page.locator('[data-testid="host-row"]', { hasText: 'added-live' }).waitFor({ timeout: 20_000 });
+
+    mkdirSync('e2e/artifacts', { recursive: true });
+    await page.screenshot({ path: 'e2e/artifacts/dashboard.png', fullPage: true });
+    await page.close();
+  });
+
+  it('adding a host in the dashboard shows the API field error, then adds it', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(app.url);
+    const form = page.locator('[data-testid="add-host-form"]');
+    if (!(await form.isVisible())) await page.getByRole('button', { name: /add host/i }).first().click();
+    await form.locator('input[name="address"]').fill('bad host;id');
+    await form.locator('[data-testid="add-host-submit"]').click();
+    await expect.poll(() => form.innerText(), { timeout: 10_000 }).toMatch(/host name or an IP address/);
+    await form.locator('input[name="address"]').fill('198.51.100.7');
+    await form.locator('input[name="name"]').fill('from-the-form');
+    await form.locator('[data-testid="add-host-submit"]').click();
+    await page.locator('[data-testid="host-row"]', { hasText: 'from-the-form' }).waitFor({ timeout: 20_000 });
+    const { body } = await app.api('/api/hosts');
+    expect(body.map((h: any) => h.name)).toContain('from-the-form');
+    await page.close();
+  });
+});

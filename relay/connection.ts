@@ -1,0 +1,231 @@
+// The relay's one outbound WebSocket to the Worker: hello, heartbeats, requests in,
+// responses out, and reconnects with backoff after any drop.
+import WebSocket from 'ws';
+import * as v from 'valibot';
+import {
+  Close,
+  PING,
+  PROTOCOL_VERSION,
+  ToRelay,
+  decode,
+  type FromRelay,
+  type Request,
+} from '../protocol/relay.ts';
+import { backoffDelay } from './backoff.ts';
+
+type RequestMsg = v.InferOutput<typeof Request>;
+type HelloMsg = Extract<FromRelay, { type: 'hello' }>;
+type ResponseMsg = Extract<FromRelay, { type: 'response' }>;
+
+export interface ConnectionOptions {
+  /** Base URL of the Worker, http(s)://… */
+  url: string;
+  token: string;
+  hello: Omit<HelloMsg, 'type' | 'v'>;
+  onRequest: (req: RequestMsg) => Promise<ResponseMsg>;
+  log?: (line: string) => void;
+  /** Requests run at once at most; the rest wait their turn. */
+  concurrency?: number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  heartbeatMs?: number;
+  pongTimeoutMs?: number;
+}
+
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'waiting' | 'stopped';
+
+export function connectUrl(base: string): string {
+  const u = new URL('/relay/connect', base);
+  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  return u.toString();
+}
+
+export class RelayConnection {
+  state: ConnectionState = 'idle';
+  /** Reconnect attempts since the last successful welcome. */
+  attempt = 0;
+  relayName: string | null = null;
+  #opts: Required<ConnectionOptions>;
+  #ws: WebSocket | null = null;
+  #timers = new Set<ReturnType<typeof setTimeout>>();
+  #heartbeat: ReturnType<typeof setInterval> | null = null;
+  #pongDue: ReturnType<typeof setTimeout> | null = null;
+  #running = 0;
+  #queue: RequestMsg[] = [];
+  #listeners = new Set<(s: ConnectionState) => void>();
+
+  constructor(opts: ConnectionOptions) {
+    this.#opts = {
+      log: (line) => console.log(line),
+      concurrency: 32,
+      initialBackoffMs: 1000,
+      maxBackoffMs: 60_000,
+      heartbeatMs: 25_000,
+      pongTimeoutMs: 10_000,
+      ...opts,
+    };
+  }
+
+  onState(fn: (s: ConnectionState) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  start(): void {
+    if (this.state !== 'idle') return;
+    this.#connect();
+  }
+
+  async stop(): Promise<void> {
+    this.#setState('stopped');
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    this.#stopHeartbeat();
+    const ws = this.#ws;
+    this.#ws = null;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        ws.once('close', () => resolve());
+        ws.close(1000, 'relay stopping');
+        setTimeout(() => {
+          ws.terminate();
+          resolve();
+        }, 2000).unref();
+      });
+    }
+  }
+
+  #setState(s: ConnectionState): void {
+    if (this.state === s) return;
+    this.state = s;
+    for (const fn of this.#listeners) fn(s);
+  }
+
+  #connect(): void {
+    if (this.state === 'stopped') return;
+    this.#setState('connecting');
+    const url = connectUrl(this.#opts.url);
+    const ws = new WebSocket(url, {
+      headers: { Authorization: `Bearer ${this.#opts.token}` },
+      handshakeTimeout: 15_000,
+      maxPayload: 16 * 1024 * 1024,
+    });
+    this.#ws = ws;
+    let unexpected: string | null = null;
+    let opened = false;
+
+    ws.on('unexpected-response', (_req, res) => {
+      unexpected =
+        res.statusCode === 401
+          ? 'the Worker refused the relay token (401): check PATCHMAN_RELAY_TOKEN'
+          : `the Worker answered HTTP ${res.statusCode} instead of a WebSocket`;
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      opened = true;
+      this.#send({ type: 'hello', v: PROTOCOL_VERSION, ...this.#opts.hello });
+      this.#startHeartbeat(ws);
+    });
+    ws.on('message', (data, isBinary) => this.#onMessage(ws, isBinary ? null : data.toString()));
+    ws.on('pong', () => {}); // transport-level pongs are not used; heartbeats are messages
+    ws.on('error', (err) => {
+      unexpected ??= err.message;
+    });
+    ws.on('close', (code, reasonBuf) => {
+      if (this.#ws !== ws) return;
+      this.#ws = null;
+      this.#stopHeartbeat();
+      if (this.state === 'stopped') return;
+      const reason = unexpected ?? `code ${code}${reasonBuf.length ? `: ${reasonBuf.toString()}` : ''}`;
+      const delay = backoffDelay(this.attempt++, { initialMs: this.#opts.initialBackoffMs, maxMs: this.#opts.maxBackoffMs });
+      const what = opened ? 'disconnected from' : 'could not connect to';
+      this.#opts.log(`relay: ${what} ${this.#opts.url} (${reason}); reconnecting in ${(delay / 1000).toFixed(1)} s`);
+      this.#setState('waiting');
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        this.#connect();
+      }, delay);
+      this.#timers.add(t);
+    });
+  }
+
+  #onMessage(ws: WebSocket, text: string | null): void {
+    const msg = decode(ToRelay, text);
+    if (!msg.ok) {
+      this.#opts.log(`relay: invalid message from the Worker (${msg.reason}); closing`);
+      ws.close(Close.invalidMessage, `invalid message: ${msg.reason}`.slice(0, 120));
+      return;
+    }
+    const m = msg.value;
+    switch (m.type) {
+      case 'pong':
+        if (this.#pongDue) clearTimeout(this.#pongDue);
+        this.#pongDue = null;
+        return;
+      case 'welcome':
+        if (m.v !== PROTOCOL_VERSION) {
+          ws.close(Close.versionMismatch, `protocol ${m.v} is not supported`);
+          return;
+        }
+        this.attempt = 0;
+        this.relayName = m.name;
+        this.#setState('connected');
+        this.#opts.log(`relay: connected to ${this.#opts.url} as "${m.name}" (protocol ${m.v})`);
+        return;
+      case 'request':
+        this.#queue.push(m);
+        this.#pump();
+        return;
+    }
+  }
+
+  #pump(): void {
+    while (this.#running < this.#opts.concurrency && this.#queue.length > 0) {
+      const req = this.#queue.shift()!;
+      this.#running++;
+      this.#opts
+        .onRequest(req)
+        .catch((err): ResponseMsg => ({
+          type: 'response',
+          id: req.id,
+          ok: false,
+          error: { code: 'internal', message: err instanceof Error ? err.message : String(err) },
+        }))
+        .then((res) => this.#send(res))
+        .finally(() => {
+          this.#running--;
+          this.#pump();
+        });
+    }
+  }
+
+  /** Sends when connected; a response for a dropped socket is lost (the Worker marks its job lost). */
+  #send(msg: FromRelay): boolean {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  #startHeartbeat(ws: WebSocket): void {
+    this.#stopHeartbeat();
+    this.#heartbeat = setInterval(() => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      ws.send(PING);
+      if (this.#pongDue) return;
+      this.#pongDue = setTimeout(() => {
+        this.#pongDue = null;
+        this.#opts.log(`relay: no heartbeat answer in ${this.#opts.pongTimeoutMs / 1000} s; dropping the connection`);
+        ws.terminate();
+      }, this.#opts.pongTimeoutMs);
+    }, this.#opts.heartbeatMs);
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#pongDue) clearTimeout(this.#pongDue);
+    this.#heartbeat = null;
+    this.#pongDue = null;
+  }
+}

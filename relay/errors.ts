@@ -1,0 +1,20 @@
+// The one error type the relay's operations throw on purpose. `code` is from the protocol's
+// closed list; `message` is for a human and must never carry a secret (keys, tokens) or a
+// stack trace, because it travels to the Worker and ends up in the dashboard.
+import type { ErrorCode } from '../protocol/relay.ts';
+
+const MAX_MESSAGE = 2000; // RelayError.message's limit in protocol/relay.ts
+
+export class OpError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message.length > MAX_MESSAGE ? message.slice(0, MAX_MESSAGE - 1) + '…' : message, options);
+    this.name = 'OpError';
+    this.code = code;
+  }
+}
+
+export function isOpError(err: unknown): err is OpError {
+  return err instanceof OpError;
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// The relay daemon: `node relay/dist/patchman-relay.cjs` (Node 20+), configured by
+// environment (relay/config.ts). It keeps one outbound WebSocket to the Worker and runs
+// the Worker's requests over SSH, from the closed operation table in ops/.
+import { hostname } from 'node:os';
+import { ConfigError, loadConfig } from './config.ts';
+import { RelayConnection } from './connection.ts';
+import { loadOrCreateKeyPair } from './keys.ts';
+import { KnownHosts } from './known-hosts.ts';
+import { executeRequest } from './ops/index.ts';
+import { RELAY_VERSION } from './version.ts';
+
+const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`patchman-relay: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const keys = await loadOrCreateKeyPair(config.dataDir);
+  const knownHosts = KnownHosts.open(config.dataDir);
+  log(`relay: PatchMan relay ${RELAY_VERSION} on Node ${process.versions.node}, data in ${config.dataDir}`);
+  log(`relay: SSH public key ${keys.fingerprint} — authorise it on managed hosts: ${keys.publicKey}`);
+
+  const ctx = {
+    privateKey: keys.privateKey,
+    knownHosts,
+    connectTimeoutMs: config.connectTimeoutMs,
+    commandTimeoutMs: config.commandTimeoutMs,
+  };
+  const connection = new RelayConnection({
+    url: config.url,
+    token: config.token,
+    concurrency: config.concurrency,
+    hello: { version: RELAY_VERSION, publicKey: keys.publicKey, hostname: hostname() },
+    onRequest: (req) => executeRequest(req, ctx),
+    log,
+  });
+  log(`relay: connecting to ${config.url}`);
+  connection.start();
+
+  const shutdown = (signal: string) => {
+    log(`relay: ${signal} received, stopping`);
+    connection.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((err) => {
+  console.error(`patchman-relay: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,82 @@
+// The relay's closed vocabulary: one handler per protocol operation, nothing else. A request
+// names an operation; if it is not in this table it is refused before its params are looked
+// at. Params are validated against the protocol schema before the handler runs, and the
+// handler's result is validated again before it leaves the relay.
+import * as v from 'valibot';
+import {
+  Operations,
+  describeIssues,
+  type OperationName,
+  type OperationParams,
+  type OperationResult,
+  type Request,
+  type Response,
+} from '../../protocol/relay.ts';
+import { OpError } from '../errors.ts';
+import type { OpContext } from './context.ts';
+import { runProbe } from './probe.ts';
+
+export type Handler<K extends OperationName> = (params: OperationParams<K>, ctx: OpContext) => Promise<OperationResult<K>>;
+export type HandlerTable = { [K in OperationName]: Handler<K> };
+
+/** Every key of the protocol's Operations must have a handler here (and nothing else may). */
+export const handlers = {
+  probe: runProbe,
+} satisfies HandlerTable;
+
+type RequestMsg = v.InferOutput<typeof Request>;
+type ResponseMsg = v.InferOutput<typeof Response>;
+
+function isOperation(op: string): op is OperationName {
+  // Own keys only: `constructor`, `__proto__`, `toString` are not operations.
+  return Object.hasOwn(Operations, op);
+}
+
+function failure(id: string, code: OpError['code'], message: string): ResponseMsg {
+  return { type: 'response', id, ok: false, error: { code, message: new OpError(code, message).message } };
+}
+
+export interface ExecuteOptions {
+  /** The handler table (tests substitute their own). */
+  table?: HandlerTable;
+  /** Told about unexpected errors, which reach the Worker only as a generic 'internal'. For the
+   * relay's local log; must not be forwarded anywhere. */
+  onInternalError?: (op: string, err: unknown) => void;
+}
+
+export async function executeRequest(req: RequestMsg, ctx: OpContext, opts: ExecuteOptions = {}): Promise<ResponseMsg> {
+  const table = opts.table ?? handlers;
+  const op = req.op;
+  if (!isOperation(op) || !Object.hasOwn(table, op)) {
+    return failure(req.id, 'unknown-operation', `Unknown operation ${JSON.stringify(op.slice(0, 64))}`);
+  }
+  const spec = Operations[op];
+
+  const parsed = v.safeParse(spec.params, req.params);
+  if (!parsed.success) {
+    return failure(req.id, 'invalid-request', `Invalid params for ${op}: ${describeIssues(parsed.issues)}`);
+  }
+
+  // The Worker's deadline for the whole request bounds each command too.
+  const runCtx: OpContext =
+    req.timeoutMs !== undefined
+      ? { ...ctx, commandTimeoutMs: Math.min(ctx.commandTimeoutMs ?? Infinity, req.timeoutMs) }
+      : ctx;
+
+  let result: unknown;
+  try {
+    const handler = table[op] as Handler<typeof op>;
+    result = await handler(parsed.output, runCtx);
+  } catch (err) {
+    if (err instanceof OpError) return failure(req.id, err.code, err.message);
+    opts.onInternalError?.(op, err);
+    return failure(req.id, 'internal', `The relay hit an unexpected error while running ${op}`);
+  }
+
+  const checked = v.safeParse(spec.result, result);
+  if (!checked.success) {
+    opts.onInternalError?.(op, new Error(`invalid ${op} result: ${describeIssues(checked.issues)}`));
+    return failure(req.id, 'internal', `The relay produced an invalid ${op} result (${describeIssues(checked.issues)})`);
+  }
+  return { type: 'response', id: req.id, ok: true, result: checked.output };
+}

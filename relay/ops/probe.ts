@@ -1,0 +1,261 @@
+// The `probe` operation: what is this host? One constant shell script, fed to `/bin/sh -s`
+// on stdin (so the user's login shell only ever sees a fixed command line), printing
+// marked sections that parseProbe turns into a ProbeResult. Nothing from the request is
+// interpolated into the script or the command.
+import { OpError } from '../errors.ts';
+import { openSession, describeTarget } from '../ssh.ts';
+import type { OperationParams, OperationResult } from '../../protocol/relay.ts';
+import type { OpContext } from './context.ts';
+
+export type ProbeResult = OperationResult<'probe'>;
+type PackageManager = ProbeResult['packageManagers'][number];
+
+export const DEFAULT_PROBE_TIMEOUT_MS = 30_000;
+
+/** The command line run on the host; the script arrives on stdin. `env` works from any login
+ * shell (fish and csh included), and LC_ALL=C keeps translated text away from the parser. */
+export const PROBE_COMMAND = 'env LC_ALL=C LANG=C /bin/sh -s';
+
+export const PROBE_BEGIN = '@@patchman-probe 1';
+
+// POSIX sh only (dash, busybox ash). The body is one brace group so the shell has read the
+// whole script before anything runs, and nothing it starts can swallow the rest of stdin.
+export const PROBE_SCRIPT = [
+  '{',
+  'PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"',
+  'LC_ALL=C',
+  'export PATH LC_ALL',
+  'section() { printf \'\\n@@%s\\n\' "$1"; }',
+  'printf \'\\n@@patchman-probe 1\\n\'',
+  'section os-release',
+  'if [ -r /etc/os-release ]; then cat /etc/os-release',
+  'elif [ -r /usr/lib/os-release ]; then cat /usr/lib/os-release',
+  'fi',
+  'section kernel',
+  'uname -r',
+  'section arch',
+  'uname -m',
+  'section hostname',
+  'uname -n',
+  'section boot-id',
+  'cat /proc/sys/kernel/random/boot_id 2>/dev/null',
+  'section uptime',
+  'cat /proc/uptime 2>/dev/null',
+  'section package-managers',
+  'for pm in apt-get pacman dnf yum zypper apk; do',
+  '  if command -v "$pm" >/dev/null 2>&1; then echo "$pm"; fi',
+  'done',
+  'section proxmox',
+  'if command -v pveversion >/dev/null 2>&1; then',
+  '  v=$(pveversion 2>/dev/null | head -n 1)',
+  '  [ -n "$v" ] || v=$(dpkg-query -W -f=\'${Version}\' pve-manager 2>/dev/null)',
+  '  printf \'pve %s\\n\' "$v"',
+  'fi',
+  'if command -v proxmox-backup-manager >/dev/null 2>&1; then',
+  '  v=$(proxmox-backup-manager versions 2>/dev/null | head -n 1)',
+  '  [ -n "$v" ] || v=$(dpkg-query -W -f=\'${Version}\' proxmox-backup-server 2>/dev/null)',
+  '  printf \'pbs %s\\n\' "$v"',
+  'fi',
+  'section docker',
+  'if command -v docker >/dev/null 2>&1; then echo yes; else echo no; fi',
+  'section end',
+  '} </dev/null',
+  '',
+].join('\n');
+
+const SECTIONS = new Set([
+  'os-release',
+  'kernel',
+  'arch',
+  'hostname',
+  'boot-id',
+  'uptime',
+  'package-managers',
+  'proxmox',
+  'docker',
+  'end',
+]);
+
+const PACKAGE_MANAGERS: ReadonlyArray<[command: string, name: PackageManager]> = [
+  ['apt-get', 'apt'],
+  ['pacman', 'pacman'],
+  ['dnf', 'dnf'],
+  ['yum', 'yum'],
+  ['zypper', 'zypper'],
+  ['apk', 'apk'],
+];
+
+// ---- os-release(5) --------------------------------------------------------------------------
+
+/** One value as systemd's env-file parser reads it: '…' is literal; in "…" a backslash
+ * escapes only " \ $ ` ; outside quotes a backslash escapes any character; unquoted
+ * trailing whitespace is dropped. (The spec forbids concatenation; we tolerate it like sh.) */
+function parseValue(raw: string): string {
+  let out = '';
+  let pendingSpace = '';
+  let i = 0;
+  while (i < raw.length) {
+    const c = raw[i];
+    if (c === "'") {
+      const end = raw.indexOf("'", i + 1);
+      out += pendingSpace + (end < 0 ? raw.slice(i + 1) : raw.slice(i + 1, end));
+      pendingSpace = '';
+      i = end < 0 ? raw.length : end + 1;
+    } else if (c === '"') {
+      out += pendingSpace;
+      pendingSpace = '';
+      i++;
+      while (i < raw.length && raw[i] !== '"') {
+        if (raw[i] === '\\' && i + 1 < raw.length && '"\\$`'.includes(raw[i + 1])) {
+          out += raw[i + 1];
+          i += 2;
+        } else {
+          out += raw[i];
+          i++;
+        }
+      }
+      i++; // closing quote (or past the end)
+    } else if (c === '\\' && i + 1 < raw.length) {
+      out += pendingSpace + raw[i + 1];
+      pendingSpace = '';
+      i += 2;
+    } else if (c === ' ' || c === '\t') {
+      pendingSpace += c;
+      i++;
+    } else {
+      out += pendingSpace + c;
+      pendingSpace = '';
+      i++;
+    }
+  }
+  return out;
+}
+
+/** Parse os-release(5) text into its variables. Comments (# or ; first) and blank lines are
+ * skipped, as are lines that are not assignments. */
+export function parseOsRelease(text: string): Record<string, string> {
+  const vars: Record<string, string> = Object.create(null);
+  for (const rawLine of text.split('\n')) {
+    const line = rawLine.replace(/\r$/, '').replace(/^[ \t]+/, '');
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$/.exec(line);
+    if (!m) continue;
+    vars[m[1]] = parseValue(m[2]);
+  }
+  return vars;
+}
+
+export function osFromRelease(vars: Record<string, string>): ProbeResult['os'] {
+  const name = vars.NAME || 'Linux';
+  const fallbackPretty = vars.NAME ? `${vars.NAME}${vars.VERSION ? ' ' + vars.VERSION : ''}` : 'Linux';
+  return {
+    id: vars.ID || 'linux',
+    name,
+    version: vars.VERSION_ID ?? '',
+    prettyName: vars.PRETTY_NAME || fallbackPretty,
+    idLike: (vars.ID_LIKE ?? '').split(/\s+/).filter((s) => s !== ''),
+  };
+}
+
+// ---- Proxmox ----------------------------------------------------------------------------
+
+/** From the probe's proxmox section: `pve <pveversion line>` and/or `pbs <versions line>`.
+ * A PBS installed on a PVE node reports as PVE (the node is managed as PVE). */
+export function parseProxmox(lines: string[]): ProbeResult['proxmox'] {
+  let pve: string | undefined;
+  let pbs: string | undefined;
+  for (const line of lines) {
+    const m = /^(pve|pbs)(?: (.*))?$/.exec(line.trim());
+    if (!m) continue;
+    if (m[1] === 'pve') pve ??= m[2] ?? '';
+    else pbs ??= m[2] ?? '';
+  }
+  const anyVersion = (s: string): string => /\b(\d+\.\d+(?:[.-][0-9A-Za-z.~+-]+)?)/.exec(s)?.[1] ?? '';
+  if (pve !== undefined) {
+    // `pve-manager/8.2.4/faa83925c9641325 (running kernel: 6.8.8-3-pve)`
+    const version = /pve-manager\/(\d[^/\s]*)/.exec(pve)?.[1] ?? anyVersion(pve);
+    return { product: 'pve', version };
+  }
+  if (pbs !== undefined) {
+    // `proxmox-backup-server 3.2.7-1 running version: 3.2.7`
+    const version = /running version:\s*(\d[^\s,]*)/.exec(pbs)?.[1] ?? anyVersion(pbs);
+    return { product: 'pbs', version };
+  }
+  return null;
+}
+
+// ---- the whole output ------------------------------------------------------------------
+
+function notRecognised(detail: string): OpError {
+  return new OpError(
+    'command-failed',
+    `The probe script's output was not recognised (${detail}). A forced command in authorized_keys or an unusual login shell can cause this.`,
+  );
+}
+
+/** Split the script's output into its sections. Anything a login shell printed before the
+ * begin marker (motd, echo in .bashrc) is ignored. */
+export function splitSections(output: string): Map<string, string[]> {
+  const lines = output.split('\n').map((l) => l.replace(/\r$/, ''));
+  const begin = lines.indexOf(PROBE_BEGIN);
+  if (begin < 0) throw notRecognised('no begin marker');
+  const sections = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of lines.slice(begin + 1)) {
+    const m = /^@@([a-z-]+)$/.exec(line);
+    if (m && SECTIONS.has(m[1])) {
+      current = [];
+      sections.set(m[1], current);
+      if (m[1] === 'end') break;
+      continue;
+    }
+    current?.push(line);
+  }
+  if (!sections.has('end')) throw notRecognised('output ends early');
+  return sections;
+}
+
+function firstLine(lines: string[] | undefined): string {
+  return (lines ?? []).map((l) => l.trim()).find((l) => l !== '') ?? '';
+}
+
+export function parseProbe(output: string): ProbeResult {
+  const s = splitSections(output);
+  const uptime = Number.parseFloat(firstLine(s.get('uptime')).split(/\s+/)[0] ?? '');
+  const found = new Set((s.get('package-managers') ?? []).map((l) => l.trim()));
+  return {
+    os: osFromRelease(parseOsRelease((s.get('os-release') ?? []).join('\n'))),
+    kernel: firstLine(s.get('kernel')),
+    arch: firstLine(s.get('arch')),
+    hostname: firstLine(s.get('hostname')),
+    bootId: firstLine(s.get('boot-id')),
+    uptimeSeconds: Number.isFinite(uptime) && uptime >= 0 ? uptime : 0,
+    packageManagers: PACKAGE_MANAGERS.filter(([cmd]) => found.has(cmd)).map(([, name]) => name),
+    proxmox: parseProxmox(s.get('proxmox') ?? []),
+    docker: firstLine(s.get('docker')) === 'yes',
+  };
+}
+
+function tail(text: string, max = 500): string {
+  const t = text.trim();
+  return t.length > max ? '…' + t.slice(-max) : t;
+}
+
+export async function runProbe(params: OperationParams<'probe'>, ctx: OpContext): Promise<ProbeResult> {
+  const session = await openSession(params.target, ctx);
+  try {
+    const r = await session.exec(PROBE_COMMAND, {
+      stdin: PROBE_SCRIPT,
+      timeoutMs: ctx.commandTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS,
+      maxOutputBytes: 1024 * 1024,
+    });
+    if (r.code !== 0) {
+      const how = r.code === null ? `was killed by signal ${r.signal ?? 'unknown'}` : `exited with status ${r.code}`;
+      const err = tail(r.stderr) || tail(r.stdout);
+      throw new OpError('command-failed', `The probe script on ${describeTarget(params.target)} ${how}${err ? ': ' + err : ''}`);
+    }
+    return parseProbe(r.stdout);
+  } finally {
+    session.close();
+  }
+}
