@@ -2,7 +2,7 @@
 // dashboard imports the response types from here.
 import * as v from 'valibot';
 import { HostAddress, Port, PosixUser, Label, Tag, Id } from './fields.ts';
-import { PackageManagerName } from './relay.ts';
+import { HeldPackage, PackageManagerName, PackageUpdate, ProbeResult, RelayError } from './relay.ts';
 
 export const HostCreate = v.strictObject({
   name: v.optional(Label),
@@ -11,9 +11,67 @@ export const HostCreate = v.strictObject({
   user: v.optional(PosixUser, 'root'),
   relayId: v.optional(Id),
   tags: v.optional(v.pipe(v.array(Tag, 'must be a list of tags'), v.maxLength(32, 'at most 32 tags')), []),
-  monitorOnly: v.optional(v.boolean('must be true or false'), false),
+  /** Default: true for the relay's own box (localhost or the relay's host name), else false. */
+  monitorOnly: v.optional(v.boolean('must be true or false')),
 });
 export type HostCreate = v.InferOutput<typeof HostCreate>;
+
+/** PATCH /api/hosts/:id: any subset of the fields a host is created with. */
+export const HostPatch = v.strictObject({
+  name: v.optional(Label),
+  address: v.optional(HostAddress),
+  port: v.optional(Port),
+  user: v.optional(PosixUser),
+  relayId: v.optional(Id),
+  tags: v.optional(v.pipe(v.array(Tag, 'must be a list of tags'), v.maxLength(32, 'at most 32 tags'))),
+  monitorOnly: v.optional(v.boolean('must be true or false')),
+});
+export type HostPatch = v.InferOutput<typeof HostPatch>;
+
+/** POST /api/hosts/test: try a connection before (or after) adding a host. */
+export const ConnectionTestBody = v.strictObject({
+  address: HostAddress,
+  port: v.optional(Port, 22),
+  user: v.optional(PosixUser, 'root'),
+  relayId: v.optional(Id),
+});
+
+export const ConnectionTestResult = v.variant('ok', [
+  v.object({ ok: v.literal(true), probe: ProbeResult, warnings: v.array(v.string()) }),
+  v.object({ ok: v.literal(false), error: RelayError }),
+]);
+export type ConnectionTestResult = v.InferOutput<typeof ConnectionTestResult>;
+
+export const ScanRequest = v.strictObject({
+  hostIds: v.optional(v.pipe(v.array(Id, 'must be a list of host ids'), v.maxLength(5000))),
+});
+
+export const HostFilter = v.picklist(['needs-updates', 'needs-reboot', 'offline', 'security']);
+export type HostFilter = v.InferOutput<typeof HostFilter>;
+
+export const Settings = v.object({
+  /** Hosts are scanned when their last scan is older than this. 0 turns scheduled scans off. */
+  scanIntervalHours: v.pipe(v.number('must be a number'), v.minValue(0, 'must be 0 (off) or more'), v.maxValue(24 * 30, 'must be at most 720')),
+  /** Finished jobs older than this are deleted by the scheduled run. */
+  retentionDays: v.pipe(v.number('must be a number'), v.integer('must be a whole number'), v.minValue(1, 'must be at least 1'), v.maxValue(3650, 'must be at most 3650')),
+  /** How many hosts a relay works on at once. */
+  scanConcurrency: v.pipe(v.number('must be a number'), v.integer('must be a whole number'), v.minValue(1, 'must be at least 1'), v.maxValue(1024, 'must be at most 1024')),
+});
+export type Settings = v.InferOutput<typeof Settings>;
+export const SettingsPatch = v.strictObject(v.partial(Settings).entries);
+export const DEFAULT_SETTINGS: Settings = { scanIntervalHours: 6, retentionDays: 30, scanConcurrency: 32 };
+
+export const Summary = v.object({
+  hosts: v.number(),
+  online: v.number(),
+  offline: v.number(),
+  needUpdates: v.number(),
+  pendingPackages: v.number(),
+  securityPackages: v.number(),
+  securityHosts: v.number(),
+  needReboot: v.number(),
+});
+export type Summary = v.InferOutput<typeof Summary>;
 
 export const RelayCreate = v.strictObject({ name: Label });
 
@@ -53,8 +111,11 @@ export const Host = v.object({
   arch: v.nullable(v.string()),
   bootId: v.nullable(v.string()),
   bootedAt: v.nullable(v.string()),
+  privilege: v.nullable(v.picklist(['root', 'sudo', 'sudo-password', 'no-sudo'])),
   updatesCount: v.nullable(v.number()),
   securityCount: v.nullable(v.number()),
+  held: v.array(HeldPackage),
+  scanWarnings: v.array(v.string()),
   rebootRequired: v.nullable(v.boolean()),
   rebootReason: v.nullable(v.string()),
   lastScanAt: v.nullable(v.string()),
@@ -77,6 +138,9 @@ export const Job = v.object({
   finishedAt: v.nullable(v.string()),
 });
 export type Job = v.InferOutput<typeof Job>;
+
+/** GET /api/hosts/:id/updates */
+export const HostUpdates = v.array(PackageUpdate);
 
 /** Events on the browser's live socket (`GET /api/live`). */
 export const LiveEvent = v.variant('type', [

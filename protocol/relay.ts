@@ -36,12 +36,58 @@ export const ProbeResult = v.object({
   packageManagers: v.array(PackageManagerName),
   proxmox: v.nullable(v.object({ product: v.picklist(['pve', 'pbs']), version: v.string() })),
   docker: v.boolean(),
+  /** How package-manager commands can be run: as root already, through passwordless sudo,
+   * or not at all (sudo wants a password, or there is no sudo). */
+  privilege: v.picklist(['root', 'sudo', 'sudo-password', 'no-sudo']),
+});
+
+/** One pending update. `currentVersion` is null for a package the upgrade newly installs. */
+export const PackageUpdate = v.object({
+  name: v.string(),
+  currentVersion: v.nullable(v.string()),
+  newVersion: v.string(),
+  /** Where the new version comes from, e.g. "Debian-Security:12/stable-security". */
+  repository: v.string(),
+  security: v.boolean(),
+  arch: v.string(),
+});
+
+/** An update the package manager will not install with a plain full upgrade, and why. */
+export const HeldPackage = v.object({
+  name: v.string(),
+  reason: v.picklist(['kept-back', 'phased', 'held']),
+});
+
+export const RebootState = v.object({
+  required: v.boolean(),
+  /** Human-readable: "/run/reboot-required (linux-image-6.1.0-41-amd64)",
+   * "running kernel 6.1.0-40-amd64, newest installed 6.1.0-41-amd64", … */
+  reason: v.nullable(v.string()),
+});
+
+export const ScanResult = v.object({
+  probe: ProbeResult,
+  /** The package manager the scan used; null when the host has none we support. */
+  packageManager: v.nullable(PackageManagerName),
+  updates: v.array(PackageUpdate),
+  held: v.array(HeldPackage),
+  reboot: RebootState,
+  /** Things the operator should know that did not fail the scan (e.g. the list refresh
+   * failed and the result is from stale lists). */
+  warnings: v.array(v.string()),
 });
 
 /** Every operation, its parameters and its result. Adding one here is the only way the
  * Worker can ask the relay for anything. */
 export const Operations = {
+  /** What is this host? Read-only, no sudo. Also the "test connection" check. */
   probe: { params: v.strictObject({ target: SshTarget }), result: ProbeResult },
+  /** Probe, refresh the package lists (unless refresh is false), list pending updates and
+   * check whether a reboot is needed. Changes nothing but the package lists. */
+  scan: {
+    params: v.strictObject({ target: SshTarget, refresh: v.optional(v.boolean(), true) }),
+    result: ScanResult,
+  },
 } as const;
 
 export type OperationName = keyof typeof Operations;
@@ -72,6 +118,8 @@ export const Welcome = v.object({
   v: v.number(),
   relayId: Id,
   name: v.string(),
+  /** How many requests the relay runs at once (the scan-concurrency setting). */
+  concurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1024))),
 });
 
 /** The relay checks `op` against its own table before it looks at `params`. */
@@ -85,7 +133,13 @@ export const Request = v.object({
 
 export const Pong = v.object({ type: v.literal('pong') });
 
-export const ToRelay = v.variant('type', [Welcome, Request, Pong]);
+/** Settings pushed to a connected relay when they change. */
+export const Configure = v.object({
+  type: v.literal('config'),
+  concurrency: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1024)),
+});
+
+export const ToRelay = v.variant('type', [Welcome, Request, Pong, Configure]);
 export type ToRelay = v.InferOutput<typeof ToRelay>;
 
 // ---- relay → Worker ----------------------------------------------------------------------

@@ -132,6 +132,20 @@ describe('RelayConnection', () => {
     expect(peak).toBe(3);
   });
 
+  it('takes the concurrency the Worker sends, at welcome and later', async () => {
+    const w = await fakeWorker({ welcome: false });
+    cleanup.push(() => w.close());
+    const { conn } = relayTo(w.url, { concurrency: 32 });
+    conn.start();
+    const ws = await w.nextSocket();
+    await until(() => w.received.some((m) => m.type === 'hello'));
+    ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: 'r1', name: 'lab', concurrency: 4 }));
+    await until(() => conn.state === 'connected');
+    expect(conn.concurrency).toBe(4);
+    ws.send(JSON.stringify({ type: 'config', concurrency: 9 }));
+    await until(() => conn.concurrency === 9);
+  });
+
   it('reconnects after the Worker drops the socket (e.g. a redeploy)', async () => {
     const w = await fakeWorker();
     cleanup.push(() => w.close());

@@ -170,6 +170,7 @@ export class RelayConnection {
         }
         this.attempt = 0;
         this.relayName = m.name;
+        if (m.concurrency) this.setConcurrency(m.concurrency);
         this.#setState('connected');
         this.#opts.log(`relay: connected to ${this.#opts.url} as "${m.name}" (protocol ${m.v})`);
         return;
@@ -177,7 +178,22 @@ export class RelayConnection {
         this.#queue.push(m);
         this.#pump();
         return;
+      case 'config':
+        this.setConcurrency(m.concurrency);
+        return;
     }
+  }
+
+  get concurrency(): number {
+    return this.#opts.concurrency;
+  }
+
+  /** The scan-concurrency setting, from the Worker. */
+  setConcurrency(n: number): void {
+    if (n === this.#opts.concurrency) return;
+    this.#opts.log(`relay: concurrency ${this.#opts.concurrency} → ${n}`);
+    this.#opts.concurrency = n;
+    this.#pump();
   }
 
   #pump(): void {

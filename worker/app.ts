@@ -7,11 +7,17 @@ import { relayConnect } from './routes/relay-connect.ts';
 import { hostRoutes } from './routes/hosts.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { live } from './routes/live.ts';
+import { scanRoutes } from './routes/scans.ts';
+import { summaryRoutes } from './routes/summary.ts';
+import { settingsRoutes } from './routes/settings.ts';
 
 export const app = new Hono<{ Bindings: Env }>()
   .route('/api/health', health)
   .route('/api/relays', relayRoutes)
   .route('/api/hosts', hostRoutes)
+  .route('/api/scans', scanRoutes)
+  .route('/api/summary', summaryRoutes)
+  .route('/api/settings', settingsRoutes)
   .route('/api/jobs', jobRoutes)
   .route('/api/live', live)
   .route('/relay/connect', relayConnect)

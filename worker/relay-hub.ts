@@ -1,7 +1,7 @@
 // One Durable Object per relay. It holds the relay's WebSocket with the Hibernation API,
 // sends it jobs, applies its responses to D1, and publishes live events.
 import { DurableObject } from 'cloudflare:workers';
-import { and, asc, eq, inArray } from 'drizzle-orm';
+import { and, asc, eq, inArray, notInArray } from 'drizzle-orm';
 import {
   Close,
   FromRelay,
@@ -14,15 +14,19 @@ import {
 import type { LiveEvent } from '../protocol/api.ts';
 import { PendingRequests, RequestFailed } from '../protocol/pending.ts';
 import type { Env } from './env.ts';
-import { openDb, schema, type Db } from './db/index.ts';
+import { openDb, schema, type Db, type JobRow } from './db/index.ts';
 import { applyResponse, expireJobs, JOB_TIMEOUT_MS, requestFor } from './jobs.ts';
 import { publish } from './live-feed.ts';
 import { hostJson, jobJson, relayJson } from './lib/serialize.ts';
 import { newId } from './lib/crypto.ts';
+import { readSettings } from './settings.ts';
 
 const { relays, hosts, jobs } = schema;
 
 export const RELAY_ID_HEADER = 'X-PatchMan-Relay-Id';
+
+/** Job kinds that are safe to send again after a lost answer (they change nothing). */
+const REPEATABLE: JobRow['kind'][] = ['scan'];
 
 interface Attachment {
   relayId: string;
@@ -89,8 +93,10 @@ export class RelayHub extends DurableObject<Env> {
         return;
       }
       ws.serializeAttachment({ ...att, greeted: true } satisfies Attachment);
-      ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: row.id, name: row.name }));
-      await publish(this.env, { type: 'relay', relay: relayJson(row, { connected: true, lastSeenAt: Date.now() }) });
+      const orphaned = await this.reclaimOrphans(att.relayId);
+      const { scanConcurrency } = await readSettings(this.db);
+      ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: row.id, name: row.name, concurrency: scanConcurrency }));
+      await publish(this.env, { type: 'relay', relay: relayJson(row, { connected: true, lastSeenAt: Date.now() }) }, ...orphaned);
       await this.dispatch();
       return;
     }
@@ -124,6 +130,24 @@ export class RelayHub extends DurableObject<Env> {
   async webSocketError(ws: WebSocket): Promise<void> {
     const att = ws.deserializeAttachment() as Attachment | null;
     if (att && !this.ctx.getWebSockets().some((s) => s !== ws)) await this.relayGone(att.relayId);
+  }
+
+  /** Jobs sent on a connection that died without a close event (a Worker redeploy or an
+   * evicted object): their answers went to a dead socket. Scans change nothing on the host,
+   * so they are sent again; anything else can no longer be known and is marked lost. */
+  async reclaimOrphans(relayId: string): Promise<LiveEvent[]> {
+    const inFlight = and(eq(jobs.relayId, relayId), inArray(jobs.status, ['dispatched', 'running']));
+    const requeued = await this.db
+      .update(jobs)
+      .set({ status: 'queued', dispatchedAt: null, startedAt: null, deadlineAt: null })
+      .where(and(inFlight, inArray(jobs.kind, REPEATABLE)))
+      .returning();
+    const lost = await this.db
+      .update(jobs)
+      .set({ status: 'lost', finishedAt: Date.now(), errorCode: 'relay-disconnected', errorMessage: 'the relay reconnected without answering' })
+      .where(and(inFlight, notInArray(jobs.kind, REPEATABLE)))
+      .returning();
+    return [...requeued, ...lost].map((j) => ({ type: 'job', job: jobJson(j) }));
   }
 
   /** The relay vanished: what it was running can no longer be known. */
@@ -184,14 +208,28 @@ export class RelayHub extends DurableObject<Env> {
     return events.length;
   }
 
-  /** Ask the relay something and wait for the answer (no job row): e.g. "test connection". */
-  async request(op: OperationName, params: unknown, timeoutMs: number): Promise<unknown> {
+  /** Ask the relay something and wait for the answer (no job row): e.g. "test connection".
+   * Failures come back as values: errors thrown across RPC lose their code. */
+  async request(
+    op: OperationName,
+    params: unknown,
+    timeoutMs: number,
+  ): Promise<{ ok: true; response: unknown } | { ok: false; code: string; message: string }> {
     const ws = this.greetedSocket();
-    if (!ws) throw new RequestFailed('relay-disconnected', 'the relay is not connected');
+    if (!ws) return { ok: false, code: 'relay-disconnected', message: 'the relay is not connected' };
     const id = newId();
     const answer = this.pending.wait(id, timeoutMs + 5_000);
     ws.send(JSON.stringify({ type: 'request', id, op, params, timeoutMs }));
-    return answer;
+    try {
+      return { ok: true, response: await answer };
+    } catch (err) {
+      return { ok: false, code: err instanceof RequestFailed ? err.code : 'internal', message: (err as Error).message };
+    }
+  }
+
+  /** Push a changed scan-concurrency setting to the connected relay. */
+  configure(concurrency: number): void {
+    this.greetedSocket()?.send(JSON.stringify({ type: 'config', concurrency }));
   }
 
   /** Close the relay's socket at once (token revoked or relay deleted). */

@@ -1,11 +1,37 @@
+import { and, inArray, lt } from 'drizzle-orm';
+import type { LiveEvent } from '../protocol/api.ts';
 import type { Env } from './env.ts';
-import { openDb } from './db/index.ts';
+import { openDb, schema } from './db/index.ts';
 import { expireJobs } from './jobs.ts';
+import { dueHosts, queueScans } from './hosts.ts';
+import { readSettings } from './settings.ts';
 import { jobJson } from './lib/serialize.ts';
 import { publish } from './live-feed.ts';
+import { relayHub } from './relay-hub.ts';
 
-/** Cron trigger: fail jobs nobody will answer any more. */
-export async function runScheduled(env: Env, now = Date.now()): Promise<void> {
-  const failed = await expireJobs(openDb(env.DB), null, now);
-  await publish(env, ...failed.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
+const { jobs } = schema;
+
+/** Cron trigger: fail jobs nobody will answer, scan the hosts that are due, and delete
+ * history older than the retention setting. */
+export async function runScheduled(env: Env, now = Date.now()) {
+  const db = openDb(env.DB);
+  const settings = await readSettings(db);
+  const events: LiveEvent[] = [];
+
+  const failed = await expireJobs(db, null, now);
+  events.push(...failed.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
+
+  const due = await dueHosts(db, settings.scanIntervalHours, now);
+  const { created, relays } = await queueScans(db, due, 'schedule');
+  events.push(...created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
+
+  const cutoff = now - settings.retentionDays * 86_400_000;
+  const deleted = await db
+    .delete(jobs)
+    .where(and(lt(jobs.createdAt, cutoff), inArray(jobs.status, ['succeeded', 'failed', 'cancelled', 'lost'])))
+    .returning({ id: jobs.id });
+
+  await publish(env, ...events);
+  await Promise.all(relays.map((r) => relayHub(env, r).dispatch()));
+  return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length };
 }

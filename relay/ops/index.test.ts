@@ -49,11 +49,15 @@ const validProbe = (): ProbeResultT => ({
   packageManagers: ['apt'],
   proxmox: null,
   docker: false,
+  privilege: 'root',
 });
 type ProbeResultT = v.InferOutput<typeof ProbeResult>;
 
-function spyTable(impl?: HandlerTable['probe']): HandlerTable & { probe: ReturnType<typeof vi.fn> } {
-  return { probe: vi.fn(impl ?? (async () => validProbe())) };
+function spyTable(impl?: HandlerTable['probe']): HandlerTable & { probe: ReturnType<typeof vi.fn>; scan: ReturnType<typeof vi.fn> } {
+  return {
+    probe: vi.fn(impl ?? (async () => validProbe())),
+    scan: vi.fn(async () => ({ probe: validProbe(), packageManager: 'apt' as const, updates: [], held: [], reboot: { required: false, reason: null }, warnings: [] })),
+  };
 }
 
 function request(op: string, params: unknown, extra: { timeoutMs?: number } = {}) {
@@ -108,6 +112,26 @@ describe('executeRequest refuses before doing anything', () => {
     // Give any stray connection attempt time to land, then check none did.
     await new Promise((r) => setTimeout(r, 100));
     expect(connections).toBe(0);
+  });
+});
+
+describe('the scan operation in the table', () => {
+  it('validates scan params (refresh must be a boolean, defaults to true) before running', async () => {
+    const table = spyTable();
+    for (const params of [{ target: { address: '127.0.0.1', port: counterPort, user: 'root' }, refresh: 'yes' }, { target: { address: '127.0.0.1', port: counterPort, user: 'root' }, extra: 1 }]) {
+      const res = await executeRequest(request('scan', params), ctx, { table });
+      expect(res).toMatchObject({ ok: false, error: { code: 'invalid-request' } });
+    }
+    expect(table.scan).not.toHaveBeenCalled();
+    await executeRequest(request('scan', { target: { address: 'web1', port: 22, user: 'root' } }), ctx, { table });
+    expect(table.scan.mock.calls[0][0]).toEqual({ target: { address: 'web1', port: 22, user: 'root' }, refresh: true });
+    expect(connections).toBe(0);
+  });
+
+  it('scans through the real sshd and returns a schema-valid response', { timeout: 300_000 }, async () => {
+    const res = await executeRequest(request('scan', { target: { address: sshd.address, port: sshd.port, user: 'root' }, refresh: false }), { ...ctx, commandTimeoutMs: 240_000 });
+    expect(v.safeParse(Response, res).success).toBe(true);
+    expect(res).toMatchObject({ ok: true, result: { packageManager: 'apt', probe: { privilege: 'root' } } });
   });
 });
 

@@ -15,6 +15,7 @@ import {
 import { OpError } from '../errors.ts';
 import type { OpContext } from './context.ts';
 import { runProbe } from './probe.ts';
+import { runScan } from './scan.ts';
 
 export type Handler<K extends OperationName> = (params: OperationParams<K>, ctx: OpContext) => Promise<OperationResult<K>>;
 export type HandlerTable = { [K in OperationName]: Handler<K> };
@@ -22,6 +23,7 @@ export type HandlerTable = { [K in OperationName]: Handler<K> };
 /** Every key of the protocol's Operations must have a handler here (and nothing else may). */
 export const handlers = {
   probe: runProbe,
+  scan: runScan,
 } satisfies HandlerTable;
 
 type RequestMsg = v.InferOutput<typeof Request>;

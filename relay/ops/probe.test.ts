@@ -9,13 +9,13 @@ import { OpError } from '../errors.ts';
 import { loadOrCreateKeyPair, type KeyPair } from '../keys.ts';
 import { KnownHosts } from '../known-hosts.ts';
 import { startSshd, type Sshd } from '../test/sshd.ts';
-import { osFromRelease, parseOsRelease, parseProbe, parseProxmox, runProbe, PROBE_SCRIPT, PROBE_COMMAND } from './probe.ts';
+import { osFromRelease, parseOsRelease, parsePrivilege, parseProbe, parseProxmox, runProbe, PROBE_SCRIPT, PROBE_COMMAND } from './probe.ts';
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
 
 /** A probe output assembled from parts, in the script's format. */
 function probeOutput(parts: Partial<Record<string, string>>, opts: { end?: boolean } = {}): string {
-  const order = ['os-release', 'kernel', 'arch', 'hostname', 'boot-id', 'uptime', 'package-managers', 'proxmox', 'docker'];
+  const order = ['os-release', 'kernel', 'arch', 'hostname', 'boot-id', 'uptime', 'package-managers', 'proxmox', 'docker', 'privilege'];
   let out = '\n@@patchman-probe 1\n';
   for (const name of order) out += `\n@@${name}\n${parts[name] ?? ''}`;
   if (opts.end !== false) out += '\n@@end\n';
@@ -31,10 +31,11 @@ describe('parseProbe on fixtures', () => {
       arch: 'x86_64',
       hostname: 'vm',
       bootId: '3694f407-ad61-47f5-b737-069732f597ed',
-      uptimeSeconds: 1170.8,
+      uptimeSeconds: 2578.23,
       packageManagers: ['apt'],
       proxmox: null,
       docker: true,
+      privilege: 'root',
     });
     expect(v.safeParse(ProbeResult, r).success).toBe(true);
   });
@@ -78,6 +79,13 @@ describe('parseProbe on fixtures', () => {
     expect(r.os).toEqual({ id: 'linux', name: 'Linux', version: '', prettyName: 'Linux', idLike: [] });
     // Unsupported OS (no package manager) still parses.
     expect(parseProbe(probeOutput({})).packageManagers).toEqual([]);
+  });
+
+  it('reads the privilege section; anything else is the least privilege', () => {
+    for (const p of ['root', 'sudo', 'sudo-password', 'no-sudo'] as const) expect(parseProbe(probeOutput({ privilege: `${p}\n` })).privilege).toBe(p);
+    expect(parsePrivilege('')).toBe('no-sudo');
+    expect(parsePrivilege('ROOT')).toBe('no-sudo');
+    expect(parseProbe(probeOutput({})).privilege).toBe('no-sudo');
   });
 
   it('refuses output without the begin marker or cut short', () => {
@@ -203,6 +211,7 @@ describe('runProbe through a real sshd', () => {
     }
     expect(r.docker).toBe(hasDocker);
     expect(r.proxmox).toBeNull();
+    expect(r.privilege).toBe(process.getuid?.() === 0 ? 'root' : r.privilege);
   });
 
   it('reports command-failed when the account runs a forced command instead of the script', async () => {

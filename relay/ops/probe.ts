@@ -3,12 +3,14 @@
 // marked sections that parseProbe turns into a ProbeResult. Nothing from the request is
 // interpolated into the script or the command.
 import { OpError } from '../errors.ts';
-import { openSession, describeTarget } from '../ssh.ts';
+import { openSession, describeTarget, type SshSession } from '../ssh.ts';
 import type { OperationParams, OperationResult } from '../../protocol/relay.ts';
 import type { OpContext } from './context.ts';
 
 export type ProbeResult = OperationResult<'probe'>;
 type PackageManager = ProbeResult['packageManagers'][number];
+type Privilege = ProbeResult['privilege'];
+const PRIVILEGES: readonly Privilege[] = ['root', 'sudo', 'sudo-password', 'no-sudo'];
 
 export const DEFAULT_PROBE_TIMEOUT_MS = 30_000;
 
@@ -58,6 +60,24 @@ export const PROBE_SCRIPT = [
   'fi',
   'section docker',
   'if command -v docker >/dev/null 2>&1; then echo yes; else echo no; fi',
+  // Can package-manager commands run as root? `sudo -n -l CMD` succeeds only when sudo would
+  // run CMD without asking for a password (what our sudoers snippet grants for the package
+  // manager's binary); it never prompts. The binary is the first package manager found, in
+  // the same order the scan picks its module.
+  'section privilege',
+  'if [ "$(id -u)" = 0 ]; then echo root',
+  'elif command -v sudo >/dev/null 2>&1; then',
+  '  pmbin=',
+  '  for pm in apt-get pacman dnf yum zypper apk; do',
+  '    if command -v "$pm" >/dev/null 2>&1; then pmbin=$(command -v "$pm"); break; fi',
+  '  done',
+  '  if [ -n "$pmbin" ]; then',
+  '    if sudo -n -l "$pmbin" >/dev/null 2>&1; then echo sudo; else echo sudo-password; fi',
+  '  elif sudo -n -l >/dev/null 2>&1; then echo sudo',
+  '  else echo sudo-password',
+  '  fi',
+  'else echo no-sudo',
+  'fi',
   'section end',
   '} </dev/null',
   '',
@@ -73,6 +93,7 @@ const SECTIONS = new Set([
   'package-managers',
   'proxmox',
   'docker',
+  'privilege',
   'end',
 ]);
 
@@ -233,7 +254,14 @@ export function parseProbe(output: string): ProbeResult {
     packageManagers: PACKAGE_MANAGERS.filter(([cmd]) => found.has(cmd)).map(([, name]) => name),
     proxmox: parseProxmox(s.get('proxmox') ?? []),
     docker: firstLine(s.get('docker')) === 'yes',
+    privilege: parsePrivilege(firstLine(s.get('privilege'))),
   };
+}
+
+/** The privilege section's one word. Anything else (the section missing, a shell that printed
+ * something odd) is treated as the least privilege: never assume root we have not seen. */
+export function parsePrivilege(word: string): Privilege {
+  return (PRIVILEGES as readonly string[]).includes(word) ? (word as Privilege) : 'no-sudo';
 }
 
 function tail(text: string, max = 500): string {
@@ -241,20 +269,21 @@ function tail(text: string, max = 500): string {
   return t.length > max ? '…' + t.slice(-max) : t;
 }
 
+/** Run the probe script on an open session (the scan operation reuses it). */
+export async function probeSession(session: SshSession, timeoutMs: number = DEFAULT_PROBE_TIMEOUT_MS): Promise<ProbeResult> {
+  const r = await session.exec(PROBE_COMMAND, { stdin: PROBE_SCRIPT, timeoutMs, maxOutputBytes: 1024 * 1024 });
+  if (r.code !== 0) {
+    const how = r.code === null ? `was killed by signal ${r.signal ?? 'unknown'}` : `exited with status ${r.code}`;
+    const err = tail(r.stderr) || tail(r.stdout);
+    throw new OpError('command-failed', `The probe script on ${describeTarget(session.target)} ${how}${err ? ': ' + err : ''}`);
+  }
+  return parseProbe(r.stdout);
+}
+
 export async function runProbe(params: OperationParams<'probe'>, ctx: OpContext): Promise<ProbeResult> {
   const session = await openSession(params.target, ctx);
   try {
-    const r = await session.exec(PROBE_COMMAND, {
-      stdin: PROBE_SCRIPT,
-      timeoutMs: ctx.commandTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS,
-      maxOutputBytes: 1024 * 1024,
-    });
-    if (r.code !== 0) {
-      const how = r.code === null ? `was killed by signal ${r.signal ?? 'unknown'}` : `exited with status ${r.code}`;
-      const err = tail(r.stderr) || tail(r.stdout);
-      throw new OpError('command-failed', `The probe script on ${describeTarget(params.target)} ${how}${err ? ': ' + err : ''}`);
-    }
-    return parseProbe(r.stdout);
+    return await probeSession(session, ctx.commandTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS);
   } finally {
     session.close();
   }

@@ -1,6 +1,6 @@
 // The D1 schema. Migrations in migrations/ are generated from this file by drizzle-kit
 // (`npm run db:generate`); never edit them by hand.
-import { sqliteTable, text, integer, index, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { sqliteTable, text, integer, index, uniqueIndex, primaryKey } from 'drizzle-orm/sqlite-core';
 
 /** Times are milliseconds since the epoch. */
 const ms = (name: string) => integer(name, { mode: 'number' });
@@ -43,6 +43,9 @@ export const hosts = sqliteTable(
     packageManagers: text('package_managers', { mode: 'json' }).$type<string[]>().notNull().default([]),
     proxmox: text('proxmox', { mode: 'json' }).$type<{ product: 'pve' | 'pbs'; version: string } | null>(),
     docker: integer('docker', { mode: 'boolean' }).notNull().default(false),
+    privilege: text('privilege', { enum: ['root', 'sudo', 'sudo-password', 'no-sudo'] }),
+    held: text('held', { mode: 'json' }).$type<{ name: string; reason: 'kept-back' | 'phased' | 'held' }[]>().notNull().default([]),
+    scanWarnings: text('scan_warnings', { mode: 'json' }).$type<string[]>().notNull().default([]),
     updatesCount: integer('updates_count'),
     securityCount: integer('security_count'),
     rebootRequired: integer('reboot_required', { mode: 'boolean' }),
@@ -85,3 +88,26 @@ export const jobs = sqliteTable(
     index('jobs_relay_status').on(t.relayId, t.status),
   ],
 );
+
+/** Pending updates of each host, replaced as a whole by every successful scan. */
+export const hostUpdates = sqliteTable(
+  'host_updates',
+  {
+    hostId: text('host_id')
+      .notNull()
+      .references(() => hosts.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    arch: text('arch').notNull(),
+    currentVersion: text('current_version'),
+    newVersion: text('new_version').notNull(),
+    repository: text('repository').notNull(),
+    security: integer('security', { mode: 'boolean' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.hostId, t.name, t.arch] })],
+);
+
+/** Key → JSON value; defaults live in protocol/api.ts (DEFAULT_SETTINGS). */
+export const settings = sqliteTable('settings', {
+  key: text('key').primaryKey(),
+  value: text('value', { mode: 'json' }).notNull(),
+});

@@ -48,3 +48,13 @@ export async function readBody<S extends v.GenericSchema>(c: Context, schema: S)
   }
   return r.output;
 }
+
+/** Validate the query string; a 400 names the parameter. */
+export function readQuery<S extends v.GenericSchema>(c: Context, schema: S): v.InferOutput<S> {
+  const r = v.safeParse(schema, c.req.query());
+  if (!r.success) {
+    const field = v.getDotPath(r.issues[0]) ?? undefined;
+    throw new ApiError(400, 'invalid', `${field}: ${r.issues[0].message}`, field);
+  }
+  return r.output;
+}

@@ -3,17 +3,7 @@ import { evictDurableObject } from 'cloudflare:test';
 import { api, createRelay, FakeRelay, testEnv, until } from '../test/helpers.ts';
 import { relayHub } from '../relay-hub.ts';
 
-const probeResult = {
-  os: { id: 'debian', name: 'Debian GNU/Linux', version: '12 (bookworm)', prettyName: 'Debian GNU/Linux 12 (bookworm)', idLike: [] },
-  kernel: '6.1.0-40-amd64',
-  arch: 'x86_64',
-  hostname: 'web1',
-  bootId: '0f3c8f6e-8d1e-4c33-9a51-2f1b1f1c9b0e',
-  uptimeSeconds: 3600.5,
-  packageManagers: ['apt'],
-  proxmox: null,
-  docker: false,
-};
+import { probeResult, scanResult } from '../test/fixtures.ts';
 
 async function addHost(body: Record<string, unknown>) {
   const res = await api('/api/hosts', { method: 'POST', json: body });
@@ -77,14 +67,14 @@ describe('hosts', () => {
 
     const relay = await FakeRelay.connect(token);
     const req = await relay.next();
-    expect(req).toMatchObject({ type: 'request', id: jobId, op: 'probe', params: { target: { address: '127.0.0.1', port: 2222, user: 'root' } } });
-    relay.send({ type: 'response', id: jobId, ok: true, result: probeResult });
+    expect(req).toMatchObject({ type: 'request', id: jobId, op: 'scan', params: { target: { address: '127.0.0.1', port: 2222, user: 'root' }, refresh: true } });
+    relay.send({ type: 'response', id: jobId, ok: true, result: scanResult });
 
     const job = await until(async () => {
       const j = (await (await api(`/api/jobs/${jobId}`)).json()) as any;
       return j.status === 'succeeded' && j;
     });
-    expect(job.summary).toContain('Debian GNU/Linux 12');
+    expect(job.summary).toBe('3 updates (2 security), 1 held back, reboot required');
     const h = (await (await api(`/api/hosts/${host.id}`)).json()) as any;
     expect(h).toMatchObject({
       status: 'online',
@@ -92,8 +82,18 @@ describe('hosts', () => {
       kernel: '6.1.0-40-amd64',
       packageManager: 'apt',
       bootId: probeResult.bootId,
+      privilege: 'root',
+      updatesCount: 3,
+      securityCount: 2,
+      rebootRequired: true,
+      rebootReason: scanResult.reboot.reason,
+      held: [{ name: 'linux-image-amd64', reason: 'kept-back' }],
     });
     expect(h.lastScanAt).not.toBeNull();
+    const updates = (await (await api(`/api/hosts/${host.id}/updates`)).json()) as any[];
+    // security first, then by name
+    expect(updates.map((u) => u.name)).toEqual(['libssl3', 'openssl', 'tzdata']);
+    expect(updates[0]).toEqual(scanResult.updates.find((u) => u.name === 'libssl3'));
   });
 
   it('a second scan request while one is pending returns the same job', async () => {
@@ -142,7 +142,22 @@ describe('hosts', () => {
     const { jobId } = (await (await api(`/api/hosts/${host.id}/scan`, { method: 'POST' })).json()) as any;
     await relay.next();
     await evictDurableObject(relayHub(testEnv, relayId));
-    relay.send({ type: 'response', id: jobId, ok: true, result: probeResult });
+    relay.send({ type: 'response', id: jobId, ok: true, result: scanResult });
+    await until(async () => ((await (await api(`/api/jobs/${jobId}`)).json()) as any).status === 'succeeded');
+  });
+
+  it('a scan sent on a connection that died silently (redeploy) is sent again when the relay comes back', async () => {
+    const { id: relayId, token } = await createRelay();
+    const first = await FakeRelay.connect(token);
+    const { body: host } = await addHost({ address: 'redeploy.lan' });
+    const { jobId } = (await (await api(`/api/hosts/${host.id}/scan`, { method: 'POST' })).json()) as any;
+    await first.next();
+    // the object is torn down with its sockets and no close handler runs
+    await evictDurableObject(relayHub(testEnv, relayId), { webSockets: 'close' });
+    const second = await FakeRelay.connect(token);
+    const again = await second.next();
+    expect(again).toMatchObject({ type: 'request', id: jobId, op: 'scan' });
+    second.send({ type: 'response', id: jobId, ok: true, result: scanResult });
     await until(async () => ((await (await api(`/api/jobs/${jobId}`)).json()) as any).status === 'succeeded');
   });
 

@@ -1,39 +1,92 @@
 import { Hono } from 'hono';
-import { and, eq, inArray, isNull } from 'drizzle-orm';
-import { HostCreate } from '../../protocol/api.ts';
+import * as v from 'valibot';
+import { and, asc, desc, eq, isNull } from 'drizzle-orm';
+import { ConnectionTestBody, HostCreate, HostFilter, HostPatch, type ConnectionTestResult } from '../../protocol/api.ts';
+import { ProbeResult } from '../../protocol/relay.ts';
 import type { Env } from '../env.ts';
-import { openDb, schema } from '../db/index.ts';
-import { ApiError, notFound, readBody } from '../lib/http.ts';
+import { openDb, schema, type Db, type HostRow } from '../db/index.ts';
+import { ApiError, notFound, readBody, readQuery } from '../lib/http.ts';
 import { newId } from '../lib/crypto.ts';
 import { hostJson, jobJson } from '../lib/serialize.ts';
-import { ACTIVE, createJob } from '../jobs.ts';
+import { filterCondition, isRelayBox, queueScans } from '../hosts.ts';
 import { relayHub } from '../relay-hub.ts';
 import { publish } from '../live-feed.ts';
 
-const { hosts, relays, jobs } = schema;
+const { hosts, relays, hostUpdates } = schema;
+
+const PROBE_TIMEOUT_MS = 30_000;
+
+async function activeRelays(db: Db) {
+  return db.select().from(relays).where(isNull(relays.revokedAt));
+}
+
+/** The relay a host goes through: the one named, or the only one there is. */
+async function chooseRelay(db: Db, relayId: string | undefined) {
+  const active = await activeRelays(db);
+  if (relayId === undefined) {
+    if (active.length !== 1) throw new ApiError(400, 'invalid', 'relayId: choose the relay that reaches this host', 'relayId');
+    return active[0];
+  }
+  const relay = active.find((r) => r.id === relayId);
+  if (!relay) throw new ApiError(400, 'invalid', 'relayId: no such relay', 'relayId');
+  return relay;
+}
+
+async function findHost(db: Db, id: string): Promise<HostRow> {
+  const row = await db.query.hosts.findFirst({ where: eq(hosts.id, id) });
+  if (!row) throw notFound('host');
+  return row;
+}
+
+async function assertUniqueTarget(db: Db, t: { relayId: string | null; address: string; port: number; user: string }, except?: string) {
+  const dup = await db.query.hosts.findFirst({
+    where: and(t.relayId ? eq(hosts.relayId, t.relayId) : isNull(hosts.relayId), eq(hosts.address, t.address), eq(hosts.port, t.port), eq(hosts.user, t.user)),
+  });
+  if (dup && dup.id !== except) {
+    throw new ApiError(409, 'conflict', `${t.user}@${t.address}:${t.port} is already a host (${dup.name})`, 'address');
+  }
+}
+
+/** Probe a target through its relay now and turn the outcome into plain words. */
+async function testConnection(env: Env, relayId: string, target: { address: string; port: number; user: string }): Promise<ConnectionTestResult> {
+  // (RPC wraps the union's members, so narrow it by hand)
+  const answer = (await relayHub(env, relayId).request('probe', { target }, PROBE_TIMEOUT_MS)) as
+    | { ok: true; response: unknown }
+    | { ok: false; code: string; message: string };
+  if (!answer.ok) {
+    const code = answer.code === 'timeout' || answer.code === 'relay-disconnected' ? answer.code : 'internal';
+    return { ok: false, error: { code, message: answer.message } };
+  }
+  const raw = answer.response as { ok: boolean; result?: unknown; error?: { code: any; message: string } };
+  if (!raw.ok) return { ok: false, error: raw.error ?? { code: 'internal', message: 'no answer' } };
+  const parsed = v.safeParse(ProbeResult, raw.result);
+  if (!parsed.success) return { ok: false, error: { code: 'internal', message: 'the relay answered with an invalid probe' } };
+  const probe = parsed.output;
+  const os = probe.os.prettyName || probe.os.id || 'this OS';
+  if (probe.packageManagers.length === 0) {
+    return { ok: false, error: { code: 'unsupported-os', message: `${os} has no package manager PatchMan supports` } };
+  }
+  if (probe.privilege === 'sudo-password' || probe.privilege === 'no-sudo') {
+    const why = probe.privilege === 'no-sudo' ? 'there is no sudo' : 'sudo asks for a password';
+    return {
+      ok: false,
+      error: { code: 'sudo-password', message: `connected to ${os}, but ${why} for ${target.user}: add the sudoers line for the package manager, or use root` },
+    };
+  }
+  return { ok: true, probe, warnings: [] };
+}
 
 export const hostRoutes = new Hono<{ Bindings: Env }>()
   .get('/', async (c) => {
-    const rows = await openDb(c.env.DB).select().from(hosts).orderBy(hosts.name);
+    const { filter } = readQuery(c, v.object({ filter: v.optional(HostFilter) }));
+    const rows = await openDb(c.env.DB).select().from(hosts).where(filterCondition(filter)).orderBy(asc(hosts.name));
     return c.json(rows.map(hostJson));
   })
   .post('/', async (c) => {
     const body = await readBody(c, HostCreate);
     const db = openDb(c.env.DB);
-    const active = await db.select({ id: relays.id }).from(relays).where(isNull(relays.revokedAt));
-    let relayId = body.relayId;
-    if (relayId === undefined) {
-      if (active.length !== 1) {
-        throw new ApiError(400, 'invalid', 'relayId: choose the relay that reaches this host', 'relayId');
-      }
-      relayId = active[0].id;
-    } else if (!active.some((r) => r.id === relayId)) {
-      throw new ApiError(400, 'invalid', 'relayId: no such relay', 'relayId');
-    }
-    const duplicate = await db.query.hosts.findFirst({
-      where: and(eq(hosts.relayId, relayId), eq(hosts.address, body.address), eq(hosts.port, body.port), eq(hosts.user, body.user)),
-    });
-    if (duplicate) throw new ApiError(409, 'conflict', `${body.user}@${body.address}:${body.port} is already a host (${duplicate.name})`, 'address');
+    const relay = await chooseRelay(db, body.relayId);
+    await assertUniqueTarget(db, { relayId: relay.id, address: body.address, port: body.port, user: body.user });
     const now = Date.now();
     const [row] = await db
       .insert(hosts)
@@ -43,9 +96,9 @@ export const hostRoutes = new Hono<{ Bindings: Env }>()
         address: body.address,
         port: body.port,
         user: body.user,
-        relayId,
+        relayId: relay.id,
         tags: body.tags,
-        monitorOnly: body.monitorOnly,
+        monitorOnly: body.monitorOnly ?? isRelayBox(body.address, relay),
         createdAt: now,
         updatedAt: now,
       })
@@ -54,10 +107,33 @@ export const hostRoutes = new Hono<{ Bindings: Env }>()
     await publish(c.env, { type: 'host', host });
     return c.json(host, 201);
   })
-  .get('/:id', async (c) => {
-    const row = await openDb(c.env.DB).query.hosts.findFirst({ where: eq(hosts.id, c.req.param('id')) });
-    if (!row) throw notFound('host');
-    return c.json(hostJson(row));
+  .post('/test', async (c) => {
+    const body = await readBody(c, ConnectionTestBody);
+    const relay = await chooseRelay(openDb(c.env.DB), body.relayId);
+    return c.json(await testConnection(c.env, relay.id, { address: body.address, port: body.port, user: body.user }));
+  })
+  .get('/:id', async (c) => c.json(hostJson(await findHost(openDb(c.env.DB), c.req.param('id')))))
+  .patch('/:id', async (c) => {
+    const db = openDb(c.env.DB);
+    const host = await findHost(db, c.req.param('id'));
+    const patch = await readBody(c, HostPatch);
+    if (patch.relayId !== undefined) await chooseRelay(db, patch.relayId);
+    const next = { ...host, ...patch };
+    await assertUniqueTarget(db, next, host.id);
+    const targetChanged = next.address !== host.address || next.port !== host.port || next.user !== host.user || next.relayId !== host.relayId;
+    const [row] = await db
+      .update(hosts)
+      .set({
+        ...patch,
+        updatedAt: Date.now(),
+        // a different machine or login: what we knew no longer holds
+        ...(targetChanged ? { status: 'unknown' as const, statusReason: null } : {}),
+      })
+      .where(eq(hosts.id, host.id))
+      .returning();
+    const json = hostJson(row);
+    await publish(c.env, { type: 'host', host: json });
+    return c.json(json);
   })
   .delete('/:id', async (c) => {
     const id = c.req.param('id');
@@ -66,18 +142,27 @@ export const hostRoutes = new Hono<{ Bindings: Env }>()
     await publish(c.env, { type: 'host.deleted', id });
     return c.body(null, 204);
   })
+  .get('/:id/updates', async (c) => {
+    const db = openDb(c.env.DB);
+    const host = await findHost(db, c.req.param('id'));
+    const rows = await db
+      .select()
+      .from(hostUpdates)
+      .where(eq(hostUpdates.hostId, host.id))
+      .orderBy(desc(hostUpdates.security), asc(hostUpdates.name));
+    return c.json(rows.map(({ hostId: _, ...u }) => u));
+  })
+  .post('/:id/test', async (c) => {
+    const host = await findHost(openDb(c.env.DB), c.req.param('id'));
+    if (!host.relayId) throw new ApiError(409, 'no-relay', 'this host has no relay assigned');
+    return c.json(await testConnection(c.env, host.relayId, host));
+  })
   .post('/:id/scan', async (c) => {
     const db = openDb(c.env.DB);
-    const host = await db.query.hosts.findFirst({ where: eq(hosts.id, c.req.param('id')) });
-    if (!host) throw notFound('host');
+    const host = await findHost(db, c.req.param('id'));
     if (!host.relayId) throw new ApiError(409, 'no-relay', 'this host has no relay assigned');
-    // A scan already waiting or running for this host is reused rather than doubled.
-    const running = await db.query.jobs.findFirst({
-      where: and(eq(jobs.hostId, host.id), eq(jobs.kind, 'scan'), inArray(jobs.status, ACTIVE)),
-    });
-    if (running) return c.json({ jobId: running.id }, 202);
-    const job = await createJob(db, host, 'scan', null);
-    await publish(c.env, { type: 'job', job: jobJson(job) });
-    await relayHub(c.env, host.relayId).dispatch();
-    return c.json({ jobId: job.id }, 202);
+    const { jobIds, created, relays: nudge } = await queueScans(db, [host], null);
+    await publish(c.env, ...created.map((j) => ({ type: 'job' as const, job: jobJson(j) })));
+    await Promise.all(nudge.map((r) => relayHub(c.env, r).dispatch()));
+    return c.json({ jobId: jobIds[0] }, 202);
   });

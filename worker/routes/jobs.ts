@@ -4,7 +4,7 @@ import { and, desc, eq } from 'drizzle-orm';
 import { JobKind, JobStatus } from '../../protocol/api.ts';
 import type { Env } from '../env.ts';
 import { openDb, schema } from '../db/index.ts';
-import { ApiError, notFound } from '../lib/http.ts';
+import { notFound, readQuery } from '../lib/http.ts';
 import { jobJson } from '../lib/serialize.ts';
 
 const { jobs } = schema;
@@ -18,12 +18,7 @@ const JobQuery = v.object({
 
 export const jobRoutes = new Hono<{ Bindings: Env }>()
   .get('/', async (c) => {
-    const q = v.safeParse(JobQuery, c.req.query());
-    if (!q.success) {
-      const field = v.getDotPath(q.issues[0]) ?? undefined;
-      throw new ApiError(400, 'invalid', `${field}: ${q.issues[0].message}`, field);
-    }
-    const { hostId, kind, status, limit } = q.output;
+    const { hostId, kind, status, limit } = readQuery(c, JobQuery);
     const rows = await openDb(c.env.DB)
       .select()
       .from(jobs)

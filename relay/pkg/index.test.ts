@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { apt } from './apt.ts';
+import { moduleFor, registry } from './index.ts';
+import { pacman } from './pacman.ts';
+
+describe('the package-manager registry', () => {
+  it('maps probe names to modules that carry the same name', () => {
+    for (const [name, mod] of Object.entries(registry)) expect(mod?.name).toBe(name);
+    expect(Object.keys(registry).sort()).toEqual(['apt', 'pacman']);
+    expect(Object.isFrozen(registry)).toBe(true);
+  });
+
+  it('picks the first supported package manager in the probe order, or none', () => {
+    expect(moduleFor({ packageManagers: ['apt'] })).toBe(apt);
+    expect(moduleFor({ packageManagers: ['pacman'] })).toBe(pacman);
+    // A Debian box with pacman installed from the archive is still managed with apt.
+    expect(moduleFor({ packageManagers: ['apt', 'pacman'] })).toBe(apt);
+    expect(moduleFor({ packageManagers: ['dnf', 'pacman'] })).toBe(pacman);
+    expect(moduleFor({ packageManagers: ['zypper', 'apk'] })).toBeNull();
+    expect(moduleFor({ packageManagers: [] })).toBeNull();
+  });
+
+  it('modules never import each other (adding one never touches another)', () => {
+    for (const file of ['apt.ts', 'pacman.ts']) {
+      const src = readFileSync(join(import.meta.dirname, file), 'utf8');
+      const imports = [...src.matchAll(/from '(\.[^']+)'/g)].map((m) => m[1]);
+      expect(imports.every((i) => ['../errors.ts', '../ssh.ts', './shell.ts', './types.ts'].includes(i)), `${file}: ${imports.join(', ')}`).toBe(true);
+    }
+  });
+});

@@ -1,0 +1,44 @@
+// The one interface every package-manager module implements. The scan operation
+// (relay/ops/scan.ts) only ever talks to a module through it; the registry in ./index.ts maps
+// the probe's package-manager names to modules. Adding a package manager is one new file
+// that exports a PackageManagerModule plus one registry line.
+import type { OperationResult } from '../../protocol/relay.ts';
+import type { SshSession } from '../ssh.ts';
+
+type ScanResultT = OperationResult<'scan'>;
+export type ProbeResult = ScanResultT['probe'];
+export type PackageManagerName = ProbeResult['packageManagers'][number];
+export type Privilege = ProbeResult['privilege'];
+export type PackageUpdate = ScanResultT['updates'][number];
+export type HeldPackage = ScanResultT['held'][number];
+export type RebootState = ScanResultT['reboot'];
+
+export interface ScanOptions {
+  /** From the probe: how (and whether) the module may run commands as root. */
+  privilege: Privilege;
+  /** Refresh the package lists first (needs root for most package managers). */
+  refresh: boolean;
+  /** Limit for each remote command; each module has its own defaults. */
+  timeoutMs?: number;
+}
+
+export interface PackageScan {
+  updates: PackageUpdate[];
+  held: HeldPackage[];
+  /** Did not fail the scan, but the operator should know (stale lists, removals, …). */
+  warnings: string[];
+}
+
+export interface RebootCheckOptions {
+  timeoutMs?: number;
+}
+
+export interface PackageManagerModule {
+  readonly name: PackageManagerName;
+  /** Refresh (when asked) and list pending updates. Changes nothing but the package lists.
+   * Throws OpError: 'sudo-password' when the refresh needs root and sudo wants a password,
+   * 'command-failed' when the package manager fails or prints something unrecognised. */
+  scan(session: SshSession, opts: ScanOptions): Promise<PackageScan>;
+  /** Does the host need a reboot, and why? Read-only, no root. */
+  rebootCheck(session: SshSession, probe: ProbeResult, opts?: RebootCheckOptions): Promise<RebootState>;
+}

@@ -1,0 +1,25 @@
+import { Hono } from 'hono';
+import { inArray } from 'drizzle-orm';
+import { ScanRequest } from '../../protocol/api.ts';
+import type { Env } from '../env.ts';
+import { openDb, schema } from '../db/index.ts';
+import { readBody } from '../lib/http.ts';
+import { jobJson } from '../lib/serialize.ts';
+import { queueScans } from '../hosts.ts';
+import { relayHub } from '../relay-hub.ts';
+import { publish } from '../live-feed.ts';
+
+const { hosts } = schema;
+
+// POST /api/scans {hostIds?}: scan the named hosts, or all of them.
+export const scanRoutes = new Hono<{ Bindings: Env }>().post('/', async (c) => {
+  const { hostIds } = await readBody(c, ScanRequest);
+  const db = openDb(c.env.DB);
+  let targets = [];
+  if (hostIds === undefined) targets = await db.select().from(hosts);
+  else for (let i = 0; i < hostIds.length; i += 90) targets.push(...(await db.select().from(hosts).where(inArray(hosts.id, hostIds.slice(i, i + 90)))));
+  const { jobIds, created, relays } = await queueScans(db, targets, null);
+  await publish(c.env, ...created.map((j) => ({ type: 'job' as const, job: jobJson(j) })));
+  await Promise.all(relays.map((r) => relayHub(c.env, r).dispatch()));
+  return c.json({ jobIds }, 202);
+});

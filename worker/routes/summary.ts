@@ -1,0 +1,24 @@
+import { Hono } from 'hono';
+import { sql } from 'drizzle-orm';
+import type { Summary } from '../../protocol/api.ts';
+import type { Env } from '../env.ts';
+import { openDb, schema } from '../db/index.ts';
+
+const { hosts } = schema;
+
+// GET /api/summary: the dashboard's cards, counted in one query.
+export const summaryRoutes = new Hono<{ Bindings: Env }>().get('/', async (c) => {
+  const [row] = await openDb(c.env.DB)
+    .select({
+      hosts: sql<number>`count(*)`,
+      online: sql<number>`coalesce(sum(${hosts.status} = 'online'), 0)`,
+      offline: sql<number>`coalesce(sum(${hosts.status} in ('offline', 'error')), 0)`,
+      needUpdates: sql<number>`coalesce(sum(${hosts.updatesCount} > 0), 0)`,
+      pendingPackages: sql<number>`coalesce(sum(${hosts.updatesCount}), 0)`,
+      securityPackages: sql<number>`coalesce(sum(${hosts.securityCount}), 0)`,
+      securityHosts: sql<number>`coalesce(sum(${hosts.securityCount} > 0), 0)`,
+      needReboot: sql<number>`coalesce(sum(${hosts.rebootRequired} = 1), 0)`,
+    })
+    .from(hosts);
+  return c.json(row satisfies Summary);
+});

@@ -1,0 +1,24 @@
+import * as v from 'valibot';
+import { DEFAULT_SETTINGS, Settings, type Settings as SettingsT } from '../protocol/api.ts';
+import { schema, type Db } from './db/index.ts';
+
+/** Stored settings over the defaults; a stored value that no longer validates is ignored. */
+export async function readSettings(db: Db): Promise<SettingsT> {
+  const rows = await db.select().from(schema.settings);
+  const merged: Record<string, unknown> = { ...DEFAULT_SETTINGS };
+  for (const r of rows) if (r.key in DEFAULT_SETTINGS) merged[r.key] = r.value;
+  const parsed = v.safeParse(Settings, merged);
+  return parsed.success ? parsed.output : DEFAULT_SETTINGS;
+}
+
+export async function writeSettings(db: Db, patch: Partial<SettingsT>): Promise<SettingsT> {
+  const entries = Object.entries(patch).filter(([, value]) => value !== undefined);
+  if (entries.length) {
+    await db.batch(
+      entries.map(([key, value]) =>
+        db.insert(schema.settings).values({ key, value }).onConflictDoUpdate({ target: schema.settings.key, set: { value } }),
+      ) as [any, ...any[]],
+    );
+  }
+  return readSettings(db);
+}
