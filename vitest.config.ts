@@ -1,5 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
+// Miniflare would fetch the Request.cf placeholder from workers.cloudflare.com; tests stay
+// on loopback (miniflare reads this variable: CLOUDFLARE_CF_FETCH_ENABLED).
+process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
+process.env.WRANGLER_SEND_METRICS ??= 'false';
+
 // `npm test` runs every project: unit (protocol, relay against a real sshd), worker
 // (inside workerd with D1), e2e (npm start + real sshd + headless Chromium).
 export default defineConfig({
@@ -8,7 +13,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['protocol/**/*.test.ts', 'relay/**/*.test.ts', 'scripts/**/*.test.ts'],
+          include: ['protocol/**/*.test.ts', 'relay/**/*.test.ts', 'sim/**/*.test.ts', 'scripts/**/*.test.ts'],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -185,6 +185,10 @@ export function openSession(target: SshTarget, ctx: SshContext): Promise<SshSess
           return hostCheck.ok;
         },
       });
+      // Nagle's algorithm would hold each exec's small packets (channel open, exec request,
+      // stdin, EOF) until the previous one is ACKed, and the server's delayed ACK turns every
+      // round trip into 40 ms or more. Applied by Node once the socket connects.
+      client.setNoDelay(true);
     } catch (e) {
       // ssh2 throws synchronously for a bad private key; never echo the key itself.
       const msg = e instanceof Error && /private key|privateKey|parse/i.test(e.message) ? 'the relay private key could not be used' : 'could not start the SSH connection';

@@ -18,8 +18,14 @@ const state = resolve(process.env.PATCHMAN_STATE ?? join(root, '.patchman'));
 const url = `http://127.0.0.1:${port}`;
 const wranglerBin = join(root, 'node_modules', '.bin', 'wrangler');
 const children: ChildProcess[] = [];
-// wrangler must not phone home (no network beyond the registries here, and none needed)
-const quietEnv = { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_HIDE_BANNER: 'true', CI: process.env.CI ?? '' };
+// Local means local: no telemetry, and no fetch of the Request.cf placeholder from
+// workers.cloudflare.com (miniflare's CLOUDFLARE_CF_FETCH_ENABLED switch).
+const quietEnv = {
+  ...process.env,
+  WRANGLER_SEND_METRICS: 'false',
+  WRANGLER_HIDE_BANNER: 'true',
+  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+};
 
 function say(line: string) {
   console.log(`[patchman] ${line}`);

@@ -1,0 +1,351 @@
+// What each simulated host is, and what it answers. Every piece of text a host prints is
+// recorded output: captured on this Debian 12 machine through a real sshd (sim/capture.ts →
+// sim/fixtures/debian12-local/), or published output from the cited public sources listed
+// in sim/fixtures/README.md. Nothing here is made up except the per-host identity (hostname,
+// boot id, uptime), which a real host would have anyway.
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CommandTable, ExecInfo, FailureMode, Reply } from './host.ts';
+import { PROBE, PROBE_BEGIN, probeSections, relayCommands, splitCombined, type RelayCommand } from './commands.ts';
+
+const FIXTURES = join(import.meta.dirname, 'fixtures');
+
+export function fixture(path: string): string {
+  return readFileSync(join(FIXTURES, path), 'utf8');
+}
+
+/** A fixture the relay's own tests use (relay/…/fixtures), read in place rather than copied. */
+export function relayFixture(path: string): string {
+  return readFileSync(join(import.meta.dirname, '..', 'relay', path), 'utf8');
+}
+
+/** A recorded command output, from `<dir>/<kind>.{stdout,stderr,code}` (sim/capture.ts). */
+export function recorded(dir: string, kind: string): Reply | undefined {
+  const base = join(FIXTURES, dir, kind);
+  if (!existsSync(base + '.stdout') && !existsSync(base + '.code')) return undefined;
+  const read = (ext: string): string => (existsSync(base + ext) ? readFileSync(base + ext, 'utf8') : '');
+  const code = existsSync(base + '.code') ? Number(read('.code').trim()) : 0;
+  return { stdout: read('.stdout'), stderr: read('.stderr'), code };
+}
+
+/** The probe sections of a recorded probe output (the text after each `@@name` line,
+ * without the blank separator line printf puts before the next header). */
+export function probeSectionsOf(output: string): Map<string, string> {
+  const lines = output.split('\n');
+  const begin = lines.indexOf(PROBE_BEGIN);
+  if (begin < 0) throw new Error('recorded probe output has no begin marker');
+  const sections = new Map<string, string[]>();
+  let current: string[] | null = null;
+  for (const line of lines.slice(begin + 1)) {
+    const m = /^@@([a-z-]+)$/.exec(line);
+    if (m) {
+      current = [];
+      sections.set(m[1], current);
+      continue;
+    }
+    current?.push(line);
+  }
+  return new Map([...sections].map(([k, v]) => [k, v.join('\n').replace(/\n+$/, '')]));
+}
+
+export interface ProbeFacts {
+  /** /etc/os-release as `cat` prints it. */
+  osRelease: string;
+  kernel: string;
+  arch: string;
+  uptimeSeconds: number;
+  /** Commands `command -v` finds among apt-get pacman dnf yum zypper apk. */
+  packageManagerCommands: string[];
+  /** Lines of the probe's proxmox section (`pve <pveversion>` / `pbs <versions line>`). */
+  proxmox: string[];
+  docker: boolean;
+}
+
+/** What the relay should conclude about a healthy host of this profile (for tests). */
+export interface Expected {
+  os: { id: string; version: string; prettyName: string };
+  packageManager: 'apt' | 'pacman';
+  proxmox: 'pve' | 'pbs' | null;
+  updates: number;
+  security: number;
+  held: number;
+  rebootRequired: boolean;
+}
+
+export interface Profile {
+  title: string;
+  /** The SSH identification string after "SSH-2.0-". */
+  sshIdent: string;
+  probe: ProbeFacts;
+  /** Recorded outputs of the scan commands, by RelayCommand kind. */
+  outputs: Record<string, Reply>;
+  expected: Expected;
+}
+
+// ---- the recorded material ---------------------------------------------------------------
+
+/** Recorded outputs for every scan command kind, from the first of `dirs` that has one. */
+function outputsFrom(...dirs: string[]): Record<string, Reply> {
+  const out: Record<string, Reply> = {};
+  for (const c of relayCommands()) {
+    if (c.kind === PROBE.kind || out[c.kind]) continue;
+    for (const d of dirs) {
+      const r = recorded(d, c.kind);
+      if (r) {
+        out[c.kind] = r;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Counted straight from a recorded `apt-get -s` output (not with the relay's parser). */
+function aptCounts(dir: string): { updates: number; security: number } {
+  const inst = fixture(`${dir}/apt-list.stdout`).split('\n').filter((l) => l.startsWith('Inst '));
+  return { updates: inst.length, security: inst.filter((l) => /-security[ ,\]]|Debian-Security:/i.test(l)).length };
+}
+const DEBIAN_LOCAL = aptCounts('debian12-local');
+
+const debianProbe = probeSectionsOf(fixture('debian12-local/probe.stdout'));
+const DEBIAN12_OS_RELEASE = debianProbe.get('os-release')! + '\n';
+const DEBIAN12_PRETTY = 'Debian GNU/Linux 12 (bookworm)';
+
+export const PROFILES = {
+  /** This machine: Debian 12 with pending security updates (captured, sim/fixtures/debian12-local). */
+  'debian12-security': {
+    title: 'Debian 12 with security updates',
+    sshIdent: 'OpenSSH_9.2p1 Debian-2+deb12u10',
+    probe: {
+      osRelease: DEBIAN12_OS_RELEASE,
+      kernel: debianProbe.get('kernel')!,
+      arch: debianProbe.get('arch')!,
+      uptimeSeconds: 1_170.8,
+      packageManagerCommands: ['apt-get'],
+      proxmox: [],
+      docker: debianProbe.get('docker') === 'yes',
+    },
+    outputs: outputsFrom('debian12-local'),
+    expected: {
+      os: { id: 'debian', version: '12', prettyName: DEBIAN12_PRETTY },
+      packageManager: 'apt',
+      proxmox: null,
+      ...DEBIAN_LOCAL,
+      held: 0,
+      rebootRequired: false,
+    },
+  },
+  /** Debian 12 with nothing to do. */
+  'debian12-current': {
+    title: 'Debian 12, up to date',
+    sshIdent: 'OpenSSH_9.2p1 Debian-2+deb12u10',
+    probe: {
+      osRelease: DEBIAN12_OS_RELEASE,
+      kernel: debianProbe.get('kernel')!,
+      arch: debianProbe.get('arch')!,
+      uptimeSeconds: 3_284_411.52,
+      packageManagerCommands: ['apt-get'],
+      proxmox: [],
+      docker: false,
+    },
+    outputs: outputsFrom('debian12-current', 'debian12-local'),
+    expected: {
+      os: { id: 'debian', version: '12', prettyName: DEBIAN12_PRETTY },
+      packageManager: 'apt',
+      proxmox: null,
+      updates: 0,
+      security: 0,
+      held: 0,
+      rebootRequired: false,
+    },
+  },
+  /** Ubuntu 24.04 LTS with phased and kept-back updates. */
+  'ubuntu2404-phased': {
+    title: 'Ubuntu 24.04 with phased / kept-back updates',
+    sshIdent: 'OpenSSH_9.6p1 Ubuntu-3ubuntu13.5',
+    probe: {
+      osRelease: fixture('ubuntu2404/os-release'),
+      kernel: '6.8.0-56-generic',
+      arch: 'x86_64',
+      uptimeSeconds: 604_812.33,
+      packageManagerCommands: ['apt-get'],
+      proxmox: [],
+      docker: true,
+    },
+    outputs: outputsFrom('ubuntu2404'),
+    expected: {
+      os: { id: 'ubuntu', version: '24.04', prettyName: 'Ubuntu 24.04.1 LTS' },
+      packageManager: 'apt',
+      proxmox: null,
+      updates: 6,
+      security: 0,
+      held: 7,
+      rebootRequired: false,
+    },
+  },
+  /** Proxmox VE 8 with /run/reboot-required after a kernel update. */
+  'pve8-reboot': {
+    title: 'Proxmox VE 8 needing a reboot',
+    sshIdent: 'OpenSSH_9.2p1 Debian-2+deb12u3',
+    probe: {
+      osRelease: DEBIAN12_OS_RELEASE,
+      kernel: '6.8.8-3-pve',
+      arch: 'x86_64',
+      uptimeSeconds: 1_987_201.07,
+      packageManagerCommands: ['apt-get'],
+      proxmox: ['pve ' + relayFixture('ops/fixtures/pveversion-pve8.txt').trim()],
+      docker: false,
+    },
+    outputs: outputsFrom('pve8', 'debian12-local'),
+    expected: {
+      os: { id: 'debian', version: '12', prettyName: DEBIAN12_PRETTY },
+      packageManager: 'apt',
+      proxmox: 'pve',
+      ...DEBIAN_LOCAL,
+      held: 0,
+      rebootRequired: true,
+    },
+  },
+  /** Proxmox Backup Server 3. */
+  'pbs3': {
+    title: 'Proxmox Backup Server 3',
+    sshIdent: 'OpenSSH_9.2p1 Debian-2+deb12u3',
+    probe: {
+      osRelease: DEBIAN12_OS_RELEASE,
+      kernel: '6.8.12-4-pve',
+      arch: 'x86_64',
+      uptimeSeconds: 811_540.6,
+      packageManagerCommands: ['apt-get'],
+      proxmox: ['pbs ' + fixture('pbs3/proxmox-backup-manager-versions').trim()],
+      docker: false,
+    },
+    outputs: outputsFrom('pbs3', 'debian12-current', 'debian12-local'),
+    expected: {
+      os: { id: 'debian', version: '12', prettyName: DEBIAN12_PRETTY },
+      packageManager: 'apt',
+      proxmox: 'pbs',
+      updates: 0,
+      security: 0,
+      held: 0,
+      rebootRequired: false,
+    },
+  },
+  /** Arch Linux after a kernel upgrade without reboot: the running kernel's modules are gone. */
+  'arch-reboot': {
+    title: 'Arch Linux with updates, kernel modules dir missing',
+    sshIdent: 'OpenSSH_9.9',
+    probe: {
+      osRelease: relayFixture('ops/fixtures/os-release-arch.txt'),
+      kernel: '5.4.6-arch1-1',
+      arch: 'x86_64',
+      uptimeSeconds: 95_113.9,
+      packageManagerCommands: ['pacman'],
+      proxmox: [],
+      docker: true,
+    },
+    outputs: outputsFrom('arch'),
+    expected: {
+      os: { id: 'arch', version: '', prettyName: 'Arch Linux' },
+      packageManager: 'pacman',
+      proxmox: null,
+      updates: 5,
+      security: 0,
+      held: 0,
+      rebootRequired: true,
+    },
+  },
+} satisfies Record<string, Profile>;
+
+export type ProfileName = keyof typeof PROFILES;
+export const PROFILE_NAMES = Object.keys(PROFILES) as ProfileName[];
+
+// ---- rendering ---------------------------------------------------------------------------
+
+export interface HostIdentity {
+  hostname: string;
+  bootId: string;
+  failure: () => FailureMode | null;
+}
+
+type Privilege = 'root' | 'sudo' | 'sudo-password' | 'no-sudo';
+
+function privilegeOf(user: string, failure: FailureMode | null): Privilege {
+  if (user === 'root') return 'root';
+  return failure === 'sudo-password' ? 'sudo-password' : 'sudo';
+}
+
+/** The probe script's output for this host, section by section in the script's own order. */
+export function renderProbe(p: ProbeFacts, id: HostIdentity, privilege: Privilege): string {
+  const section: Record<string, () => string[]> = {
+    'os-release': () => p.osRelease.replace(/\n+$/, '').split('\n'),
+    kernel: () => [p.kernel],
+    arch: () => [p.arch],
+    hostname: () => [id.hostname],
+    'boot-id': () => [id.bootId],
+    uptime: () => [`${p.uptimeSeconds.toFixed(2)} ${(p.uptimeSeconds * 1.7).toFixed(2)}`],
+    'package-managers': () => p.packageManagerCommands,
+    proxmox: () => p.proxmox,
+    docker: () => [p.docker ? 'yes' : 'no'],
+    privilege: () => [privilege],
+    end: () => [],
+  };
+  let out = `\n${PROBE_BEGIN}\n`;
+  for (const name of probeSections()) {
+    const render = section[name];
+    if (!render) throw new Error(`sim: the probe script has a section "${name}" the simulator does not know; teach sim/profiles.ts renderProbe`);
+    out += `\n@@${name}\n`;
+    const lines = render();
+    if (lines.length) out += lines.join('\n') + '\n';
+  }
+  return out;
+}
+
+/** The exact-match command table of one host. */
+export function commandTable(profile: ProfileName, id: HostIdentity): CommandTable {
+  const prof: Profile = PROFILES[profile];
+  const commands = relayCommands();
+  const byCommand = new Map<string, RelayCommand[]>();
+  for (const c of commands) byCommand.set(c.command, [...(byCommand.get(c.command) ?? []), c]);
+  const probeCache = new Map<Privilege, string>();
+
+  const probeOutput = (user: string): string => {
+    const priv = privilegeOf(user, id.failure());
+    let text = probeCache.get(priv);
+    if (text === undefined) probeCache.set(priv, (text = renderProbe(prof.probe, id, priv)));
+    return text;
+  };
+  const answer = (c: RelayCommand, user: string): Reply | undefined => {
+    if (c.kind === PROBE.kind) return { stdout: probeOutput(user) };
+    if (c.sudo && id.failure() === 'sudo-password') return { stderr: 'sudo: a password is required\n', code: 1 };
+    return prof.outputs[c.kind];
+  };
+
+  return {
+    readsStdin: (command) => (byCommand.get(command) ?? []).some((c) => c.stdin !== undefined),
+    reply(exec: ExecInfo) {
+      const candidates = byCommand.get(exec.command) ?? [];
+      const cmd = candidates.find((c) => (c.stdin === undefined ? exec.stdin === null : c.stdin === exec.stdin));
+      if (cmd) {
+        const reply = answer(cmd, exec.user);
+        return reply ? { kind: cmd.kind, reply } : undefined;
+      }
+      // The OpenSSH baseline's one-session form (sim/commands.ts benchScript): the probe script
+      // followed by further known commands; the answer is the recorded outputs in sequence.
+      if (exec.command === PROBE.command && exec.stdin !== null) {
+        const parts = splitCombined(exec.stdin, commands);
+        if (!parts) return undefined;
+        const replies = parts.map((c) => answer(c, exec.user));
+        if (replies.some((r) => r === undefined)) return undefined;
+        return {
+          kind: 'combined',
+          reply: {
+            stdout: replies.map((r) => r!.stdout ?? '').join(''),
+            stderr: replies.map((r) => r!.stderr ?? '').join(''),
+            code: replies.at(-1)!.code ?? 0,
+          },
+        };
+      }
+      return undefined;
+    },
+  };
+}
