@@ -1,13 +1,24 @@
 // The newcomer's path, end to end: `npm start`, the local relay connects by itself, this
 // machine (through a real sshd) is added as a host and probed, and the dashboard in a
 // real Chromium shows the relay connected and the host's OS.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import type { Browser } from 'playwright-core';
 import { startApp, until, type RunningApp } from './app.ts';
 import { launchBrowser } from './browser.ts';
 import { startSshd, type Sshd } from '../relay/test/sshd.ts';
+
+/** `apt-get -s dist-upgrade` parsed here independently of the relay's parser. */
+function aptSimulation(): Map<string, { current: string | null; next: string; security: boolean }> {
+  const out = execFileSync('apt-get', ['-s', '-o', 'Debug::NoLocking=1', 'dist-upgrade'], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+  const map = new Map<string, { current: string | null; next: string; security: boolean }>();
+  for (const line of out.split('\n')) {
+    const m = /^Inst (\S+) (?:\[(\S+)\] )?\((\S+) (.*)\)/.exec(line);
+    if (m) map.set(m[1], { current: m[2] ?? null, next: m[3], security: /-security/i.test(m[4]) });
+  }
+  return map;
+}
 
 const osRelease = Object.fromEntries(
   readFileSync('/etc/os-release', 'utf8')
@@ -29,6 +40,11 @@ let browser: Browser;
 beforeAll(async () => {
   app = await startApp(systemNode ? { PATCHMAN_RELAY_NODE: systemNode } : {});
   browser = await launchBrowser();
+});
+
+// on a failure, show the end of what npm start printed
+afterEach(({ task }) => {
+  if (task.result?.state === 'fail') console.log(app?.output().slice(-4000));
 });
 
 afterAll(async () => {
@@ -61,10 +77,12 @@ describe('npm start, end to end', () => {
     }
   });
 
-  it('probes this machine through a real sshd and stores its OS', async () => {
+  it('scans this machine through a real sshd: its OS, and exactly the updates apt lists', async () => {
     sshd = await startSshd({ authorizedKeys: [relay.publicKey] });
     const add = await app.api('/api/hosts', { method: 'POST', json: { name: 'this-machine', address: '127.0.0.1', port: sshd.port, user: 'root' } });
     expect(add.status).toBe(201);
+    // the relay's own box: monitor-only unless said otherwise
+    expect(add.body.monitorOnly).toBe(true);
     hostId = add.body.id;
     const scan = await app.api(`/api/hosts/${hostId}/scan`, { method: 'POST' });
     expect(scan.status).toBe(202);
@@ -79,6 +97,21 @@ describe('npm start, end to end', () => {
     expect(host.kernel).toBe(execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim());
     expect(host.bootId).toBe(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
     expect(host.packageManager).toBe('apt');
+    expect(host.privilege).toBe('root');
+
+    // What apt itself says right now (the scan refreshed the lists just before).
+    const expected = aptSimulation();
+    const { body: updates } = await app.api(`/api/hosts/${hostId}/updates`);
+    const got = new Map<string, any>(updates.map((u: any) => [u.name, u]));
+    expect([...got.keys()].sort()).toEqual([...expected.keys()].sort());
+    for (const [name, e] of expected) {
+      expect(got.get(name), name).toMatchObject({ currentVersion: e.current, newVersion: e.next, security: e.security });
+    }
+    expect(host.updatesCount).toBe(expected.size);
+    expect(host.securityCount).toBe([...expected.values()].filter((e) => e.security).length);
+    expect(host.rebootRequired).toBe(existsSync('/run/reboot-required') || host.rebootRequired);
+    if (existsSync('/run/reboot-required')) expect(host.rebootReason).toContain('reboot-required');
+    console.log(`this machine: ${expected.size} updates, ${host.securityCount} security, reboot ${host.rebootRequired ? 'required' : 'not required'}`);
   });
 
   it('the dashboard shows the relay connected and the host with its OS, and updates live', async () => {
@@ -95,6 +128,19 @@ describe('npm start, end to end', () => {
 
     mkdirSync('e2e/artifacts', { recursive: true });
     await page.screenshot({ path: 'e2e/artifacts/dashboard.png', fullPage: true });
+
+    // a summary card filters the list: only the scanned host needs updates
+    const expected = aptSimulation().size;
+    if (expected > 0) {
+      await page.locator('[data-testid="summary-card"][data-filter="needs-updates"]').click();
+      await expect.poll(() => page.locator('[data-testid="host-row"]').count(), { timeout: 10_000 }).toBe(1);
+      await expect.poll(() => page.locator('[data-testid="host-row"]').first().innerText()).toContain('this-machine');
+      expect(new URL(page.url()).searchParams.get('filter')).toBe('needs-updates');
+      // and the host page lists every package
+      await page.locator('[data-testid="host-row"] a', { hasText: 'this-machine' }).first().click();
+      await expect.poll(() => page.locator('[data-testid="package-row"]').count(), { timeout: 10_000 }).toBe(expected);
+      await page.screenshot({ path: 'e2e/artifacts/host.png', fullPage: true });
+    }
     await page.close();
   });
 
@@ -102,7 +148,7 @@ describe('npm start, end to end', () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(app.url);
     const form = page.locator('[data-testid="add-host-form"]');
-    if (!(await form.isVisible())) await page.getByRole('button', { name: /add host/i }).first().click();
+    await page.locator('[data-testid="add-host-open"]').first().click();
     await form.locator('input[name="address"]').fill('bad host;id');
     await form.locator('[data-testid="add-host-submit"]').click();
     await expect.poll(() => form.innerText(), { timeout: 10_000 }).toMatch(/host name or an IP address/);

@@ -1,6 +1,11 @@
 // Thin fetch wrapper for the PatchMan API (same origin). Every non-2xx answer becomes an
 // ApiError carrying the `{error:{code,message,field?}}` body the Worker sends.
-import type { Host, Job, Relay } from '$protocol/api.ts';
+import type { ConnectionTestResult, Host, HostFilter, HostPatch, Job, Relay, Settings, Summary } from '$protocol/api.ts';
+import type * as v from 'valibot';
+import type { PackageUpdate as PackageUpdateSchema } from '$protocol/relay.ts';
+
+/** One pending update (protocol/relay.ts exports only the schema). */
+export type PackageUpdate = v.InferOutput<typeof PackageUpdateSchema>;
 
 export class ApiError extends Error {
   readonly status: number;
@@ -67,13 +72,51 @@ export interface NewHost {
   monitorOnly?: boolean;
 }
 
+export interface JobQuery {
+  hostId?: string;
+  kind?: Job['kind'];
+  status?: Job['status'];
+  limit?: number;
+}
+
+export interface ConnectionTest {
+  address: string;
+  port?: number;
+  user?: string;
+  relayId?: string;
+}
+
+const enc = encodeURIComponent;
+
+function query(params: object): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
 export const api = {
   health: () => request<{ ok: boolean; version: string }>('GET', '/api/health'),
   relays: () => request<Relay[]>('GET', '/api/relays'),
-  hosts: () => request<Host[]>('GET', '/api/hosts'),
+  summary: () => request<Summary>('GET', '/api/summary'),
+  hosts: (filter?: HostFilter) => request<Host[]>('GET', `/api/hosts${query({ filter })}`),
+  host: (id: string) => request<Host>('GET', `/api/hosts/${enc(id)}`),
   createHost: (body: NewHost) => request<Host>('POST', '/api/hosts', body),
-  deleteHost: (id: string) => request<void>('DELETE', `/api/hosts/${encodeURIComponent(id)}`),
-  scanHost: (id: string) => request<{ jobId: string }>('POST', `/api/hosts/${encodeURIComponent(id)}/scan`),
-  jobs: (hostId?: string) =>
-    request<Job[]>('GET', hostId ? `/api/jobs?hostId=${encodeURIComponent(hostId)}` : '/api/jobs'),
+  updateHost: (id: string, patch: HostPatch) => request<Host>('PATCH', `/api/hosts/${enc(id)}`, patch),
+  deleteHost: (id: string) => request<void>('DELETE', `/api/hosts/${enc(id)}`),
+  hostUpdates: (id: string) => request<PackageUpdate[]>('GET', `/api/hosts/${enc(id)}/updates`),
+  scanHost: (id: string) => request<{ jobId: string }>('POST', `/api/hosts/${enc(id)}/scan`),
+  /** Scan the named hosts, or every host when `hostIds` is omitted. */
+  scanMany: (hostIds?: string[]) => request<{ jobIds: string[] }>('POST', '/api/scans', hostIds ? { hostIds } : {}),
+  testConnection: (body: ConnectionTest) => request<ConnectionTestResult>('POST', '/api/hosts/test', body),
+  testHost: (id: string) => request<ConnectionTestResult>('POST', `/api/hosts/${enc(id)}/test`),
+  jobs: (q: JobQuery | string = {}) => request<Job[]>('GET', `/api/jobs${query(typeof q === 'string' ? { hostId: q } : q)}`),
+  settings: () => request<Settings>('GET', '/api/settings'),
+  saveSettings: (patch: Partial<Settings>) => request<Settings>('PUT', '/api/settings', patch),
 };
+
+/** The message of a field error without the "field: " prefix the API puts in front. */
+export function fieldMessage(err: ApiError): string {
+  if (err.field && err.message.startsWith(`${err.field}: `)) return err.message.slice(err.field.length + 2);
+  return err.message;
+}

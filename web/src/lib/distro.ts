@@ -1,26 +1,53 @@
 import type { Host } from '$protocol/api.ts';
 
-export type Distro = 'debian' | 'ubuntu' | 'arch' | 'proxmox' | 'other';
+export type Distro = 'debian' | 'ubuntu' | 'arch' | 'fedora' | 'suse' | 'alpine' | 'other';
 
 const ARCH_LIKE = new Set(['arch', 'archarm', 'cachyos', 'manjaro', 'manjaro-arm', 'endeavouros', 'garuda', 'artix']);
 const UBUNTU_LIKE = new Set(['ubuntu', 'pop', 'linuxmint', 'elementary', 'zorin', 'neon']);
 const DEBIAN_LIKE = new Set(['debian', 'raspbian', 'devuan', 'kali']);
+const FEDORA_LIKE = new Set(['fedora', 'rhel', 'centos', 'rocky', 'almalinux', 'ol', 'amzn']);
+const SUSE_LIKE = new Set(['opensuse', 'opensuse-leap', 'opensuse-tumbleweed', 'sles', 'sled']);
 
-/** Which badge a host gets: Proxmox wins over the Debian underneath it. */
-export function distroOf(host: Pick<Host, 'os' | 'proxmox'>): Distro {
-  if (host.proxmox) return 'proxmox';
+/** Which OS badge a host gets (Proxmox has a badge of its own next to it). */
+export function distroOf(host: Pick<Host, 'os'>): Distro {
   const id = host.os?.id.toLowerCase() ?? '';
   if (ARCH_LIKE.has(id)) return 'arch';
   if (UBUNTU_LIKE.has(id)) return 'ubuntu';
   if (DEBIAN_LIKE.has(id)) return 'debian';
+  if (FEDORA_LIKE.has(id)) return 'fedora';
+  if (SUSE_LIKE.has(id)) return 'suse';
+  if (id === 'alpine') return 'alpine';
   return 'other';
 }
 
-export function distroLabel(host: Pick<Host, 'os' | 'proxmox'>): string {
-  if (host.proxmox) return host.proxmox.product === 'pbs' ? 'PBS' : 'PVE';
-  const d = distroOf(host);
-  if (d === 'arch') return host.os?.id === 'arch' ? 'Arch' : (host.os?.name.split(' ')[0] ?? 'Arch');
-  if (d === 'ubuntu') return 'Ubuntu';
-  if (d === 'debian') return 'Debian';
-  return host.os?.name.split(' ')[0] || host.os?.id || 'Linux';
+const NAMES: Partial<Record<string, string>> = {
+  arch: 'Arch',
+  cachyos: 'CachyOS',
+  endeavouros: 'EndeavourOS',
+  manjaro: 'Manjaro',
+  ubuntu: 'Ubuntu',
+  pop: 'Pop!_OS',
+  linuxmint: 'Mint',
+  debian: 'Debian',
+  raspbian: 'Raspbian',
+  fedora: 'Fedora',
+  rhel: 'RHEL',
+  centos: 'CentOS',
+  rocky: 'Rocky',
+  almalinux: 'Alma',
+  alpine: 'Alpine',
+  sles: 'SLES',
+};
+
+export function distroLabel(host: Pick<Host, 'os'>): string {
+  const id = host.os?.id.toLowerCase() ?? '';
+  return NAMES[id] ?? (host.os?.name.split(' ')[0] || host.os?.id || 'Linux');
+}
+
+export function proxmoxName(p: NonNullable<Host['proxmox']>): string {
+  return p.product === 'pbs' ? 'Proxmox Backup Server' : 'Proxmox VE';
+}
+
+export function proxmoxShort(p: NonNullable<Host['proxmox']>): string {
+  return `${p.product === 'pbs' ? 'PBS' : 'PVE'} ${p.version}`;
 }

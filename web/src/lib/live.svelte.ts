@@ -2,7 +2,7 @@
 // `/api/live` WebSocket. Every (re)connect refetches the lists, so events missed while the
 // socket was down are never lost; events are validated against protocol/api.ts.
 import * as v from 'valibot';
-import { LiveEvent, type Host, type Job, type Relay } from '$protocol/api.ts';
+import { LiveEvent, type Host, type Job, type Relay, type Summary } from '$protocol/api.ts';
 import { api, ApiError } from './api.ts';
 import { toasts } from './toasts.svelte.ts';
 
@@ -10,6 +10,34 @@ export type SocketState = 'idle' | 'connecting' | 'open' | 'closed';
 
 const ACTIVE_JOB = new Set<Job['status']>(['queued', 'dispatched', 'running']);
 export const isActiveJob = (job: Job | undefined) => !!job && ACTIVE_JOB.has(job.status);
+
+/** A "Scan all" / "Scan filtered" run this browser started, followed through job events. */
+export interface ScanBatch {
+  id: number;
+  /** What was asked for, for the progress line ("all hosts", "3 filtered hosts"). */
+  label: string;
+  /** Null until POST /api/scans answers. */
+  jobIds: string[] | null;
+  startedAt: number;
+  error: string | null;
+}
+
+let batchSeq = 0;
+
+/** The summary cards, counted from the host list (used until /api/summary answers, or if it cannot). */
+export function countSummary(hosts: Host[]): Summary {
+  let online = 0, offline = 0, needUpdates = 0, pendingPackages = 0, securityPackages = 0, securityHosts = 0, needReboot = 0;
+  for (const h of hosts) {
+    if (h.status === 'online') online++;
+    if (h.status === 'offline' || h.status === 'error') offline++;
+    if ((h.updatesCount ?? 0) > 0) needUpdates++;
+    pendingPackages += h.updatesCount ?? 0;
+    securityPackages += h.securityCount ?? 0;
+    if ((h.securityCount ?? 0) > 0) securityHosts++;
+    if (h.rebootRequired) needReboot++;
+  }
+  return { hosts: hosts.length, online, offline, needUpdates, pendingPackages, securityPackages, securityHosts, needReboot };
+}
 
 const byName = <T extends { name: string }>(a: T, b: T) => a.name.localeCompare(b.name, undefined, { numeric: true });
 
@@ -23,6 +51,12 @@ class LiveStore {
   latestJob = $state<Record<string, Job>>({});
   /** Scans this browser started and is waiting on: host id → job id (null until the POST answers). */
   pendingScans = $state<Record<string, string | null>>({});
+  /** Every job we have heard of this session (lists and events), by id. */
+  jobs = $state<Record<string, Job>>({});
+  /** GET /api/summary, refreshed after host events; null until the first answer. */
+  summary = $state<Summary | null>(null);
+  /** The latest scan-all / scan-filtered run, while it is shown. */
+  batch = $state<ScanBatch | null>(null);
 
   socket = $state<SocketState>('idle');
   /** True once the first fetch of the lists has completed. */
@@ -41,6 +75,25 @@ class LiveStore {
   #listeners = new Set<(event: LiveEvent) => void>();
 
   connectedRelays = $derived(this.relays.filter((r) => r.connected));
+
+  /** Progress of the current batch: how many of its jobs have finished, and how. */
+  batchProgress = $derived.by(() => {
+    const b = this.batch;
+    if (!b) return null;
+    const ids = b.jobIds ?? [];
+    let done = 0, failed = 0;
+    for (const id of ids) {
+      const job = this.jobs[id];
+      if (job && !isActiveJob(job)) {
+        done++;
+        if (job.status !== 'succeeded') failed++;
+      }
+    }
+    return { total: ids.length, done, failed, finished: b.jobIds !== null && done === ids.length };
+  });
+
+  #summaryTimer: ReturnType<typeof setTimeout> | null = null;
+  #batchTimer: ReturnType<typeof setInterval> | null = null;
 
   /** Subscribe to every validated event (after the store has applied it). */
   onEvent(fn: (event: LiveEvent) => void): () => void {
@@ -150,8 +203,10 @@ class LiveStore {
           api.health().catch(() => null),
           api.relays(),
           api.hosts(),
-          api.jobs().catch(() => [] as Job[]),
+          api.jobs({ limit: 200 }).catch(() => [] as Job[]),
+          this.refreshSummary(),
         ]);
+        this.rememberJobs(jobs);
         if (health) this.version = health.version;
         this.relays = relays.toSorted(byName);
         this.hosts = hosts.toSorted(byName);
@@ -174,6 +229,7 @@ class LiveStore {
           if (!ids.has(hostId)) delete this.pendingScans[hostId];
         }
         await this.#settlePendingScans();
+        if (this.batch && !this.batchProgress?.finished) await this.#pollBatch();
         this.loadError = null;
       } catch (err) {
         this.loadError = err instanceof Error ? err.message : String(err);
@@ -208,12 +264,14 @@ class LiveStore {
         break;
       case 'host':
         upsert(this.hosts, event.host);
+        this.#summarySoon();
         break;
       case 'host.deleted': {
         const i = this.hosts.findIndex((h) => h.id === event.id);
         if (i >= 0) this.hosts.splice(i, 1);
         delete this.latestJob[event.id];
         delete this.pendingScans[event.id];
+        this.#summarySoon();
         break;
       }
       case 'job':
@@ -229,7 +287,16 @@ class LiveStore {
     }
   }
 
+  rememberJobs(jobs: Job[]) {
+    for (const job of jobs) {
+      const cur = this.jobs[job.id];
+      // a list fetched before an event must not undo the event
+      if (!cur || !isActiveJob(job) || isActiveJob(cur)) this.jobs[job.id] = job;
+    }
+  }
+
   #applyJob(job: Job) {
+    this.jobs[job.id] = job;
     const cur = this.latestJob[job.hostId];
     if (!cur || cur.id === job.id || job.createdAt >= cur.createdAt) this.latestJob[job.hostId] = job;
     if (this.pendingScans[job.hostId] === job.id && !isActiveJob(job)) {
@@ -263,6 +330,14 @@ class LiveStore {
   async addHost(body: Parameters<typeof api.createHost>[0]): Promise<Host> {
     const host = await api.createHost(body);
     upsert(this.hosts, host);
+    this.#summarySoon();
+    return host;
+  }
+
+  async updateHost(hostId: string, patch: Parameters<typeof api.updateHost>[1]): Promise<Host> {
+    const host = await api.updateHost(hostId, patch);
+    upsert(this.hosts, host);
+    this.#summarySoon();
     return host;
   }
 
@@ -273,6 +348,73 @@ class LiveStore {
       if (!(err instanceof ApiError && err.status === 404)) throw err;
     }
     this.apply({ type: 'host.deleted', id: hostId });
+  }
+
+  /** Fetch the summary cards now. Never throws: the cards fall back to counting the list. */
+  async refreshSummary(): Promise<void> {
+    try {
+      this.summary = await api.summary();
+    } catch (err) {
+      if (import.meta.env.DEV) console.debug('summary unavailable', err);
+    }
+  }
+
+  /** Refetch the summary shortly after host events: a burst of them (a scan of the whole
+   * fleet) costs one request per 400 ms at most. */
+  #summarySoon() {
+    if (this.#summaryTimer) return;
+    this.#summaryTimer = setTimeout(() => {
+      this.#summaryTimer = null;
+      void this.refreshSummary();
+    }, 400);
+  }
+
+  /** Start scans of the given hosts (every host when omitted) and follow them in `batch`. */
+  async scanMany(hostIds?: string[], label = hostIds ? `${hostIds.length} hosts` : 'all hosts'): Promise<void> {
+    if (this.batch && !this.batchProgress?.finished && this.batch.error === null) return;
+    const batch: ScanBatch = { id: ++batchSeq, label, jobIds: null, startedAt: Date.now(), error: null };
+    this.batch = batch;
+    try {
+      const { jobIds } = await api.scanMany(hostIds);
+      if (this.batch?.id !== batch.id) return;
+      this.batch.jobIds = jobIds;
+      if (jobIds.length === 0) {
+        this.batch = null;
+        toasts.push('info', 'Nothing to scan: no host has a relay to reach it through.');
+        return;
+      }
+      // Events normally tell us everything; a slow poll covers jobs that finished before
+      // the answer came back while the socket was down, and events lost on a reconnect.
+      this.#stopBatchPoll();
+      this.#batchTimer = setInterval(() => {
+        if (!this.batch || this.batchProgress?.finished) return this.#stopBatchPoll();
+        void this.#pollBatch();
+      }, 10_000);
+      setTimeout(() => void this.#pollBatch(), 1500);
+    } catch (err) {
+      if (this.batch?.id === batch.id) this.batch.error = err instanceof Error ? err.message : String(err);
+      throw err;
+    }
+  }
+
+  dismissBatch() {
+    this.#stopBatchPoll();
+    this.batch = null;
+  }
+
+  #stopBatchPoll() {
+    if (this.#batchTimer) clearInterval(this.#batchTimer);
+    this.#batchTimer = null;
+  }
+
+  async #pollBatch() {
+    const ids = this.batch?.jobIds;
+    if (!ids) return;
+    const missing = ids.filter((id) => isActiveJob(this.jobs[id]) || !this.jobs[id]);
+    if (missing.length === 0) return;
+    const jobs = await api.jobs({ kind: 'scan', limit: 500 }).catch(() => [] as Job[]);
+    const wanted = new Set(missing);
+    for (const job of jobs) if (wanted.has(job.id)) this.#applyJob(job);
   }
 
   relayName(id: string | null): string | null {
