@@ -52,11 +52,16 @@ export const PackageUpdate = v.object({
   arch: v.string(),
 });
 
+export type ProbeResult = v.InferOutput<typeof ProbeResult>;
+export type PackageUpdate = v.InferOutput<typeof PackageUpdate>;
+
 /** An update the package manager will not install with a plain full upgrade, and why. */
 export const HeldPackage = v.object({
   name: v.string(),
   reason: v.picklist(['kept-back', 'phased', 'held']),
 });
+
+export type HeldPackage = v.InferOutput<typeof HeldPackage>;
 
 export const RebootState = v.object({
   required: v.boolean(),

@@ -1,0 +1,113 @@
+// A simulated fleet of every supported kind of host through the real app: Scan all from
+// the dashboard, live progress, and the right counts and reboot states for each host.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { startApp, until, type RunningApp } from './app.ts';
+import { launchBrowser } from './browser.ts';
+import { startFleet, PROFILE_NAMES, type Fleet } from '../sim/fleet.ts';
+import { PROFILES } from '../sim/profiles.ts';
+
+let app: RunningApp;
+let fleet: Fleet;
+let browser: Browser;
+const simState = mkdtempSync(join(tmpdir(), 'patchman-e2e-fleet-'));
+
+beforeAll(async () => {
+  // npm test builds once before the suite; dashboard.test.ts covers npm start's own build
+  app = await startApp({ PATCHMAN_SKIP_BUILD: '1' });
+  browser = await launchBrowser();
+});
+
+afterEach(({ task }) => {
+  if (task.result?.state === 'fail') console.log(app?.output().slice(-4000));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await fleet?.stop();
+  await app?.stop();
+  rmSync(simState, { recursive: true, force: true });
+});
+
+describe('a simulated fleet', () => {
+  const added = new Map<string, { id: string; profile: (typeof PROFILE_NAMES)[number] | 'offline' }>();
+
+  it('adds one host of every profile, plus one that is down', async () => {
+    const relay = await until(async () => (await app.api('/api/relays')).body.find((r: any) => r.connected && r.publicKey), 60_000, 'relay');
+    fleet = await startFleet({
+      hosts: [...PROFILE_NAMES.map((profile) => ({ profile })), { name: 'down-1', profile: 'debian12-security', failure: 'refuse' as const }],
+      authorizedKeys: [relay.publicKey],
+      stateDir: simState,
+      baseAddress: '127.66.0.1',
+    });
+    for (const h of fleet.hosts) {
+      const res = await app.api('/api/hosts', { method: 'POST', json: { name: h.name, address: h.address, port: h.port, user: 'root', monitorOnly: false } });
+      expect(res.status).toBe(201);
+      added.set(h.name, { id: res.body.id, profile: h.failure === 'refuse' ? 'offline' : h.profile });
+    }
+  });
+
+  it('"Scan all" in the dashboard shows live progress to the end', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(app.url);
+    await page.locator('[data-testid="host-row"]').nth(added.size - 1).waitFor({ timeout: 20_000 });
+    await page.locator('[data-testid="scan-all"]').click();
+    const progress = page.locator('[data-testid="scan-progress"]');
+    await expect.poll(() => progress.getAttribute('data-total'), { timeout: 20_000 }).toBe(String(added.size));
+    await expect.poll(() => progress.getAttribute('data-done'), { timeout: 90_000 }).toBe(String(added.size));
+    await expect.poll(() => progress.getAttribute('data-failed')).toBe('1');
+    mkdirSync('e2e/artifacts', { recursive: true });
+    await page.waitForTimeout(800); // let the progress bar's width transition finish
+    await page.screenshot({ path: 'e2e/artifacts/fleet.png' });
+    await page.close();
+  });
+
+  it('each host shows the counts and reboot state of what it really runs', async () => {
+    for (const [name, { id, profile }] of added) {
+      const { body: host } = await app.api(`/api/hosts/${id}`);
+      if (profile === 'offline') {
+        expect(host.status, name).toBe('offline');
+        expect(host.statusReason).toBeTruthy();
+        continue;
+      }
+      const e = PROFILES[profile].expected;
+      expect(host, name).toMatchObject({
+        status: 'online',
+        os: { id: e.os.id, prettyName: e.os.prettyName },
+        packageManager: e.packageManager,
+        updatesCount: e.updates,
+        securityCount: e.security,
+        rebootRequired: e.rebootRequired,
+      });
+      expect(host.held.length, name).toBe(e.held);
+      expect(host.proxmox?.product ?? null, name).toBe(e.proxmox);
+      if (e.rebootRequired) expect(host.rebootReason, name).toBeTruthy();
+    }
+  });
+
+  it('the summary adds it up, and the "need reboot" card filters to exactly those hosts', async () => {
+    const healthy = [...added.values()].filter((h) => h.profile !== 'offline').map((h) => PROFILES[h.profile as keyof typeof PROFILES].expected);
+    const { body: summary } = await app.api('/api/summary');
+    expect(summary).toMatchObject({
+      hosts: added.size,
+      online: healthy.length,
+      offline: 1,
+      pendingPackages: healthy.reduce((n, e) => n + e.updates, 0),
+      securityPackages: healthy.reduce((n, e) => n + e.security, 0),
+      needReboot: healthy.filter((e) => e.rebootRequired).length,
+    });
+    const rebootNames = [...added].filter(([, h]) => h.profile !== 'offline' && PROFILES[h.profile as keyof typeof PROFILES].expected.rebootRequired).map(([n]) => n);
+    expect(rebootNames.length).toBeGreaterThan(0);
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(app.url);
+    await page.locator('[data-testid="summary-card"][data-filter="needs-reboot"]').click();
+    await expect.poll(async () => (await page.locator('[data-testid="host-row"]').allInnerTexts()).length, { timeout: 10_000 }).toBe(rebootNames.length);
+    const shown = await page.locator('[data-testid="host-row"]').allInnerTexts();
+    for (const n of rebootNames) expect(shown.some((t) => t.includes(n)), n).toBe(true);
+    await page.close();
+  });
+});
