@@ -144,6 +144,26 @@ describe('npm start, end to end', () => {
     await page.close();
   });
 
+  it('"Test connection" in the add-host dialog probes through the relay and names the real cause of a failure', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(app.url);
+    await page.locator('[data-testid="add-host-open"]').first().click();
+    const form = page.locator('[data-testid="add-host-form"]');
+    await form.locator('input[name="address"]').fill('127.0.0.1');
+    await form.locator('input[name="port"]').fill(String(sshd.port));
+    await page.locator('[data-testid="test-connection"]').click();
+    const result = page.locator('[data-testid="test-result"]');
+    await expect.poll(() => result.getAttribute('data-ok'), { timeout: 30_000 }).toBe('true');
+    expect(await result.innerText()).toContain(osRelease.PRETTY_NAME);
+    await page.screenshot({ path: 'e2e/artifacts/add-host.png' });
+
+    // nothing listens on port 1: the cause is "unreachable", in plain words
+    await form.locator('input[name="port"]').fill('1');
+    await page.locator('[data-testid="test-connection"]').click();
+    await expect.poll(() => result.getAttribute('data-code'), { timeout: 30_000 }).toBe('unreachable');
+    await page.close();
+  });
+
   it('adding a host in the dashboard shows the API field error, then adds it', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(app.url);
