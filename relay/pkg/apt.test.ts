@@ -23,17 +23,10 @@ import {
   simulationWarnings,
 } from './apt.ts';
 
+import { thrownOpError } from '../test/op-error.ts';
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
 
-function thrown(fn: () => unknown): OpError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OpError) return e;
-    throw e;
-  }
-  throw new Error('expected an OpError');
-}
+const thrown = thrownOpError;
 
 describe('apt command lines', () => {
   it('are constants that force the C locale', () => {

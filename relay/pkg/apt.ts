@@ -21,12 +21,12 @@ import {
   sudoRefused,
   sudoRefusedError,
   tail,
+  DEFAULT_LIST_TIMEOUT_MS,
+  DEFAULT_REBOOT_TIMEOUT_MS,
+  DEFAULT_REFRESH_TIMEOUT_MS,
 } from './shell.ts';
 import type { HeldPackage, PackageManagerModule, PackageScan, PackageUpdate, RebootState, ScanOptions } from './types.ts';
 
-export const DEFAULT_REFRESH_TIMEOUT_MS = 300_000;
-export const DEFAULT_LIST_TIMEOUT_MS = 120_000;
-export const DEFAULT_REBOOT_TIMEOUT_MS = 30_000;
 
 /** Refresh, run through privileged(): `DPkg::Lock::Timeout` waits for a running apt/dpkg
  * (unattended-upgrades) instead of failing at once. */

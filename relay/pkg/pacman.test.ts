@@ -16,17 +16,10 @@ import {
   parsePacmanUpdates,
 } from './pacman.ts';
 
+import { thrownOpError } from '../test/op-error.ts';
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
 
-function thrown(fn: () => unknown): OpError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OpError) return e;
-    throw e;
-  }
-  throw new Error('expected an OpError');
-}
+const thrown = thrownOpError;
 
 describe('pacman command lines', () => {
   it('are constants in the C locale; the scripts are valid POSIX sh', () => {

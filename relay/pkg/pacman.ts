@@ -26,12 +26,12 @@ import {
   sudoRefused,
   sudoRefusedError,
   tail,
+  DEFAULT_LIST_TIMEOUT_MS,
+  DEFAULT_REBOOT_TIMEOUT_MS,
+  DEFAULT_REFRESH_TIMEOUT_MS,
 } from './shell.ts';
 import type { HeldPackage, PackageManagerModule, PackageScan, PackageUpdate, RebootState, ScanOptions } from './types.ts';
 
-export const DEFAULT_REFRESH_TIMEOUT_MS = 300_000;
-export const DEFAULT_LIST_TIMEOUT_MS = 120_000;
-export const DEFAULT_REBOOT_TIMEOUT_MS = 30_000;
 
 export const CHECKUPDATES_COMMAND = inC('checkupdates');
 export const PACMAN_LIST_COMMAND = inC('pacman -Qu --color never');

@@ -154,3 +154,8 @@ export function compareVersions(a: string, b: string): number {
   }
   return 0;
 }
+
+/** Default limits for a package manager's commands (a scan's own timeout overrides them). */
+export const DEFAULT_REFRESH_TIMEOUT_MS = 300_000;
+export const DEFAULT_LIST_TIMEOUT_MS = 120_000;
+export const DEFAULT_REBOOT_TIMEOUT_MS = 30_000;
