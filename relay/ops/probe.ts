@@ -3,6 +3,7 @@
 // marked sections that parseProbe turns into a ProbeResult. Nothing from the request is
 // interpolated into the script or the command.
 import { OpError } from '../errors.ts';
+import { splitMarked } from '../pkg/shell.ts';
 import { openSession, describeTarget, type SshSession } from '../ssh.ts';
 import type { OperationParams, OperationResult } from '../../protocol/relay.ts';
 import type { OpContext } from './context.ts';
@@ -83,7 +84,7 @@ export const PROBE_SCRIPT = [
   '',
 ].join('\n');
 
-const SECTIONS = new Set([
+const SECTIONS = [
   'os-release',
   'kernel',
   'arch',
@@ -95,7 +96,7 @@ const SECTIONS = new Set([
   'docker',
   'privilege',
   'end',
-]);
+];
 
 const PACKAGE_MANAGERS: ReadonlyArray<[command: string, name: PackageManager]> = [
   ['apt-get', 'apt'],
@@ -217,23 +218,7 @@ function notRecognised(detail: string): OpError {
 /** Split the script's output into its sections. Anything a login shell printed before the
  * begin marker (motd, echo in .bashrc) is ignored. */
 export function splitSections(output: string): Map<string, string[]> {
-  const lines = output.split('\n').map((l) => l.replace(/\r$/, ''));
-  const begin = lines.indexOf(PROBE_BEGIN);
-  if (begin < 0) throw notRecognised('no begin marker');
-  const sections = new Map<string, string[]>();
-  let current: string[] | undefined;
-  for (const line of lines.slice(begin + 1)) {
-    const m = /^@@([a-z-]+)$/.exec(line);
-    if (m && SECTIONS.has(m[1])) {
-      current = [];
-      sections.set(m[1], current);
-      if (m[1] === 'end') break;
-      continue;
-    }
-    current?.push(line);
-  }
-  if (!sections.has('end')) throw notRecognised('output ends early');
-  return sections;
+  return splitMarked(output, PROBE_BEGIN, SECTIONS, 'the probe script', notRecognised);
 }
 
 function firstLine(lines: string[] | undefined): string {

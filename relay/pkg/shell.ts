@@ -96,13 +96,24 @@ export const SCRIPT_PROLOGUE = [
 /**
  * Split the output of a marked script: everything after the `begin` line, cut at `@@name`
  * lines for the known section names, up to `@@end`. Throws 'command-failed' when the begin
- * marker or the end is missing (a forced command, a shell that died half-way).
+ * marker or the end is missing (a forced command, a shell that died half-way); `fail` lets
+ * a caller word that error itself.
  */
-export function splitMarked(output: string, begin: string, names: readonly string[], what: string): Map<string, string[]> {
+export function splitMarked(
+  output: string,
+  begin: string,
+  names: readonly string[],
+  what: string,
+  fail: (problem: 'no begin marker' | 'output ends early') => OpError = (problem) =>
+    new OpError(
+      'command-failed',
+      problem === 'no begin marker' ? `The output of ${what} was not recognised (no begin marker)` : `The output of ${what} ends early`,
+    ),
+): Map<string, string[]> {
   const known = new Set([...names, 'end']);
   const lines = output.split('\n').map((l) => l.replace(/\r$/, ''));
   const start = lines.indexOf(begin);
-  if (start < 0) throw new OpError('command-failed', `The output of ${what} was not recognised (no begin marker)`);
+  if (start < 0) throw fail('no begin marker');
   const sections = new Map<string, string[]>();
   let current: string[] | undefined;
   for (const line of lines.slice(start + 1)) {
@@ -115,7 +126,7 @@ export function splitMarked(output: string, begin: string, names: readonly strin
     }
     current?.push(line);
   }
-  if (!sections.has('end')) throw new OpError('command-failed', `The output of ${what} ends early`);
+  if (!sections.has('end')) throw fail('output ends early');
   return sections;
 }
 
