@@ -2,7 +2,12 @@
 import { and, eq, gt, inArray, isNotNull, notExists, or, sql, type SQL } from 'drizzle-orm';
 import type { HostFilter } from '../protocol/api.ts';
 import { schema, type Db, type HostRow, type RelayRow } from './db/index.ts';
-import { ACTIVE, createJob } from './jobs.ts';
+import { ACTIVE } from './jobs.ts';
+import type { Env } from './env.ts';
+import { newId } from './lib/crypto.ts';
+import { jobJson } from './lib/serialize.ts';
+import { publish } from './live-feed.ts';
+import { relayHub } from './relay-hub.ts';
 
 const { hosts, jobs } = schema;
 
@@ -30,9 +35,13 @@ export function filterCondition(filter: HostFilter | undefined): SQL | undefined
   }
 }
 
-/** Queue a scan for each host that has none waiting or running; returns one job id per
- * host (the existing one where a scan was already under way), and the relays to nudge. */
-export async function queueScans(db: Db, targets: HostRow[], requestedBy: string | null) {
+/** D1 allows 100 bound parameters per statement; a job row has 15 columns. */
+const JOB_ROWS_PER_INSERT = 6;
+
+/** Queue a scan for each host that has none waiting or running, tell the browsers, and
+ * nudge the relays. Returns one job id per host with a relay (the existing one where a scan
+ * was already under way) and the jobs created. */
+export async function startScans(env: Env, db: Db, targets: HostRow[], requestedBy: string | null) {
   const ids = targets.map((h) => h.id);
   const running = new Map<string, string>();
   for (let i = 0; i < ids.length; i += 90) {
@@ -43,8 +52,8 @@ export async function queueScans(db: Db, targets: HostRow[], requestedBy: string
     for (const r of rows) running.set(r.hostId, r.id);
   }
   const jobIds: string[] = [];
-  const created = [];
-  const relays = new Set<string>();
+  const fresh = [];
+  const now = Date.now();
   for (const host of targets) {
     if (!host.relayId) continue;
     const existing = running.get(host.id);
@@ -52,12 +61,19 @@ export async function queueScans(db: Db, targets: HostRow[], requestedBy: string
       jobIds.push(existing);
       continue;
     }
-    const job = await createJob(db, host, 'scan', requestedBy);
-    created.push(job);
+    const job = { id: newId(), kind: 'scan' as const, hostId: host.id, relayId: host.relayId, status: 'queued' as const, requestedBy, createdAt: now };
+    fresh.push(job);
     jobIds.push(job.id);
-    relays.add(host.relayId);
   }
-  return { jobIds, created, relays: [...relays] };
+  const inserts = [];
+  for (let i = 0; i < fresh.length; i += JOB_ROWS_PER_INSERT) {
+    inserts.push(db.insert(jobs).values(fresh.slice(i, i + JOB_ROWS_PER_INSERT)).returning());
+  }
+  const created = inserts.length ? (await db.batch(inserts as [(typeof inserts)[0], ...typeof inserts])).flat() : [];
+  await publish(env, ...created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
+  const relays = new Set(created.map((j) => j.relayId).filter((r): r is string => r !== null));
+  await Promise.all([...relays].map((r) => relayHub(env, r).dispatch()));
+  return { jobIds, created };
 }
 
 /** Hosts with no scan (successful or not) started within the interval. */

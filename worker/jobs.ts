@@ -4,7 +4,6 @@ import * as v from 'valibot';
 import { and, eq, inArray, lt } from 'drizzle-orm';
 import { Operations, type OperationName, type FromRelay } from '../protocol/relay.ts';
 import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
-import { newId } from './lib/crypto.ts';
 
 const { jobs, hosts, hostUpdates } = schema;
 
@@ -16,14 +15,6 @@ export const JOB_TIMEOUT_MS: Record<JobRow['kind'], number> = { scan: 10 * 60_00
 export const QUEUE_EXPIRY_MS = 60 * 60_000;
 
 export const ACTIVE: JobRow['status'][] = ['queued', 'dispatched', 'running'];
-
-export async function createJob(db: Db, host: HostRow, kind: JobRow['kind'], requestedBy: string | null) {
-  const [job] = await db
-    .insert(jobs)
-    .values({ id: newId(), kind, hostId: host.id, relayId: host.relayId, status: 'queued', requestedBy, createdAt: Date.now() })
-    .returning();
-  return job;
-}
 
 /** The relay operation each kind of job runs. */
 export const JOB_OPERATION = { scan: 'scan' } as const satisfies Record<JobRow['kind'], OperationName>;

@@ -14,7 +14,7 @@ import {
 import type { LiveEvent } from '../protocol/api.ts';
 import { PendingRequests, RequestFailed } from '../protocol/pending.ts';
 import type { Env } from './env.ts';
-import { openDb, schema, type Db, type JobRow } from './db/index.ts';
+import { openDb, schema, type Db, type HostRow, type JobRow } from './db/index.ts';
 import { applyResponse, expireJobs, JOB_TIMEOUT_MS, requestFor } from './jobs.ts';
 import { publish } from './live-feed.ts';
 import { hostJson, jobJson, relayJson } from './lib/serialize.ts';
@@ -104,8 +104,7 @@ export class RelayHub extends DurableObject<Env> {
       ws.close(Close.invalidMessage, 'hello first');
       return;
     }
-    // a response
-    await this.db.update(relays).set({ lastSeenAt: Date.now() }).where(eq(relays.id, att.relayId));
+    // a response (liveness comes from heartbeats: see status())
     if (this.pending.settle(m.id, m)) return;
     const { job, host } = await applyResponse(this.db, m);
     const events: LiveEvent[] = [];
@@ -183,29 +182,33 @@ export class RelayHub extends DurableObject<Env> {
     const ws = this.greetedSocket();
     if (!ws) return 0;
     const relayId = (ws.deserializeAttachment() as Attachment).relayId;
-    const queued = await this.db.query.jobs.findMany({
-      where: and(eq(jobs.relayId, relayId), eq(jobs.status, 'queued')),
-      orderBy: asc(jobs.createdAt),
-    });
-    const events: LiveEvent[] = [];
-    for (const job of queued) {
-      const host = await this.db.query.hosts.findFirst({ where: eq(hosts.id, job.hostId) });
-      if (!host) continue;
-      const timeoutMs = JOB_TIMEOUT_MS[job.kind];
-      const { op, params } = requestFor(job, host);
-      const now = Date.now();
-      const [row] = await this.db
-        .update(jobs)
-        .set({ status: 'dispatched', dispatchedAt: now, startedAt: now, deadlineAt: now + timeoutMs + 15_000 })
-        .where(and(eq(jobs.id, job.id), eq(jobs.status, 'queued')))
-        .returning();
-      if (!row) continue; // someone else took it
-      ws.send(JSON.stringify({ type: 'request', id: job.id, op, params, timeoutMs }));
-      events.push({ type: 'job', job: jobJson(row) });
+    const now = Date.now();
+    // Claim the queued jobs in one statement per kind (the deadline depends on the kind).
+    const claimed: JobRow[] = [];
+    for (const [kind, timeoutMs] of Object.entries(JOB_TIMEOUT_MS) as [JobRow['kind'], number][]) {
+      claimed.push(
+        ...(await this.db
+          .update(jobs)
+          .set({ status: 'dispatched', dispatchedAt: now, startedAt: now, deadlineAt: now + timeoutMs + 15_000 })
+          .where(and(eq(jobs.relayId, relayId), eq(jobs.status, 'queued'), eq(jobs.kind, kind)))
+          .returning()),
+      );
     }
-    if (queued.length) await this.scheduleAlarm();
-    await publish(this.env, ...events);
-    return events.length;
+    if (claimed.length === 0) return 0;
+    const hostById = new Map<string, HostRow>();
+    const hostIds = [...new Set(claimed.map((j) => j.hostId))];
+    for (let i = 0; i < hostIds.length; i += 90) {
+      for (const h of await this.db.select().from(hosts).where(inArray(hosts.id, hostIds.slice(i, i + 90)))) hostById.set(h.id, h);
+    }
+    claimed.sort((a, b) => a.createdAt - b.createdAt);
+    for (const job of claimed) {
+      // (a job's host cannot vanish: deleting a host deletes its jobs)
+      const { op, params } = requestFor(job, hostById.get(job.hostId)!);
+      ws.send(JSON.stringify({ type: 'request', id: job.id, op, params, timeoutMs: JOB_TIMEOUT_MS[job.kind] }));
+    }
+    await this.scheduleAlarm();
+    await publish(this.env, ...claimed.map((job): LiveEvent => ({ type: 'job', job: jobJson(job) })));
+    return claimed.length;
   }
 
   /** Ask the relay something and wait for the answer (no job row): e.g. "test connection".

@@ -3,11 +3,10 @@ import type { LiveEvent } from '../protocol/api.ts';
 import type { Env } from './env.ts';
 import { openDb, schema } from './db/index.ts';
 import { expireJobs } from './jobs.ts';
-import { dueHosts, queueScans } from './hosts.ts';
+import { dueHosts, startScans } from './hosts.ts';
 import { readSettings } from './settings.ts';
 import { jobJson } from './lib/serialize.ts';
 import { publish } from './live-feed.ts';
-import { relayHub } from './relay-hub.ts';
 
 const { jobs } = schema;
 
@@ -16,14 +15,11 @@ const { jobs } = schema;
 export async function runScheduled(env: Env, now = Date.now()) {
   const db = openDb(env.DB);
   const settings = await readSettings(db);
-  const events: LiveEvent[] = [];
-
   const failed = await expireJobs(db, null, now);
-  events.push(...failed.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
+  await publish(env, ...failed.map((job): LiveEvent => ({ type: 'job', job: jobJson(job) })));
 
   const due = await dueHosts(db, settings.scanIntervalHours, now);
-  const { created, relays } = await queueScans(db, due, 'schedule');
-  events.push(...created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
+  const { created } = await startScans(env, db, due, 'schedule');
 
   const cutoff = now - settings.retentionDays * 86_400_000;
   const deleted = await db
@@ -31,7 +27,5 @@ export async function runScheduled(env: Env, now = Date.now()) {
     .where(and(lt(jobs.createdAt, cutoff), inArray(jobs.status, ['succeeded', 'failed', 'cancelled', 'lost'])))
     .returning({ id: jobs.id });
 
-  await publish(env, ...events);
-  await Promise.all(relays.map((r) => relayHub(env, r).dispatch()));
   return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length };
 }

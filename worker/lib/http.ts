@@ -30,7 +30,16 @@ export function errorResponse(c: Context, err: unknown): Response {
   return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
 }
 
-/** Parse the JSON body against a schema; a 400 names the first offending field. */
+/** A 400 that names the first offending field. */
+function invalid(issues: [v.BaseIssue<unknown>, ...v.BaseIssue<unknown>[]]): ApiError {
+  const issue = issues[0];
+  const field = v.getDotPath(issue) ?? undefined;
+  // strictObject reports an unknown key at the key itself
+  const message = issue.type === 'strict_object' ? 'is not a known field' : issue.message;
+  return new ApiError(400, 'invalid', field ? `${field}: ${message}` : message, field);
+}
+
+/** Parse the JSON body against a schema. */
 export async function readBody<S extends v.GenericSchema>(c: Context, schema: S): Promise<v.InferOutput<S>> {
   let json: unknown;
   try {
@@ -39,22 +48,13 @@ export async function readBody<S extends v.GenericSchema>(c: Context, schema: S)
     throw new ApiError(400, 'invalid', 'the body must be JSON');
   }
   const r = v.safeParse(schema, json);
-  if (!r.success) {
-    const issue = r.issues[0];
-    const field = v.getDotPath(issue) ?? undefined;
-    // strictObject reports an unknown key at the key itself
-    const message = issue.type === 'strict_object' ? 'is not a known field' : issue.message;
-    throw new ApiError(400, 'invalid', field ? `${field}: ${message}` : message, field);
-  }
+  if (!r.success) throw invalid(r.issues);
   return r.output;
 }
 
-/** Validate the query string; a 400 names the parameter. */
+/** Validate the query string. */
 export function readQuery<S extends v.GenericSchema>(c: Context, schema: S): v.InferOutput<S> {
   const r = v.safeParse(schema, c.req.query());
-  if (!r.success) {
-    const field = v.getDotPath(r.issues[0]) ?? undefined;
-    throw new ApiError(400, 'invalid', `${field}: ${r.issues[0].message}`, field);
-  }
+  if (!r.success) throw invalid(r.issues);
   return r.output;
 }

@@ -7,8 +7,8 @@ import type { Env } from '../env.ts';
 import { openDb, schema, type Db, type HostRow } from '../db/index.ts';
 import { ApiError, notFound, readBody, readQuery } from '../lib/http.ts';
 import { newId } from '../lib/crypto.ts';
-import { hostJson, jobJson } from '../lib/serialize.ts';
-import { filterCondition, isRelayBox, queueScans } from '../hosts.ts';
+import { hostJson } from '../lib/serialize.ts';
+import { filterCondition, isRelayBox, startScans } from '../hosts.ts';
 import { relayHub } from '../relay-hub.ts';
 import { publish } from '../live-feed.ts';
 
@@ -161,8 +161,6 @@ export const hostRoutes = new Hono<{ Bindings: Env }>()
     const db = openDb(c.env.DB);
     const host = await findHost(db, c.req.param('id'));
     if (!host.relayId) throw new ApiError(409, 'no-relay', 'this host has no relay assigned');
-    const { jobIds, created, relays: nudge } = await queueScans(db, [host], null);
-    await publish(c.env, ...created.map((j) => ({ type: 'job' as const, job: jobJson(j) })));
-    await Promise.all(nudge.map((r) => relayHub(c.env, r).dispatch()));
+    const { jobIds } = await startScans(c.env, db, [host], null);
     return c.json({ jobId: jobIds[0] }, 202);
   });

@@ -4,10 +4,7 @@ import { ScanRequest } from '../../protocol/api.ts';
 import type { Env } from '../env.ts';
 import { openDb, schema } from '../db/index.ts';
 import { readBody } from '../lib/http.ts';
-import { jobJson } from '../lib/serialize.ts';
-import { queueScans } from '../hosts.ts';
-import { relayHub } from '../relay-hub.ts';
-import { publish } from '../live-feed.ts';
+import { startScans } from '../hosts.ts';
 
 const { hosts } = schema;
 
@@ -18,8 +15,6 @@ export const scanRoutes = new Hono<{ Bindings: Env }>().post('/', async (c) => {
   let targets = [];
   if (hostIds === undefined) targets = await db.select().from(hosts);
   else for (let i = 0; i < hostIds.length; i += 90) targets.push(...(await db.select().from(hosts).where(inArray(hosts.id, hostIds.slice(i, i + 90)))));
-  const { jobIds, created, relays } = await queueScans(db, targets, null);
-  await publish(c.env, ...created.map((j) => ({ type: 'job' as const, job: jobJson(j) })));
-  await Promise.all(relays.map((r) => relayHub(c.env, r).dispatch()));
+  const { jobIds } = await startScans(c.env, db, targets, null);
   return c.json({ jobIds }, 202);
 });
