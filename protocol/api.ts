@@ -151,6 +151,8 @@ export const LiveEvent = v.variant('type', [
 ]);
 export type LiveEvent = v.InferOutput<typeof LiveEvent>;
 
-export interface ApiError {
-  error: { code: string; message: string; field?: string };
-}
+/** Every API error: `{error:{code,message,field?}}` (400s name the field). */
+export const ErrorBody = v.object({
+  error: v.object({ code: v.string(), message: v.string(), field: v.optional(v.string()) }),
+});
+export type ErrorBody = v.InferOutput<typeof ErrorBody>;

@@ -1,11 +1,10 @@
 // Thin fetch wrapper for the PatchMan API (same origin). Every non-2xx answer becomes an
 // ApiError carrying the `{error:{code,message,field?}}` body the Worker sends.
-import type { ConnectionTestResult, Host, HostFilter, HostPatch, Job, Relay, Settings, Summary } from '$protocol/api.ts';
-import type * as v from 'valibot';
-import type { PackageUpdate as PackageUpdateSchema } from '$protocol/relay.ts';
+import * as v from 'valibot';
+import { ErrorBody, type ConnectionTestResult, type Host, type HostFilter, type HostPatch, type Job, type Relay, type Settings, type Summary } from '$protocol/api.ts';
+import type { PackageUpdate } from '$protocol/relay.ts';
 
-/** One pending update (protocol/relay.ts exports only the schema). */
-export type PackageUpdate = v.InferOutput<typeof PackageUpdateSchema>;
+export type { PackageUpdate };
 
 export class ApiError extends Error {
   readonly status: number;
@@ -48,14 +47,10 @@ export async function request<T>(method: string, path: string, body?: Json): Pro
     }
   }
   if (!res.ok) {
-    const e = (data as { error?: { code?: unknown; message?: unknown; field?: unknown } } | undefined)?.error;
-    if (e && typeof e.message === 'string') {
-      throw new ApiError(
-        res.status,
-        typeof e.code === 'string' ? e.code : 'error',
-        e.message,
-        typeof e.field === 'string' ? e.field : undefined,
-      );
+    const parsed = v.safeParse(ErrorBody, data);
+    if (parsed.success) {
+      const e = parsed.output.error;
+      throw new ApiError(res.status, e.code, e.message, e.field);
     }
     throw new ApiError(res.status, 'http_' + res.status, `${method} ${path} failed: ${res.status} ${res.statusText}`);
   }
