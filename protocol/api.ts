@@ -1,8 +1,8 @@
 // API bodies and responses. The Worker validates request bodies with these schemas; the
 // dashboard imports the response types from here.
 import * as v from 'valibot';
-import { HostAddress, Port, PosixUser, Label, Tag, Id } from './fields.ts';
-import { HeldPackage, PackageManagerName, PackageUpdate, ProbeResult, RelayError } from './relay.ts';
+import { HostAddress, Port, PosixUser, Label, Tag, Id, PackageName } from './fields.ts';
+import { HeldPackage, PackageChange, PackageManagerName, PackageUpdate, ProbeResult, RelayError } from './relay.ts';
 
 export const HostCreate = v.strictObject({
   name: v.optional(Label),
@@ -46,6 +46,38 @@ export const ScanRequest = v.strictObject({
   hostIds: v.optional(v.pipe(v.array(Id, 'must be a list of host ids'), v.maxLength(5000))),
 });
 
+const Confirm = v.literal(true, 'must be true: the dashboard asks the operator to confirm first');
+
+/** POST /api/hosts/:id/upgrade. Without `packages`, a full upgrade. */
+export const UpgradeRequest = v.strictObject({
+  confirm: Confirm,
+  packages: v.optional(
+    v.pipe(v.array(PackageName, 'must be a list of package names'), v.minLength(1, 'must name at least one package (or be left out for a full upgrade)'), v.maxLength(2000, 'at most 2000 packages')),
+  ),
+});
+export type UpgradeRequest = v.InferOutput<typeof UpgradeRequest>;
+
+/** POST /api/upgrades: full upgrades of several hosts at once. */
+export const BulkUpgradeRequest = v.strictObject({
+  confirm: Confirm,
+  hostIds: v.pipe(v.array(Id, 'must be a list of host ids'), v.minLength(1, 'must name at least one host'), v.maxLength(1000, 'at most 1000 hosts')),
+});
+
+/** One host's outcome in a bulk request: a job, or why there is none. */
+export const BulkResult = v.object({
+  results: v.array(
+    v.object({
+      hostId: v.string(),
+      jobId: v.optional(v.string()),
+      error: v.optional(v.object({ code: v.string(), message: v.string() })),
+    }),
+  ),
+});
+export type BulkResult = v.InferOutput<typeof BulkResult>;
+
+/** POST /api/hosts/:id/reboot */
+export const RebootRequest = v.strictObject({ confirm: Confirm });
+
 export const HostFilter = v.picklist(['needs-updates', 'needs-reboot', 'offline', 'security']);
 export type HostFilter = v.InferOutput<typeof HostFilter>;
 
@@ -77,7 +109,8 @@ export const RelayCreate = v.strictObject({ name: Label });
 
 export const HostStatus = v.picklist(['unknown', 'online', 'offline', 'error']);
 export const JobStatus = v.picklist(['queued', 'dispatched', 'running', 'succeeded', 'failed', 'cancelled', 'lost']);
-export const JobKind = v.picklist(['scan']);
+export const JobKind = v.picklist(['scan', 'upgrade', 'reboot']);
+export type JobKind = v.InferOutput<typeof JobKind>;
 
 export const Relay = v.object({
   id: v.string(),
@@ -133,11 +166,41 @@ export const Job = v.object({
   summary: v.nullable(v.string()),
   error: v.nullable(v.object({ code: v.string(), message: v.string() })),
   requestedBy: v.nullable(v.string()),
+  /** What was asked: the packages of a selective upgrade (null = everything). */
+  packages: v.nullable(v.array(v.string())),
+  /** What an upgrade changed (installed versions before and after). */
+  changes: v.nullable(v.array(PackageChange)),
+  /** Characters of output kept, and whether the cap cut some of it. */
+  logBytes: v.number(),
+  logTruncated: v.boolean(),
   createdAt: v.string(),
   startedAt: v.nullable(v.string()),
   finishedAt: v.nullable(v.string()),
+  durationMs: v.nullable(v.number()),
 });
 export type Job = v.InferOutput<typeof Job>;
+
+/** GET /api/jobs/:id: the job with its whole (capped) log. */
+export const JobDetail = v.object({ ...Job.entries, log: v.string() });
+export type JobDetail = v.InferOutput<typeof JobDetail>;
+
+/** A date (2026-11-24) or date-time (2026-11-24T10:00:00Z), as milliseconds since the epoch. */
+const IsoDate = v.pipe(
+  v.string(),
+  v.regex(/^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/, 'must be an ISO date or date-time'),
+  v.transform((s) => Date.parse(s)),
+  v.check((t) => Number.isFinite(t), 'must be a real date'),
+);
+
+/** GET /api/jobs query: every filter optional; `before` pages back (an ISO time). */
+export const JobQuery = v.strictObject({
+  hostId: v.optional(Id),
+  kind: v.optional(JobKind),
+  status: v.optional(JobStatus),
+  since: v.optional(IsoDate),
+  before: v.optional(IsoDate),
+  limit: v.optional(v.pipe(v.string(), v.regex(/^\d{1,3}$/, 'must be 1–500'), v.transform(Number), v.minValue(1, 'must be 1–500'), v.maxValue(500, 'must be 1–500')), '100'),
+});
 
 /** GET /api/hosts/:id/updates */
 export const HostUpdates = v.array(PackageUpdate);
@@ -148,6 +211,8 @@ export const LiveEvent = v.variant('type', [
   v.object({ type: v.literal('host'), host: Host }),
   v.object({ type: v.literal('host.deleted'), id: v.string() }),
   v.object({ type: v.literal('job'), job: Job }),
+  /** New output of a running job, batched (one event per relay poll, not per line). */
+  v.object({ type: v.literal('job.output'), jobId: v.string(), hostId: v.string(), data: v.string() }),
 ]);
 export type LiveEvent = v.InferOutput<typeof LiveEvent>;
 

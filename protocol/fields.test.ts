@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as v from 'valibot';
-import { HostAddress, PosixUser, Port, Label } from './fields.ts';
+import { HostAddress, PosixUser, Port, Label, PackageName } from './fields.ts';
 import { FromRelay, ToRelay, decode } from './relay.ts';
 
 describe('field allowlists', () => {
@@ -21,6 +21,16 @@ describe('field allowlists', () => {
     expect(v.is(Label, 'web one (prod)')).toBe(true);
     expect(v.is(Label, 'bad\u0000name')).toBe(false);
   });
+});
+
+describe('package names', () => {
+  it.each(['libssl3', 'linux-image-6.1.0-41-amd64', 'g++', 'libc6:amd64', 'python3.11', 'lib32-glibc', 'qt6-base', 'R', 'gtk2+', 'nss@x'])('accepts %s', (n) => {
+    expect(v.is(PackageName, n)).toBe(true);
+  });
+  it.each(['-oAPT::Update::Pre-Invoke::=sh', 'pkg;id', '$(id)', '`id`', 'a b', 'pkg\nid', '../etc', 'foo=1.2', 'foo/bookworm', '', '.hidden', "it's", 'x'.repeat(200), 'pkg|sh', 'pkg&', 'ü'])(
+    'refuses %j',
+    (n) => expect(v.is(PackageName, n)).toBe(false),
+  );
 });
 
 describe('decode', () => {

@@ -50,3 +50,19 @@ export const Tag = v.pipe(
 );
 
 export const Id = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an id'));
+
+/**
+ * A package name as apt, dpkg and pacman spell them, with an optional `:arch` (apt). The
+ * allowlist is what keeps a name from becoming an option or a shell word: it must start with
+ * a letter or digit (never `-`), and may hold only letters, digits and `+ . _ @ -` — no
+ * spaces, `=`, `/`, quotes or shell metacharacters. Checked at the API and again at the relay.
+ */
+export const PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9+._@-]{0,127}(?::[a-z0-9][a-z0-9-]{0,31})?$/;
+
+export const PackageName = v.pipe(
+  v.string('must be a string'),
+  v.regex(PACKAGE_NAME, 'must be a package name (letters, digits and + . _ @ -, not starting with -)'),
+);
+
+/** `Idempotency-Key` header: a retried or double-clicked request returns the first job. */
+export const IdempotencyKey = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{8,128}$/, 'must be 8–128 letters, digits or _ . : -'));

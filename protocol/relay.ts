@@ -1,7 +1,7 @@
 // The relay protocol: every message between the Worker (RelayHub Durable Object) and the
 // relay, in both directions. Both ends import this module and validate what they receive.
 import * as v from 'valibot';
-import { HostAddress, Port, PosixUser, Id } from './fields.ts';
+import { HostAddress, Port, PosixUser, Id, PackageName } from './fields.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -82,6 +82,61 @@ export const ScanResult = v.object({
   warnings: v.array(v.string()),
 });
 
+/** One package the upgrade changed: `from` null = newly installed, `to` null = removed. */
+export const PackageChange = v.object({
+  name: v.string(),
+  from: v.nullable(v.string()),
+  to: v.nullable(v.string()),
+});
+
+/** Runs that outlive the SSH session (upgrade, reboot) are named by their job id, so the
+ * same request sent twice re-attaches to the first run instead of starting a second. */
+const RunId = Id;
+
+export const UpgradeParams = v.strictObject({
+  target: SshTarget,
+  runId: RunId,
+  /** Only these packages (where the package manager allows it); omitted = full upgrade. */
+  packages: v.optional(v.pipe(v.array(PackageName), v.minLength(1), v.maxLength(2000))),
+  /** Only re-attach to a run that already exists; never start one (a re-sent request after
+   * the relay restarted). */
+  resume: v.optional(v.boolean(), false),
+  /** Bytes of the run's log the Worker already holds; output resumes from here. */
+  offset: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+});
+
+export const UpgradeResult = v.object({
+  packageManager: PackageManagerName,
+  mode: v.picklist(['full', 'selective']),
+  exitCode: v.number(),
+  /** Installed versions before and after, compared: what really changed. */
+  changes: v.array(PackageChange),
+  /** Size of the run's log on the host, and its last bytes (for a log the Worker capped). */
+  logBytes: v.number(),
+  logTail: v.string(),
+  durationMs: v.number(),
+  reboot: RebootState,
+  warnings: v.array(v.string()),
+});
+
+export const RebootParams = v.strictObject({
+  target: SshTarget,
+  runId: RunId,
+  resume: v.optional(v.boolean(), false),
+  /** The boot id before the reboot, when the Worker knows it (a resumed wait needs it). */
+  bootId: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(64)))),
+  /** How long to wait for the host to come back. */
+  waitSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(5), v.maxValue(3600)), 900),
+});
+
+export const RebootResult = v.object({
+  bootIdBefore: v.string(),
+  bootIdAfter: v.string(),
+  /** From the reboot command until SSH answered again with a new boot id. */
+  downMs: v.number(),
+  kernel: v.string(),
+});
+
 /** Every operation, its parameters and its result. Adding one here is the only way the
  * Worker can ask the relay for anything. */
 export const Operations = {
@@ -93,7 +148,17 @@ export const Operations = {
     params: v.strictObject({ target: SshTarget, refresh: v.optional(v.boolean(), true) }),
     result: ScanResult,
   },
+  /** Upgrade all packages, or only the named ones, in a run detached from the SSH session
+   * (a dropped connection or a relay restart does not kill dpkg). Streams the run's log as
+   * `output` messages. Refused for monitor-only hosts. */
+  upgrade: { params: UpgradeParams, result: UpgradeResult },
+  /** Reboot, wait for the host to come back with a new boot id. Refused for monitor-only hosts. */
+  reboot: { params: RebootParams, result: RebootResult },
 } as const;
+
+/** Operations that change a host: refused for monitor-only hosts at both ends, and one at a
+ * time per host. */
+export const MUTATING_OPERATIONS = ['upgrade', 'reboot'] as const satisfies readonly OperationName[];
 
 export type OperationName = keyof typeof Operations;
 export type OperationParams<K extends OperationName> = v.InferOutput<(typeof Operations)[K]['params']>;
@@ -110,11 +175,22 @@ export const ErrorCode = v.picklist([
   'invalid-request', // the request failed validation at the relay
   'unknown-operation', // not in the closed vocabulary
   'relay-disconnected', // the relay went away while the request was pending
+  'monitor-only', // the host may be scanned but never changed
+  'locked', // another package manager run holds the dpkg/pacman lock
+  'dpkg-interrupted', // an earlier dpkg run was interrupted: dpkg --configure -a first
+  'not-started', // a resumed run that never began on the host: nothing changed
+  'lost', // the run's outcome can no longer be known
+  'host-down', // a rebooted host did not come back in time
   'internal',
 ]);
 export type ErrorCode = v.InferOutput<typeof ErrorCode>;
 
-export const RelayError = v.object({ code: ErrorCode, message: v.pipe(v.string(), v.maxLength(2000)) });
+export const RelayError = v.object({
+  code: ErrorCode,
+  message: v.pipe(v.string(), v.maxLength(2000)),
+  /** The exit status of the command that failed, when there was one. */
+  exitCode: v.optional(v.number()),
+});
 
 // ---- Worker → relay ----------------------------------------------------------------------
 
@@ -164,7 +240,19 @@ export const Response = v.variant('ok', [
 
 export const Ping = v.object({ type: v.literal('ping') });
 
-export const FromRelay = v.variant('type', [Hello, Response, Ping]);
+/** Output of a running request (an upgrade's log), batched: one message per poll of the
+ * host's log, not one per line. `range` is the byte range of the host's log file this text
+ * came from (absent for the relay's own progress lines), so the Worker appends each byte
+ * once even when a re-attached relay sends a range again. */
+export const Output = v.object({
+  type: v.literal('output'),
+  id: Id,
+  data: v.pipe(v.string(), v.maxLength(1024 * 1024)),
+  range: v.optional(v.object({ from: v.pipe(v.number(), v.integer(), v.minValue(0)), to: v.pipe(v.number(), v.integer(), v.minValue(0)) })),
+});
+export type Output = v.InferOutput<typeof Output>;
+
+export const FromRelay = v.variant('type', [Hello, Response, Ping, Output]);
 export type FromRelay = v.InferOutput<typeof FromRelay>;
 
 /** Close codes both ends use (4000–4999 are application codes). */

@@ -13,6 +13,10 @@ const Env = v.object({
   PATCHMAN_CONCURRENCY: v.optional(Int(1, 1024), '32'),
   PATCHMAN_CONNECT_TIMEOUT: v.optional(Int(1, 300), '10'),
   PATCHMAN_COMMAND_TIMEOUT: v.optional(Int(1, 86_400), '600'),
+  PATCHMAN_MONITOR_ONLY: v.optional(
+    v.pipe(v.string(), v.regex(/^[A-Za-z0-9.:%_, -]*$/, 'must be "self", "none" or a comma-separated list of addresses')),
+    'self',
+  ),
 });
 
 export type RelayConfig = {
@@ -22,6 +26,8 @@ export type RelayConfig = {
   concurrency: number;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
+  /** Hosts the relay never upgrades or reboots: "self" (default), "none", or addresses. */
+  monitorOnly: string;
 };
 
 export class ConfigError extends Error {}
@@ -50,5 +56,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayConfig {
     concurrency: e.PATCHMAN_CONCURRENCY,
     connectTimeoutMs: e.PATCHMAN_CONNECT_TIMEOUT * 1000,
     commandTimeoutMs: e.PATCHMAN_COMMAND_TIMEOUT * 1000,
+    monitorOnly: e.PATCHMAN_MONITOR_ONLY.trim() || 'none',
   };
 }

@@ -16,13 +16,15 @@ import { backoffDelay } from './backoff.ts';
 type RequestMsg = v.InferOutput<typeof Request>;
 type HelloMsg = Extract<FromRelay, { type: 'hello' }>;
 type ResponseMsg = Extract<FromRelay, { type: 'response' }>;
+type OutputMsg = Extract<FromRelay, { type: 'output' }>;
 
 export interface ConnectionOptions {
   /** Base URL of the Worker, http(s)://… */
   url: string;
   token: string;
   hello: Omit<HelloMsg, 'type' | 'v'>;
-  onRequest: (req: RequestMsg) => Promise<ResponseMsg>;
+  /** Runs a request; `send` streams its output to the Worker while it runs. */
+  onRequest: (req: RequestMsg, send: (msg: OutputMsg) => void) => Promise<ResponseMsg>;
   log?: (line: string) => void;
   /** Requests run at once at most; the rest wait their turn. */
   concurrency?: number;
@@ -201,7 +203,7 @@ export class RelayConnection {
       const req = this.#queue.shift()!;
       this.#running++;
       this.#opts
-        .onRequest(req)
+        .onRequest(req, (msg) => void this.#send(msg))
         .catch((err): ResponseMsg => ({
           type: 'response',
           id: req.id,
@@ -216,7 +218,8 @@ export class RelayConnection {
     }
   }
 
-  /** Sends when connected; a response for a dropped socket is lost (the Worker marks its job lost). */
+  /** Sends when connected; a message for a dropped socket is lost (the Worker re-sends
+   * long runs with the offset it has, and marks other jobs lost). */
   #send(msg: FromRelay): boolean {
     const ws = this.#ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;

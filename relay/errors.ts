@@ -7,11 +7,14 @@ const MAX_MESSAGE = 2000; // RelayError.message's limit in protocol/relay.ts
 
 export class OpError extends Error {
   readonly code: ErrorCode;
+  /** Exit status of the host command that failed, when there was one. */
+  readonly exitCode: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; exitCode?: number }) {
     super(message.length > MAX_MESSAGE ? message.slice(0, MAX_MESSAGE - 1) + '…' : message, options);
     this.name = 'OpError';
     this.code = code;
+    this.exitCode = options?.exitCode;
   }
 }
 

@@ -8,6 +8,7 @@ import { RelayConnection } from './connection.ts';
 import { loadOrCreateKeyPair } from './keys.ts';
 import { KnownHosts } from './known-hosts.ts';
 import { executeRequest } from './ops/index.ts';
+import { monitorOnlyPolicy } from './policy.ts';
 import { RELAY_VERSION } from './version.ts';
 
 const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
@@ -26,6 +27,7 @@ async function main(): Promise<void> {
   const keys = await loadOrCreateKeyPair(config.dataDir);
   const knownHosts = KnownHosts.open(config.dataDir);
   log(`relay: PatchMan relay ${RELAY_VERSION} on Node ${process.versions.node}, data in ${config.dataDir}`);
+  if (config.monitorOnly !== 'none') log(`relay: never changes (monitor-only): ${config.monitorOnly} (PATCHMAN_MONITOR_ONLY)`);
   log(`relay: SSH public key ${keys.fingerprint} — authorise it on managed hosts: ${keys.publicKey}`);
 
   const ctx = {
@@ -33,13 +35,15 @@ async function main(): Promise<void> {
     knownHosts,
     connectTimeoutMs: config.connectTimeoutMs,
     commandTimeoutMs: config.commandTimeoutMs,
+    monitorOnly: monitorOnlyPolicy(config.monitorOnly),
+    runs: new Map(),
   };
   const connection = new RelayConnection({
     url: config.url,
     token: config.token,
     concurrency: config.concurrency,
     hello: { version: RELAY_VERSION, publicKey: keys.publicKey, hostname: hostname() },
-    onRequest: (req) => executeRequest(req, ctx),
+    onRequest: (req, send) => executeRequest(req, ctx, { send, onInternalError: (op, err) => log(`relay: ${op} failed unexpectedly: ${err instanceof Error ? err.message : String(err)}`) }),
     log,
   });
   log(`relay: connecting to ${config.url}`);

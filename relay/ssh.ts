@@ -29,6 +29,8 @@ export interface ExecOptions {
   stdin?: string;
   /** Per stream (stdout, stderr). Exceeding it kills the command ('command-failed'). Default 16 MiB. */
   maxOutputBytes?: number;
+  /** Also return stdout as raw bytes (`stdoutBytes`): for byte offsets into a remote file. */
+  binary?: boolean;
 }
 
 export interface ExecResult {
@@ -38,6 +40,8 @@ export interface ExecResult {
   signal: string | null;
   stdout: string;
   stderr: string;
+  /** Raw stdout, when asked for with `binary`. */
+  stdoutBytes?: Buffer;
 }
 
 export interface SshSession {
@@ -318,11 +322,13 @@ class Session implements SshSession {
           });
           ch.on('close', () => {
             if (!sawExit && this.#lost) return finish(this.#lost);
+            const stdoutBytes = Buffer.concat(out);
             finish(undefined, {
               code,
               signal,
-              stdout: Buffer.concat(out).toString('utf8'),
+              stdout: stdoutBytes.toString('utf8'),
               stderr: Buffer.concat(errOut).toString('utf8'),
+              ...(opts.binary ? { stdoutBytes } : {}),
             });
           });
           ch.end(opts.stdin ?? undefined);

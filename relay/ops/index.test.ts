@@ -57,6 +57,12 @@ function spyTable(impl?: HandlerTable['probe']): HandlerTable & { probe: ReturnT
   return {
     probe: vi.fn(impl ?? (async () => validProbe())),
     scan: vi.fn(async () => ({ probe: validProbe(), packageManager: 'apt' as const, updates: [], held: [], reboot: { required: false, reason: null }, warnings: [] })),
+    upgrade: vi.fn(async () => {
+      throw new Error('not used');
+    }),
+    reboot: vi.fn(async () => {
+      throw new Error('not used');
+    }),
   };
 }
 

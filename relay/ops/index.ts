@@ -11,11 +11,14 @@ import {
   type OperationResult,
   type Request,
   type Response,
+  type Output,
 } from '../../protocol/relay.ts';
 import { OpError } from '../errors.ts';
 import type { OpContext } from './context.ts';
 import { runProbe } from './probe.ts';
 import { runScan } from './scan.ts';
+import { runUpgrade } from './upgrade.ts';
+import { runReboot } from './reboot.ts';
 
 export type Handler<K extends OperationName> = (params: OperationParams<K>, ctx: OpContext) => Promise<OperationResult<K>>;
 export type HandlerTable = { [K in OperationName]: Handler<K> };
@@ -24,6 +27,8 @@ export type HandlerTable = { [K in OperationName]: Handler<K> };
 export const handlers = {
   probe: runProbe,
   scan: runScan,
+  upgrade: runUpgrade,
+  reboot: runReboot,
 } satisfies HandlerTable;
 
 type RequestMsg = v.InferOutput<typeof Request>;
@@ -34,8 +39,9 @@ function isOperation(op: string): op is OperationName {
   return Object.hasOwn(Operations, op);
 }
 
-function failure(id: string, code: OpError['code'], message: string): ResponseMsg {
-  return { type: 'response', id, ok: false, error: { code, message: new OpError(code, message).message } };
+function failure(id: string, code: OpError['code'], message: string, exitCode?: number): ResponseMsg {
+  const error = { code, message: new OpError(code, message).message, ...(exitCode !== undefined ? { exitCode } : {}) };
+  return { type: 'response', id, ok: false, error };
 }
 
 export interface ExecuteOptions {
@@ -44,6 +50,8 @@ export interface ExecuteOptions {
   /** Told about unexpected errors, which reach the Worker only as a generic 'internal'. For the
    * relay's local log; must not be forwarded anywhere. */
   onInternalError?: (op: string, err: unknown) => void;
+  /** Sends a request's output to the Worker while it runs. */
+  send?: (msg: Output) => void;
 }
 
 export async function executeRequest(req: RequestMsg, ctx: OpContext, opts: ExecuteOptions = {}): Promise<ResponseMsg> {
@@ -60,17 +68,19 @@ export async function executeRequest(req: RequestMsg, ctx: OpContext, opts: Exec
   }
 
   // The Worker's deadline for the whole request bounds each command too.
-  const runCtx: OpContext =
-    req.timeoutMs !== undefined
-      ? { ...ctx, commandTimeoutMs: Math.min(ctx.commandTimeoutMs ?? Infinity, req.timeoutMs) }
-      : ctx;
+  const send = opts.send;
+  const runCtx: OpContext = {
+    ...ctx,
+    ...(req.timeoutMs !== undefined ? { commandTimeoutMs: Math.min(ctx.commandTimeoutMs ?? Infinity, req.timeoutMs), requestTimeoutMs: req.timeoutMs } : {}),
+    ...(send ? { output: (data: string, range?: { from: number; to: number }) => send({ type: 'output', id: req.id, data, ...(range ? { range } : {}) }) } : {}),
+  };
 
   let result: unknown;
   try {
     const handler = table[op] as Handler<typeof op>;
     result = await handler(parsed.output, runCtx);
   } catch (err) {
-    if (err instanceof OpError) return failure(req.id, err.code, err.message);
+    if (err instanceof OpError) return failure(req.id, err.code, err.message, err.exitCode);
     opts.onInternalError?.(op, err);
     return failure(req.id, 'internal', `The relay hit an unexpected error while running ${op}`);
   }

@@ -24,8 +24,11 @@ import {
   DEFAULT_LIST_TIMEOUT_MS,
   DEFAULT_REBOOT_TIMEOUT_MS,
   DEFAULT_REFRESH_TIMEOUT_MS,
+  UPGRADE_ENV,
+  rootPrefix,
+  shQuote,
 } from './shell.ts';
-import type { HeldPackage, PackageManagerModule, PackageScan, PackageUpdate, RebootState, ScanOptions } from './types.ts';
+import type { HeldPackage, PackageManagerModule, PackageScan, PackageUpdate, PackageUpgrader, RebootState, ScanOptions, UpgradeOptions } from './types.ts';
 
 
 /** Refresh, run through privileged(): `DPkg::Lock::Timeout` waits for a running apt/dpkg
@@ -406,7 +409,71 @@ async function rebootCheck(session: SshSession, _probe: unknown, opts: { timeout
   return parseAptReboot(r.stdout);
 }
 
-export const apt: PackageManagerModule = { name: 'apt', scan, rebootCheck };
+// ---- upgrade -------------------------------------------------------------------------------
+
+/** Non-interactive and safe: keep changed config files (confold) unless the package's default
+ * is to take the new one (confdef), wait up to 2 minutes for a dpkg lock held by
+ * unattended-upgrades instead of failing at once, never prompt. */
+export const APT_UPGRADE_OPTIONS =
+  '-y -q -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -o APT::Get::Show-Versions=1';
+
+/** Read-only: every package dpkg knows, with its version and state. */
+export const APT_INSTALLED_COMMAND = "dpkg-query -W -f='${binary:Package}\\t${Version}\\t${db:Status-Status}\\n'";
+
+function aptRunScript(opts: UpgradeOptions): string {
+  const sudo = rootPrefix('apt-get', opts.privilege); // throws 'sudo-password' first
+  const what = opts.packages
+    ? `install --only-upgrade ${opts.packages.map(shQuote).join(' ')}`
+    : 'dist-upgrade';
+  const line = `${sudo}apt-get ${APT_UPGRADE_OPTIONS} ${what}`;
+  return [`export ${UPGRADE_ENV}`, `echo '$ ${line.replace(/'/g, '')}'`, `exec ${line}`].join('\n');
+}
+
+/** `dpkg-query -W` lines: name, version, status; only installed packages count. */
+export function parseDpkgInstalled(stdout: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const [name, version, status] = line.replace(/\r$/, '').split('\t');
+    if (name && version && status === 'installed') out.set(name, version);
+  }
+  return out;
+}
+
+const LOCK = /Could not get lock (\S+?)\.? (?:It is held by process (\d+)(?: \(([^)]*)\))?)?|Unable to acquire the dpkg frontend lock|Unable to lock the administration directory/;
+
+export function aptFailure(exitCode: number, log: string, where: string): OpError {
+  const msgs = aptMessages(log);
+  if (sudoRefused(log)) {
+    return new OpError('sudo-password', `sudo on ${where} asked for a password, so apt-get did not run. Allow passwordless sudo for /usr/bin/apt-get (the sudoers line on the host page), or log in as root.`, { exitCode });
+  }
+  if (/dpkg was interrupted/.test(log)) {
+    return new OpError(
+      'dpkg-interrupted',
+      `An earlier dpkg run on ${where} was interrupted, so apt-get refuses to go on. Run "dpkg --configure -a" as root on the host to finish it, then upgrade again.`,
+      { exitCode },
+    );
+  }
+  const lock = LOCK.exec(log);
+  if (lock) {
+    const holder = lock[2] ? ` (held by process ${lock[2]}${lock[3] ? `, ${lock[3]}` : ''})` : '';
+    return new OpError(
+      'locked',
+      `Another package manager run on ${where} holds the dpkg lock${holder}; apt-get waited 2 minutes for it and gave up. Nothing was changed. Try again when it has finished (unattended-upgrades often holds it for a few minutes).`,
+      { exitCode },
+    );
+  }
+  return new OpError('command-failed', `apt-get on ${where} exited with status ${exitCode}${msgs.length ? `: ${msgs.join(' ')}` : ''}`, { exitCode });
+}
+
+const aptUpgrade: PackageUpgrader = {
+  selective: { ok: true },
+  runScript: aptRunScript,
+  installedCommand: APT_INSTALLED_COMMAND,
+  parseInstalled: parseDpkgInstalled,
+  failure: aptFailure,
+};
+
+export const apt: PackageManagerModule = { name: 'apt', scan, rebootCheck, upgrade: aptUpgrade };
 
 /** For tests and docs: the exact command lines this module may run (besides the script). */
 export const APT_COMMANDS = {

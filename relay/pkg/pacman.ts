@@ -29,8 +29,10 @@ import {
   DEFAULT_LIST_TIMEOUT_MS,
   DEFAULT_REBOOT_TIMEOUT_MS,
   DEFAULT_REFRESH_TIMEOUT_MS,
+  UPGRADE_ENV,
+  rootPrefix,
 } from './shell.ts';
-import type { HeldPackage, PackageManagerModule, PackageScan, PackageUpdate, RebootState, ScanOptions } from './types.ts';
+import type { HeldPackage, PackageManagerModule, PackageScan, PackageUpdate, PackageUpgrader, RebootState, ScanOptions, UpgradeOptions } from './types.ts';
 
 
 export const CHECKUPDATES_COMMAND = inC('checkupdates');
@@ -230,4 +232,55 @@ async function rebootCheck(session: SshSession, _probe: unknown, opts: { timeout
   return parsePacmanReboot(r.stdout);
 }
 
-export const pacman: PackageManagerModule = { name: 'pacman', scan, rebootCheck };
+// ---- upgrade -------------------------------------------------------------------------------
+
+/** Arch supports only whole-system upgrades: syncing the databases and upgrading some
+ * packages leaves libraries out of step ("partial upgrades are unsupported"). */
+export const PACMAN_FULL_ONLY =
+  'pacman upgrades the whole system (pacman -Syu) or nothing: Arch does not support partial upgrades, which can leave packages linked against libraries that are not installed (wiki.archlinux.org/title/System_maintenance#Partial_upgrades_are_unsupported).';
+
+export const PACMAN_UPGRADE = 'pacman -Syu --noconfirm --noprogressbar --color never';
+
+export const PACMAN_INSTALLED_COMMAND = 'pacman -Q --color never';
+
+function pacmanRunScript(opts: UpgradeOptions): string {
+  if (opts.packages) throw new OpError('invalid-request', PACMAN_FULL_ONLY);
+  const line = `${rootPrefix('pacman', opts.privilege)}${PACMAN_UPGRADE}`;
+  return [`export ${UPGRADE_ENV}`, `echo '$ ${line}'`, `exec ${line}`].join('\n');
+}
+
+/** `pacman -Q`: `name version` per line. */
+export function parsePacmanInstalled(stdout: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const m = /^(\S+) (\S+)$/.exec(line.trim());
+    if (m) out.set(m[1], m[2]);
+  }
+  return out;
+}
+
+export function pacmanFailure(exitCode: number, log: string, where: string): OpError {
+  if (sudoRefused(log)) {
+    return new OpError('sudo-password', `sudo on ${where} asked for a password, so pacman did not run. Allow passwordless sudo for /usr/bin/pacman, or log in as root.`, { exitCode });
+  }
+  const lock = /unable to lock database|could not lock database/i.test(log);
+  if (lock) {
+    return new OpError(
+      'locked',
+      `pacman on ${where} could not lock its database: another pacman is running, or one died and left /var/lib/pacman/db.lck behind (remove it only if no pacman is running). Nothing was changed.`,
+      { exitCode },
+    );
+  }
+  const errors = [...new Set(log.split('\n').map((l) => l.trim()).filter((l) => /^error:/.test(l)))].slice(0, 8);
+  return new OpError('command-failed', `pacman -Syu on ${where} exited with status ${exitCode}${errors.length ? `: ${errors.join(' ')}` : ''}`, { exitCode });
+}
+
+const pacmanUpgrade: PackageUpgrader = {
+  selective: { ok: false, why: PACMAN_FULL_ONLY },
+  runScript: pacmanRunScript,
+  installedCommand: PACMAN_INSTALLED_COMMAND,
+  parseInstalled: parsePacmanInstalled,
+  failure: pacmanFailure,
+};
+
+export const pacman: PackageManagerModule = { name: 'pacman', scan, rebootCheck, upgrade: pacmanUpgrade };

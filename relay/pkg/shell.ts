@@ -74,6 +74,22 @@ export function sudoRefusedError(session: SshSession, what: string, stderr: stri
   );
 }
 
+/** A word for a sh command line, single-quoted. Only for values already checked against an
+ * allowlist (package names): quoting is the second line of defence, not the first. */
+export function shQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The environment every upgrade runs in: C locale, no prompts from debconf, needrestart
+ * restarting services itself, no apt-listchanges pager. sudo's env_reset keeps these only
+ * with the sudoers `env_keep` line the dashboard shows; root logins keep them anyway. */
+export const UPGRADE_ENV = 'LC_ALL=C LANG=C DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a NEEDRESTART_SUSPEND=1 APT_LISTCHANGES_FRONTEND=none';
+
+/** The command prefix for a root command in a run script: '' as root, 'sudo -n ' otherwise. */
+export function rootPrefix(cmd: string, privilege: Privilege): string {
+  return privileged(cmd, privilege).slice(C_LOCALE.length + 1, -cmd.length);
+}
+
 export function tail(text: string, max = 500): string {
   const t = text.trim();
   return t.length > max ? '…' + t.slice(-max) : t;

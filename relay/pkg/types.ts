@@ -4,6 +4,7 @@
 // that exports a PackageManagerModule plus one registry line.
 import type { OperationResult } from '../../protocol/relay.ts';
 import type { SshSession } from '../ssh.ts';
+import type { OpError } from '../errors.ts';
 
 type ScanResultT = OperationResult<'scan'>;
 export type ProbeResult = ScanResultT['probe'];
@@ -33,8 +34,32 @@ export interface RebootCheckOptions {
   timeoutMs?: number;
 }
 
+export interface UpgradeOptions {
+  privilege: Privilege;
+  /** Only these (allowlisted) packages; null = everything. */
+  packages: string[] | null;
+}
+
+/** How a package manager upgrades. The run's script is started detached (relay/run.ts). */
+export interface PackageUpgrader {
+  /** Whether upgrading only some packages is safe with this package manager, and if not,
+   * why (shown to the operator). */
+  readonly selective: { ok: true } | { ok: false; why: string };
+  /** The body of the run's POSIX sh script: the non-interactive upgrade, as root. Built from
+   * constants and the allowlisted, quoted package names. Throws OpError 'sudo-password'
+   * when root is not available without a password. */
+  runScript(opts: UpgradeOptions): string;
+  /** Read-only: print the installed packages (parseInstalled reads it). */
+  readonly installedCommand: string;
+  parseInstalled(stdout: string): Map<string, string>;
+  /** A failed run's exit status and the end of its log, as an error in plain words: a held
+   * lock, an interrupted dpkg, a sudo password prompt, or the tool's own error lines. */
+  failure(exitCode: number, logTail: string, where: string): OpError;
+}
+
 export interface PackageManagerModule {
   readonly name: PackageManagerName;
+  readonly upgrade: PackageUpgrader;
   /** Refresh (when asked) and list pending updates. Changes nothing but the package lists.
    * Throws OpError: 'sudo-password' when the refresh needs root and sudo wants a password,
    * 'command-failed' when the package manager fails or prints something unrecognised. */

@@ -1,5 +1,6 @@
 // The D1 schema. Migrations in migrations/ are generated from this file by drizzle-kit
 // (`npm run db:generate`); never edit them by hand.
+import { sql } from 'drizzle-orm';
 import { sqliteTable, text, integer, index, uniqueIndex, primaryKey } from 'drizzle-orm/sqlite-core';
 
 /** Times are milliseconds since the epoch. */
@@ -61,7 +62,7 @@ export const jobs = sqliteTable(
   'jobs',
   {
     id: text('id').primaryKey(),
-    kind: text('kind', { enum: ['scan'] }).notNull(),
+    kind: text('kind', { enum: ['scan', 'upgrade', 'reboot'] }).notNull(),
     hostId: text('host_id')
       .notNull()
       .references(() => hosts.id, { onDelete: 'cascade' }),
@@ -80,13 +81,45 @@ export const jobs = sqliteTable(
     dispatchedAt: ms('dispatched_at'),
     startedAt: ms('started_at'),
     finishedAt: ms('finished_at'),
-    /** After this the job is failed with a timeout if the relay has not answered. */
+    /** After this the job is failed with a timeout (or, for a change, lost) if the relay has not answered. */
     deadlineAt: ms('deadline_at'),
+    /** What was asked: an upgrade's packages (absent = full), the boot id before a reboot. */
+    params: text('params', { mode: 'json' }).$type<{ packages?: string[]; bootId?: string | null }>(),
+    /** What an upgrade changed. */
+    changes: text('changes', { mode: 'json' }).$type<{ name: string; from: string | null; to: string | null }[]>(),
+    /** A retried request with the same Idempotency-Key gets this job instead of a new one. */
+    idempotencyKey: text('idempotency_key').unique(),
+    /** Bytes of the host's run log received (where a re-attached relay resumes). */
+    logOffset: integer('log_offset').notNull().default(0),
+    /** Characters of output stored in job_output; past the cap the rest is dropped. */
+    logBytes: integer('log_bytes').notNull().default(0),
+    logTruncated: integer('log_truncated', { mode: 'boolean' }).notNull().default(false),
+    /** Re-sent after the relay reconnected: the relay must only re-attach, never start anew. */
+    resume: integer('resume', { mode: 'boolean' }).notNull().default(false),
   },
   (t) => [
     index('jobs_host').on(t.hostId, t.createdAt),
     index('jobs_relay_status').on(t.relayId, t.status),
+    index('jobs_created').on(t.createdAt),
+    // One change at a time per host, enforced by the database: a second upgrade or reboot
+    // while one is queued or running fails this index (→ 409), even when two requests race.
+    uniqueIndex('jobs_one_change_per_host')
+      .on(t.hostId)
+      .where(sql`${t.kind} in ('upgrade', 'reboot') and ${t.status} in ('queued', 'dispatched', 'running')`),
   ],
+);
+
+/** A job's output in the order it arrived, in chunks (one per relay poll). */
+export const jobOutput = sqliteTable(
+  'job_output',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    seq: integer('seq').notNull(),
+    data: text('data').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.seq] })],
 );
 
 /** Pending updates of each host, replaced as a whole by every successful scan. */

@@ -1,0 +1,122 @@
+// The `upgrade` operation: probe, pick the package module, start the upgrade as a detached
+// run on the host (relay/run.ts), stream its log to the Worker while it goes, then compare
+// the installed packages before and after and check whether a reboot is needed.
+//
+// The same request sent again (same runId) re-attaches: in this process it joins the run
+// being followed; after a relay restart (`resume`) it polls the run the host still has.
+import type { OperationParams, OperationResult } from '../../protocol/relay.ts';
+import { OpError } from '../errors.ts';
+import { moduleFor } from '../pkg/index.ts';
+import { SH_COMMAND, splitMarked } from '../pkg/shell.ts';
+import { collectScript, followRun, startRun } from '../run.ts';
+import { describeTarget, openSession, type SshSession, type SshTarget } from '../ssh.ts';
+import type { ActiveRun, OpContext } from './context.ts';
+import { DEFAULT_PROBE_TIMEOUT_MS, probeSession } from './probe.ts';
+
+type Params = OperationParams<'upgrade'>;
+type Result = OperationResult<'upgrade'>;
+
+/** Proxmox's own documentation: always `apt full-upgrade`, never partial upgrades. */
+export const PROXMOX_FULL_ONLY =
+  'Proxmox VE and Backup Server are upgraded as a whole (apt full-upgrade), never package by package: Proxmox documents partial upgrades as unsupported (pve.proxmox.com/wiki/Package_Repositories).';
+
+/** Refuse to change a host the relay itself protects. */
+export function refuseMonitorOnly(target: SshTarget, ctx: OpContext, what: string): void {
+  const why = ctx.monitorOnly?.(target);
+  if (why) throw new OpError('monitor-only', `The relay refused to ${what} ${describeTarget(target)}: ${why}. Scans still work.`);
+}
+
+export async function runUpgrade(params: Params, ctx: OpContext): Promise<Result> {
+  refuseMonitorOnly(params.target, ctx, 'upgrade');
+  const existing = ctx.runs?.get(params.runId);
+  if (existing) {
+    existing.offset = params.offset; // resend what the Worker is missing
+    return existing.promise as Promise<Result>;
+  }
+  const run: ActiveRun = { offset: params.offset, promise: Promise.resolve() };
+  const promise = upgrade(params, ctx, run).finally(() => ctx.runs?.delete(params.runId));
+  run.promise = promise;
+  ctx.runs?.set(params.runId, run);
+  return promise;
+}
+
+async function upgrade(params: Params, ctx: OpContext, run: ActiveRun): Promise<Result> {
+  const started = Date.now();
+  const where = describeTarget(params.target);
+  let session: SshSession | null = await openSession(params.target, ctx);
+  const getSession = async (): Promise<SshSession> => (session ??= await openSession(params.target, ctx));
+  try {
+    const probe = await probeSession(session, DEFAULT_PROBE_TIMEOUT_MS);
+    const mod = moduleFor(probe);
+    if (!mod) throw new OpError('unsupported-os', `${probe.os.prettyName || 'This OS'} on ${where} has no package manager PatchMan can upgrade`);
+    if (params.packages) {
+      if (!mod.upgrade.selective.ok) throw new OpError('invalid-request', mod.upgrade.selective.why);
+      if (probe.proxmox) throw new OpError('invalid-request', PROXMOX_FULL_ONLY);
+    }
+    const packages = params.packages ?? null;
+    const script = mod.upgrade.runScript({ privilege: probe.privilege, packages });
+    if (!params.resume) {
+      const state = await startRun(session, params.runId, script, mod.upgrade.installedCommand);
+      ctx.output?.(state === 'started' ? `[patchman] ${packages ? `upgrading ${packages.length} package(s)` : 'full upgrade'} started on ${where}\n` : '[patchman] the run already exists on the host; following it\n');
+    }
+    const followed = await followRun(params.runId, {
+      offset: () => run.offset,
+      onData: (text, range) => {
+        run.offset = range.to;
+        ctx.output?.(text, range);
+      },
+      onNote: (text) => ctx.output?.(text),
+      session: getSession,
+      dropSession: () => {
+        session?.close();
+        session = null;
+      },
+      pollIntervalMs: ctx.pollIntervalMs ?? 1000,
+      deadline: started + (ctx.requestTimeoutMs ?? 3_600_000) - 5_000,
+      reconnectDelayMs: Math.min(2000, ctx.pollIntervalMs ?? 2000),
+    });
+    const s = await getSession();
+    const warnings: string[] = [];
+    const changes = await collectChanges(s, params.runId, mod.upgrade, warnings);
+    if (followed.exitCode !== 0) throw mod.upgrade.failure(followed.exitCode, followed.tail, where);
+    const reboot = await mod.rebootCheck(s, probe);
+    return {
+      packageManager: mod.name,
+      mode: packages ? 'selective' : 'full',
+      exitCode: followed.exitCode,
+      changes,
+      logBytes: followed.size,
+      logTail: followed.tail,
+      durationMs: Date.now() - started,
+      reboot,
+      warnings,
+    };
+  } finally {
+    session?.close();
+  }
+}
+
+type Upgrader = NonNullable<ReturnType<typeof moduleFor>>['upgrade'];
+
+/** Installed versions before (saved by the start script) and now, compared. */
+async function collectChanges(session: SshSession, runId: string, up: Upgrader, warnings: string[]): Promise<Result['changes']> {
+  const r = await session.exec(SH_COMMAND, { stdin: collectScript(runId, up.installedCommand), timeoutMs: 120_000, maxOutputBytes: 64 * 1024 * 1024 });
+  const s = splitMarked(r.stdout, '@@patchman-collect 1', ['before', 'after'], 'the installed-packages listing');
+  const before = up.parseInstalled((s.get('before') ?? []).join('\n'));
+  const after = up.parseInstalled((s.get('after') ?? []).join('\n'));
+  if (before.size === 0) {
+    warnings.push('There is no list of the packages installed before the run, so what it changed is unknown; the rescan shows what is pending now.');
+    return [];
+  }
+  return diffInstalled(before, after);
+}
+
+export function diffInstalled(before: Map<string, string>, after: Map<string, string>): Result['changes'] {
+  const changes: Result['changes'] = [];
+  for (const [name, to] of after) {
+    const from = before.get(name) ?? null;
+    if (from !== to) changes.push({ name, from, to });
+  }
+  for (const [name, from] of before) if (!after.has(name)) changes.push({ name, from, to: null });
+  return changes.sort((a, b) => a.name.localeCompare(b.name));
+}
