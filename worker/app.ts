@@ -10,12 +10,14 @@ import { live } from './routes/live.ts';
 import { scanRoutes } from './routes/scans.ts';
 import { summaryRoutes } from './routes/summary.ts';
 import { settingsRoutes } from './routes/settings.ts';
+import { upgradeRoutes } from './routes/upgrades.ts';
 
 export const app = new Hono<{ Bindings: Env }>()
   .route('/api/health', health)
   .route('/api/relays', relayRoutes)
   .route('/api/hosts', hostRoutes)
   .route('/api/scans', scanRoutes)
+  .route('/api/upgrades', upgradeRoutes)
   .route('/api/summary', summaryRoutes)
   .route('/api/settings', settingsRoutes)
   .route('/api/jobs', jobRoutes)

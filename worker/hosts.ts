@@ -39,9 +39,9 @@ export function filterCondition(filter: HostFilter | undefined): SQL | undefined
 const JOB_ROWS_PER_INSERT = 6;
 
 /** Queue a scan for each host that has none waiting or running, tell the browsers, and
- * nudge the relays. Returns one job id per host with a relay (the existing one where a scan
+ * nudge the relays (unless the caller is the relay's own hub, which dispatches itself). Returns one job id per host with a relay (the existing one where a scan
  * was already under way) and the jobs created. */
-export async function startScans(env: Env, db: Db, targets: HostRow[], requestedBy: string | null) {
+export async function startScans(env: Env, db: Db, targets: HostRow[], requestedBy: string | null, opts: { dispatch?: boolean } = {}) {
   const ids = targets.map((h) => h.id);
   const running = new Map<string, string>();
   for (let i = 0; i < ids.length; i += 90) {
@@ -71,8 +71,10 @@ export async function startScans(env: Env, db: Db, targets: HostRow[], requested
   }
   const created = inserts.length ? (await db.batch(inserts as [(typeof inserts)[0], ...typeof inserts])).flat() : [];
   await publish(env, ...created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
-  const relays = new Set(created.map((j) => j.relayId).filter((r): r is string => r !== null));
-  await Promise.all([...relays].map((r) => relayHub(env, r).dispatch()));
+  if (opts.dispatch !== false) {
+    const relays = new Set(created.map((j) => j.relayId).filter((r): r is string => r !== null));
+    await Promise.all([...relays].map((r) => relayHub(env, r).dispatch()));
+  }
   return { jobIds, created };
 }
 

@@ -1,7 +1,7 @@
 // One Durable Object per relay. It holds the relay's WebSocket with the Hibernation API,
 // sends it jobs, applies its responses to D1, and publishes live events.
 import { DurableObject } from 'cloudflare:workers';
-import { and, asc, eq, inArray, notInArray } from 'drizzle-orm';
+import { and, asc, eq, inArray, notInArray, sql } from 'drizzle-orm';
 import {
   Close,
   FromRelay,
@@ -15,7 +15,8 @@ import type { LiveEvent } from '../protocol/api.ts';
 import { PendingRequests, RequestFailed } from '../protocol/pending.ts';
 import type { Env } from './env.ts';
 import { openDb, schema, type Db, type HostRow, type JobRow } from './db/index.ts';
-import { applyResponse, expireJobs, JOB_TIMEOUT_MS, requestFor } from './jobs.ts';
+import { applyResponse, expireJobs, storeOutput, CHANGES, JOB_TIMEOUT_MS, REPEATABLE, RESUMABLE, requestFor } from './jobs.ts';
+import { startScans } from './hosts.ts';
 import { publish } from './live-feed.ts';
 import { hostJson, jobJson, relayJson } from './lib/serialize.ts';
 import { newId } from './lib/crypto.ts';
@@ -25,8 +26,8 @@ const { relays, hosts, jobs } = schema;
 
 export const RELAY_ID_HEADER = 'X-PatchMan-Relay-Id';
 
-/** Job kinds that are safe to send again after a lost answer (they change nothing). */
-const REPEATABLE: JobRow['kind'][] = ['scan'];
+/** Failures after which a change did not touch the host, so no rescan follows. */
+const NOTHING_CHANGED = new Set(['monitor-only', 'invalid-request', 'unsupported-os', 'sudo-password', 'not-started', 'unreachable', 'auth-refused', 'host-key-changed', 'locked', 'dpkg-interrupted']);
 
 interface Attachment {
   relayId: string;
@@ -37,6 +38,10 @@ export class RelayHub extends DurableObject<Env> {
   db: Db;
   /** Requests whose caller awaits the answer in memory (the object stays awake meanwhile). */
   pending = new PendingRequests<unknown>();
+  /** A relay's outputs and responses are applied one at a time, in order: a job's output
+   * must be stored before its response finishes it, and each output chunk is checked
+   * against the offset the previous one left. */
+  #inOrder: Promise<void> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -104,13 +109,33 @@ export class RelayHub extends DurableObject<Env> {
       ws.close(Close.invalidMessage, 'hello first');
       return;
     }
-    // a response (liveness comes from heartbeats: see status())
-    if (this.pending.settle(m.id, m)) return;
+    // output or a response (liveness comes from heartbeats: see status())
+    if (m.type === 'response' && this.pending.settle(m.id, m)) return;
+    const step = this.#inOrder.then(() => (m.type === 'output' ? this.onOutput(m) : this.onResponse(m)));
+    this.#inOrder = step.catch((err) => console.error('relay message failed', err instanceof Error ? err.message : String(err)));
+    await step;
+  }
+
+  async onOutput(m: Extract<FromRelay, { type: 'output' }>): Promise<void> {
+    const stored = await storeOutput(this.db, m);
+    if (!stored) return;
+    const events: LiveEvent[] = [{ type: 'job.output', jobId: stored.job.id, hostId: stored.job.hostId, data: m.data }];
+    if (stored.started) events.unshift({ type: 'job', job: jobJson(stored.job) });
+    await publish(this.env, ...events);
+  }
+
+  async onResponse(m: Extract<FromRelay, { type: 'response' }>): Promise<void> {
     const { job, host } = await applyResponse(this.db, m);
     const events: LiveEvent[] = [];
     if (host) events.push({ type: 'host', host: hostJson(host) });
     if (job) events.push({ type: 'job', job: jobJson(job) });
     await publish(this.env, ...events);
+    // After a change, look again: the package list, the reboot flag, the kernel.
+    if (job && CHANGES.includes(job.kind) && !NOTHING_CHANGED.has(job.errorCode ?? '')) {
+      const target = host ?? (await this.db.query.hosts.findFirst({ where: eq(hosts.id, job.hostId) }));
+      if (target) await startScans(this.env, this.db, [target], job.requestedBy ?? `after ${job.kind}`, { dispatch: false });
+      await this.dispatch();
+    }
   }
 
   async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -131,9 +156,12 @@ export class RelayHub extends DurableObject<Env> {
     if (att && !this.ctx.getWebSockets().some((s) => s !== ws)) await this.relayGone(att.relayId);
   }
 
-  /** Jobs sent on a connection that died without a close event (a Worker redeploy or an
-   * evicted object): their answers went to a dead socket. Scans change nothing on the host,
-   * so they are sent again; anything else can no longer be known and is marked lost. */
+  /** Jobs sent on an earlier connection: their answers (and output) went to a dead socket
+   * (the relay restarted, its network dropped, or the Worker was redeployed). Scans change
+   * nothing, so they are sent again. Upgrades are sent again too: the relay re-attaches to
+   * the run on the host (started at most once per job) and resends the log from the offset
+   * stored here. A reboot is re-sent as `resume`: wait for the host, never reboot again.
+   * Anything else can no longer be known and is marked lost. */
   async reclaimOrphans(relayId: string): Promise<LiveEvent[]> {
     const inFlight = and(eq(jobs.relayId, relayId), inArray(jobs.status, ['dispatched', 'running']));
     const requeued = await this.db
@@ -141,21 +169,27 @@ export class RelayHub extends DurableObject<Env> {
       .set({ status: 'queued', dispatchedAt: null, startedAt: null, deadlineAt: null })
       .where(and(inFlight, inArray(jobs.kind, REPEATABLE)))
       .returning();
+    const resumed = await this.db
+      .update(jobs)
+      .set({ status: 'queued', resume: sql`${jobs.kind} = 'reboot'` })
+      .where(and(inFlight, inArray(jobs.kind, RESUMABLE)))
+      .returning();
     const lost = await this.db
       .update(jobs)
       .set({ status: 'lost', finishedAt: Date.now(), errorCode: 'relay-disconnected', errorMessage: 'the relay reconnected without answering' })
-      .where(and(inFlight, notInArray(jobs.kind, REPEATABLE)))
+      .where(and(inFlight, notInArray(jobs.kind, [...REPEATABLE, ...RESUMABLE])))
       .returning();
-    return [...requeued, ...lost].map((j) => ({ type: 'job', job: jobJson(j) }));
+    return [...requeued, ...resumed, ...lost].map((j) => ({ type: 'job', job: jobJson(j) }));
   }
 
-  /** The relay vanished: what it was running can no longer be known. */
+  /** The relay vanished: what it was running can no longer be known, except for upgrades
+   * and reboots, which go on without it and wait (until their deadline) for it to return. */
   async relayGone(relayId: string): Promise<void> {
     const now = Date.now();
     const lost = await this.db
       .update(jobs)
       .set({ status: 'lost', finishedAt: now, errorCode: 'relay-disconnected', errorMessage: 'the relay disconnected before answering' })
-      .where(and(eq(jobs.relayId, relayId), inArray(jobs.status, ['dispatched', 'running'])))
+      .where(and(eq(jobs.relayId, relayId), inArray(jobs.status, ['dispatched', 'running']), notInArray(jobs.kind, RESUMABLE)))
       .returning();
     const [row] = await this.db.update(relays).set({ lastSeenAt: now }).where(eq(relays.id, relayId)).returning();
     const events: LiveEvent[] = lost.map((j) => ({ type: 'job', job: jobJson(j) }));
@@ -189,7 +223,7 @@ export class RelayHub extends DurableObject<Env> {
       claimed.push(
         ...(await this.db
           .update(jobs)
-          .set({ status: 'dispatched', dispatchedAt: now, startedAt: now, deadlineAt: now + timeoutMs + 15_000 })
+          .set({ status: 'dispatched', dispatchedAt: now, startedAt: sql`coalesce(${jobs.startedAt}, ${now})`, deadlineAt: now + timeoutMs + 15_000 })
           .where(and(eq(jobs.relayId, relayId), eq(jobs.status, 'queued'), eq(jobs.kind, kind)))
           .returning()),
       );

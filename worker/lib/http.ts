@@ -1,5 +1,6 @@
 // Errors and body validation for the JSON API: every failure is {error:{code,message,field?}}.
 import * as v from 'valibot';
+import { IdempotencyKey } from '../../protocol/fields.ts';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -56,5 +57,14 @@ export async function readBody<S extends v.GenericSchema>(c: Context, schema: S)
 export function readQuery<S extends v.GenericSchema>(c: Context, schema: S): v.InferOutput<S> {
   const r = v.safeParse(schema, c.req.query());
   if (!r.success) throw invalid(r.issues);
+  return r.output;
+}
+
+/** The optional Idempotency-Key header, validated (400 names the header). */
+export function readIdempotencyKey(c: Context): string | null {
+  const key = c.req.header('Idempotency-Key');
+  if (key === undefined) return null;
+  const r = v.safeParse(IdempotencyKey, key);
+  if (!r.success) throw new ApiError(400, 'invalid', `Idempotency-Key: ${r.issues[0].message}`, 'Idempotency-Key');
   return r.output;
 }

@@ -64,8 +64,13 @@ export function jobJson(j: JobRow): Job {
     summary: j.summary,
     error: j.errorCode ? { code: j.errorCode, message: j.errorMessage ?? '' } : null,
     requestedBy: j.requestedBy,
+    packages: j.params?.packages ?? null,
+    changes: j.changes ?? null,
+    logBytes: j.logBytes,
+    logTruncated: j.logTruncated,
     createdAt: iso(j.createdAt)!,
     startedAt: iso(j.startedAt),
     finishedAt: iso(j.finishedAt),
+    durationMs: j.startedAt != null && j.finishedAt != null ? j.finishedAt - j.startedAt : null,
   };
 }

@@ -1,11 +1,12 @@
 import { Hono } from 'hono';
 import * as v from 'valibot';
 import { and, asc, desc, eq, isNull } from 'drizzle-orm';
-import { ConnectionTestBody, HostCreate, HostFilter, HostPatch, type ConnectionTestResult } from '../../protocol/api.ts';
+import { ConnectionTestBody, HostCreate, HostFilter, HostPatch, RebootRequest, UpgradeRequest, type ConnectionTestResult } from '../../protocol/api.ts';
 import { ProbeResult } from '../../protocol/relay.ts';
 import type { Env } from '../env.ts';
 import { openDb, schema, type Db, type HostRow } from '../db/index.ts';
-import { ApiError, notFound, readBody, readQuery } from '../lib/http.ts';
+import { ApiError, notFound, readBody, readIdempotencyKey, readQuery } from '../lib/http.ts';
+import { startChange } from '../changes.ts';
 import { newId } from '../lib/crypto.ts';
 import { hostJson } from '../lib/serialize.ts';
 import { filterCondition, isRelayBox, startScans } from '../hosts.ts';
@@ -163,4 +164,20 @@ export const hostRoutes = new Hono<{ Bindings: Env }>()
     if (!host.relayId) throw new ApiError(409, 'no-relay', 'this host has no relay assigned');
     const { jobIds } = await startScans(c.env, db, [host], null);
     return c.json({ jobId: jobIds[0] }, 202);
+  })
+  .post('/:id/upgrade', async (c) => {
+    const db = openDb(c.env.DB);
+    const host = await findHost(db, c.req.param('id'));
+    const body = await readBody(c, UpgradeRequest);
+    const key = readIdempotencyKey(c);
+    const { job, created } = await startChange(c.env, db, host, { kind: 'upgrade', packages: body.packages, idempotencyKey: key, requestedBy: null });
+    return c.json({ jobId: job.id }, created ? 202 : 200);
+  })
+  .post('/:id/reboot', async (c) => {
+    const db = openDb(c.env.DB);
+    const host = await findHost(db, c.req.param('id'));
+    await readBody(c, RebootRequest);
+    const key = readIdempotencyKey(c);
+    const { job, created } = await startChange(c.env, db, host, { kind: 'reboot', idempotencyKey: key, requestedBy: null });
+    return c.json({ jobId: job.id }, created ? 202 : 200);
   });

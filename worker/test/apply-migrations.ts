@@ -7,5 +7,5 @@ await applyD1Migrations(e.DB, e.TEST_MIGRATIONS);
 
 // Storage is shared between the tests of a file: start each from empty tables.
 beforeEach(async () => {
-  await e.DB.batch(['jobs', 'host_updates', 'hosts', 'relays', 'settings'].map((t) => e.DB.prepare(`DELETE FROM ${t}`)));
+  await e.DB.batch(['job_output', 'jobs', 'host_updates', 'hosts', 'relays', 'settings'].map((t) => e.DB.prepare(`DELETE FROM ${t}`)));
 });

@@ -1,0 +1,123 @@
+// Starting a change (upgrade or reboot) on a host: every rule the Worker enforces before a
+// job reaches a relay. Monitor-only hosts refuse; one change per host at a time (a unique
+// index, so two racing requests cannot both win); a repeated Idempotency-Key returns the
+// first job; selective upgrades only where the package manager allows them.
+import { and, eq, inArray } from 'drizzle-orm';
+import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
+import type { Env } from './env.ts';
+import { ApiError } from './lib/http.ts';
+import { newId } from './lib/crypto.ts';
+import { jobJson } from './lib/serialize.ts';
+import { publish } from './live-feed.ts';
+import { relayHub } from './relay-hub.ts';
+import { ACTIVE, CHANGES } from './jobs.ts';
+
+const { jobs, hostUpdates } = schema;
+
+export const PACMAN_FULL_ONLY =
+  'pacman upgrades the whole system (pacman -Syu) or nothing: Arch does not support partial upgrades.';
+export const PROXMOX_FULL_ONLY = 'Proxmox VE and Backup Server are always upgraded as a whole (apt full-upgrade), as Proxmox documents.';
+
+export interface ChangeRequest {
+  kind: 'upgrade' | 'reboot';
+  packages?: string[];
+  idempotencyKey: string | null;
+  requestedBy: string | null;
+}
+
+/** Why this host cannot take this change, as an ApiError (409/400), or null. */
+export async function refusal(db: Db, host: HostRow, req: ChangeRequest): Promise<ApiError | null> {
+  const verb = req.kind === 'upgrade' ? 'upgraded' : 'rebooted';
+  if (host.monitorOnly) {
+    return new ApiError(409, 'monitor-only', `${host.name} is monitor-only: PatchMan scans it but never changes it. Turn monitor-only off in Edit host to allow it to be ${verb}.`);
+  }
+  if (!host.relayId) return new ApiError(409, 'no-relay', `${host.name} has no relay assigned`);
+  if (req.kind === 'upgrade' && req.packages) {
+    if (host.proxmox) return new ApiError(409, 'full-upgrade-only', PROXMOX_FULL_ONLY, 'packages');
+    if (host.packageManager !== 'apt') {
+      return new ApiError(409, 'full-upgrade-only', host.packageManager === 'pacman' ? PACMAN_FULL_ONLY : `${host.name} can only be upgraded as a whole`, 'packages');
+    }
+    // Only pending updates: --only-upgrade would skip the rest silently.
+    const pending = new Set<string>();
+    const names = [...new Set(req.packages.map((p) => p.replace(/:.*$/, '')))];
+    for (let i = 0; i < names.length; i += 90) {
+      const rows = await db
+        .select({ name: hostUpdates.name })
+        .from(hostUpdates)
+        .where(and(eq(hostUpdates.hostId, host.id), inArray(hostUpdates.name, names.slice(i, i + 90))));
+      for (const r of rows) pending.add(r.name);
+    }
+    const missing = names.filter((n) => !pending.has(n));
+    if (missing.length) {
+      return new ApiError(400, 'invalid', `packages: not a pending update on ${host.name}: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ' …' : ''} (scan the host first)`, 'packages');
+    }
+  }
+  return null;
+}
+
+function isUnique(err: unknown, what: string): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    if (String((e as Error).message ?? e).includes(`UNIQUE constraint failed: ${what}`)) return true;
+  }
+  return false;
+}
+
+async function busyError(db: Db, host: HostRow): Promise<ApiError> {
+  const running = await db.query.jobs.findFirst({
+    where: and(eq(jobs.hostId, host.id), inArray(jobs.kind, CHANGES), inArray(jobs.status, ACTIVE)),
+  });
+  const what = running ? `an ${running.kind === 'upgrade' ? 'upgrade' : 'reboot'} (job ${running.id}) is ${running.status}` : 'another change is under way';
+  return new ApiError(409, 'busy', `${host.name} is busy: ${what}. One change at a time per host.`);
+}
+
+/** The job a repeated Idempotency-Key refers to (or a 409 when the key was used for
+ * something else). */
+async function replay(db: Db, key: string, host: HostRow, kind: string): Promise<JobRow | null> {
+  const prior = await db.query.jobs.findFirst({ where: eq(jobs.idempotencyKey, key) });
+  if (!prior) return null;
+  if (prior.hostId !== host.id || prior.kind !== kind) {
+    throw new ApiError(409, 'idempotency-key-reused', 'this Idempotency-Key was already used for a different request', 'Idempotency-Key');
+  }
+  return prior;
+}
+
+/**
+ * Create the job (queued) and hand it to the host's relay. Returns the job and whether it is
+ * new (false: the same Idempotency-Key was seen before). Throws ApiError for refusals.
+ */
+export async function startChange(env: Env, db: Db, host: HostRow, req: ChangeRequest, opts: { dispatch?: boolean } = {}): Promise<{ job: JobRow; created: boolean }> {
+  if (req.idempotencyKey) {
+    const prior = await replay(db, req.idempotencyKey, host, req.kind);
+    if (prior) return { job: prior, created: false };
+  }
+  const refused = await refusal(db, host, req);
+  if (refused) throw refused;
+  const params = req.kind === 'upgrade' ? (req.packages ? { packages: req.packages } : {}) : { bootId: host.bootId };
+  let job: JobRow;
+  try {
+    [job] = await db
+      .insert(jobs)
+      .values({
+        id: newId(),
+        kind: req.kind,
+        hostId: host.id,
+        relayId: host.relayId,
+        status: 'queued',
+        requestedBy: req.requestedBy,
+        params,
+        idempotencyKey: req.idempotencyKey,
+        createdAt: Date.now(),
+      })
+      .returning();
+  } catch (err) {
+    if (req.idempotencyKey && isUnique(err, 'jobs.idempotency_key')) {
+      const prior = await replay(db, req.idempotencyKey, host, req.kind);
+      if (prior) return { job: prior, created: false };
+    }
+    if (isUnique(err, 'jobs.host_id')) throw await busyError(db, host);
+    throw err;
+  }
+  await publish(env, { type: 'job', job: jobJson(job) });
+  if (opts.dispatch !== false) await relayHub(env, host.relayId!).dispatch();
+  return { job, created: true };
+}
