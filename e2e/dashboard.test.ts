@@ -20,6 +20,32 @@ function aptSimulation(): Map<string, { current: string | null; next: string; se
   return map;
 }
 
+/** Installed version of a package, per dpkg itself. */
+function dpkgVersion(name: string): string {
+  return execFileSync('dpkg-query', ['-W', '-f=${Version}', name], { encoding: 'utf8' }).trim();
+}
+
+/** The smallest pending update whose `--only-upgrade` changes that package alone (a leaf:
+ * nothing else upgraded, installed or removed with it), per apt's own simulation. */
+function leafUpdate(names: string[]): string {
+  const sized = names
+    .map((n) => ({ n, kb: Number(execFileSync('dpkg-query', ['-W', '-f=${Installed-Size}', n], { encoding: 'utf8' }).trim() || 1e9) }))
+    .sort((a, b) => a.kb - b.kb);
+  for (const { n } of sized) {
+    const sim = execFileSync('apt-get', ['-s', '-o', 'Debug::NoLocking=1', 'install', '--only-upgrade', n], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+    const inst = sim.split('\n').filter((l) => l.startsWith('Inst '));
+    if (inst.length === 1 && inst[0].startsWith(`Inst ${n} `) && !/^(Remv|Purg) /m.test(sim)) return n;
+  }
+  throw new Error(`no pending update on this machine upgrades alone (of ${names.length})`);
+}
+
+async function finished(app: RunningApp, jobId: string, timeoutMs = 300_000): Promise<any> {
+  return until(async () => {
+    const { body } = await app.api(`/api/jobs/${jobId}`);
+    return ['succeeded', 'failed', 'lost', 'cancelled'].includes(body.status) && body;
+  }, timeoutMs, `job ${jobId} finished`);
+}
+
 const osRelease = Object.fromEntries(
   readFileSync('/etc/os-release', 'utf8')
     .split('\n')
@@ -38,7 +64,9 @@ let sshd: Sshd;
 let browser: Browser;
 
 beforeAll(async () => {
-  app = await startApp(systemNode ? { PATCHMAN_RELAY_NODE: systemNode } : {});
+  // This machine is the relay's own box, which the relay refuses to change by default;
+  // the patch tests below patch it on purpose.
+  app = await startApp({ PATCHMAN_MONITOR_ONLY: 'none', ...(systemNode ? { PATCHMAN_RELAY_NODE: systemNode } : {}) });
   browser = await launchBrowser();
 });
 
@@ -112,6 +140,48 @@ describe('npm start, end to end', () => {
     expect(host.rebootRequired).toBe(existsSync('/run/reboot-required') || host.rebootRequired);
     if (existsSync('/run/reboot-required')) expect(host.rebootReason).toContain('reboot-required');
     console.log(`this machine: ${expected.size} updates, ${host.securityCount} security, reboot ${host.rebootRequired ? 'required' : 'not required'}`);
+  });
+
+  it('patches one real package on this machine through the API: dpkg has the new version, the log holds apt\'s output, the rescan one update fewer', async () => {
+    const { body: before } = await app.api(`/api/hosts/${hostId}`);
+    const { body: updates } = await app.api(`/api/hosts/${hostId}/updates`);
+    expect(updates.length).toBeGreaterThan(0);
+    const pkg = leafUpdate(updates.map((u: any) => u.name));
+    const update = updates.find((u: any) => u.name === pkg);
+    expect(dpkgVersion(pkg)).toBe(update.currentVersion);
+
+    // monitor-only (the default for the relay's own box) refuses; the operator turns it off
+    const refused = await app.api(`/api/hosts/${hostId}/upgrade`, { method: 'POST', json: { confirm: true, packages: [pkg] } });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('monitor-only');
+    expect((await app.api(`/api/hosts/${hostId}`, { method: 'PATCH', json: { monitorOnly: false } })).status).toBe(200);
+
+    const started = await app.api(`/api/hosts/${hostId}/upgrade`, { method: 'POST', json: { confirm: true, packages: [pkg] }, headers: { 'Idempotency-Key': `e2e-${pkg}` } });
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    // a retried request is the same job
+    const retried = await app.api(`/api/hosts/${hostId}/upgrade`, { method: 'POST', json: { confirm: true, packages: [pkg] }, headers: { 'Idempotency-Key': `e2e-${pkg}` } });
+    expect(retried).toEqual({ status: 200, body: { jobId: started.body.jobId } });
+
+    const job = await finished(app, started.body.jobId);
+    expect(job.status, `${JSON.stringify(job.error)}\n${job.log}`).toBe('succeeded');
+    expect(dpkgVersion(pkg)).toBe(update.newVersion);
+    expect(job.exitCode).toBe(0);
+    expect(job.changes).toEqual([{ name: expect.stringMatching(new RegExp(`^${pkg.replace(/[+.]/g, '\\$&')}(:\\w+)?$`)), from: update.currentVersion, to: update.newVersion }]);
+    expect(job.summary).toBe('1 package upgraded');
+    expect(job.log).toContain(`Unpacking ${pkg}`);
+    expect(job.log).toMatch(new RegExp(`Setting up ${pkg.replace(/[+.]/g, '\\$&')}(:\\w+)? \\(${update.newVersion.replace(/[+.~]/g, '\\$&')}\\)`));
+
+    // the rescan follows by itself and counts one update fewer
+    const rescan = await until(async () => {
+      const { body } = await app.api(`/api/jobs?hostId=${hostId}&kind=scan&limit=1`);
+      return body[0] && body[0].createdAt > job.createdAt && ['succeeded', 'failed'].includes(body[0].status) && body[0];
+    }, 120_000, 'rescan after the upgrade');
+    expect(rescan.status).toBe('succeeded');
+    const { body: after } = await app.api(`/api/hosts/${hostId}`);
+    expect(after.updatesCount).toBe(before.updatesCount - 1);
+    const { body: history } = await app.api(`/api/jobs?hostId=${hostId}&kind=upgrade`);
+    expect(history.map((j: any) => j.id)).toContain(job.id);
+    console.log(`patched ${pkg} ${update.currentVersion} → ${update.newVersion} in ${job.durationMs} ms; ${after.updatesCount} updates left`);
   });
 
   it('the dashboard shows the relay connected and the host with its OS, and updates live', async () => {
