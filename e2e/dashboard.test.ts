@@ -8,36 +8,7 @@ import type { Browser } from 'playwright-core';
 import { startApp, until, type RunningApp } from './app.ts';
 import { launchBrowser } from './browser.ts';
 import { startSshd, type Sshd } from '../relay/test/sshd.ts';
-
-/** `apt-get -s dist-upgrade` parsed here independently of the relay's parser. */
-function aptSimulation(): Map<string, { current: string | null; next: string; security: boolean }> {
-  const out = execFileSync('apt-get', ['-s', '-o', 'Debug::NoLocking=1', 'dist-upgrade'], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
-  const map = new Map<string, { current: string | null; next: string; security: boolean }>();
-  for (const line of out.split('\n')) {
-    const m = /^Inst (\S+) (?:\[(\S+)\] )?\((\S+) (.*)\)/.exec(line);
-    if (m) map.set(m[1], { current: m[2] ?? null, next: m[3], security: /-security/i.test(m[4]) });
-  }
-  return map;
-}
-
-/** Installed version of a package, per dpkg itself. */
-function dpkgVersion(name: string): string {
-  return execFileSync('dpkg-query', ['-W', '-f=${Version}', name], { encoding: 'utf8' }).trim();
-}
-
-/** The smallest pending update whose `--only-upgrade` changes that package alone (a leaf:
- * nothing else upgraded, installed or removed with it), per apt's own simulation. */
-function leafUpdate(names: string[]): string {
-  const sized = names
-    .map((n) => ({ n, kb: Number(execFileSync('dpkg-query', ['-W', '-f=${Installed-Size}', n], { encoding: 'utf8' }).trim() || 1e9) }))
-    .sort((a, b) => a.kb - b.kb);
-  for (const { n } of sized) {
-    const sim = execFileSync('apt-get', ['-s', '-o', 'Debug::NoLocking=1', 'install', '--only-upgrade', n], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
-    const inst = sim.split('\n').filter((l) => l.startsWith('Inst '));
-    if (inst.length === 1 && inst[0].startsWith(`Inst ${n} `) && !/^(Remv|Purg) /m.test(sim)) return n;
-  }
-  throw new Error(`no pending update on this machine upgrades alone (of ${names.length})`);
-}
+import { aptSimulation, dpkgVersion, leafUpdates } from '../relay/test/apt-local.ts';
 
 async function finished(app: RunningApp, jobId: string, timeoutMs = 300_000): Promise<any> {
   return until(async () => {
@@ -146,7 +117,7 @@ describe('npm start, end to end', () => {
     const { body: before } = await app.api(`/api/hosts/${hostId}`);
     const { body: updates } = await app.api(`/api/hosts/${hostId}/updates`);
     expect(updates.length).toBeGreaterThan(0);
-    const pkg = leafUpdate(updates.map((u: any) => u.name));
+    const [pkg] = leafUpdates(updates.map((u: any) => u.name));
     const update = updates.find((u: any) => u.name === pkg);
     expect(dpkgVersion(pkg)).toBe(update.currentVersion);
 

@@ -1,7 +1,7 @@
 // Which hosts this relay refuses to change, whatever the Worker asks: the second key of the
 // monitor-only rule (the Worker refuses first; a compromised Worker still cannot patch or
 // reboot these). PATCHMAN_MONITOR_ONLY is a comma-separated list of addresses; `self` means
-// this machine (loopback, its host name, its interface addresses) and is the default;
+// this machine (localhost, 127.0.0.1, ::1, its host name, its interface addresses) and is the default;
 // `none` allows changing every host.
 import { hostname, networkInterfaces } from 'node:os';
 import type { SshTarget } from './ssh.ts';
@@ -26,9 +26,10 @@ export function monitorOnlyPolicy(spec: string, self: () => string[] = selfAddre
   const p = parseMonitorOnly(spec);
   return (t) => {
     const a = t.address.toLowerCase();
-    const isLoopback = /^127\./.test(a) || a === '::1' || a === 'localhost';
     if (p.addresses.has(a)) return `${t.address} is listed in this relay's PATCHMAN_MONITOR_ONLY`;
-    if (p.self && (isLoopback || self().includes(a))) {
+    // Exact addresses, like the Worker's isRelayBox: other 127.x.y.z addresses are separate
+    // hosts as far as PatchMan knows (port forwards, containers, the simulator's fleet).
+    if (p.self && self().includes(a)) {
       return `${t.address} is the relay's own machine, which the relay never changes by default (PATCHMAN_MONITOR_ONLY=self)`;
     }
     return null;

@@ -3,6 +3,7 @@
 // Worker never kills dpkg half-way. The run lives in files under the SSH user's home:
 //
 //   ~/.cache/patchman/runs/<runId>.sh      the command (written by the start script)
+//   (or /var/tmp/patchman-<uid>/ for a user without a writable home: RUN_DIR_LINES)
 //   ~/.cache/patchman/runs/<runId>.log     its output (stdout + stderr), appended
 //   ~/.cache/patchman/runs/<runId>.before  installed packages before it started
 //   ~/.cache/patchman/runs/<runId>.pid     the wrapper's pid,  .boot  the boot id then
@@ -19,7 +20,20 @@ import { OpError } from './errors.ts';
 import { describeTarget, type SshSession } from './ssh.ts';
 import { SCRIPT_PROLOGUE, SH_COMMAND } from './pkg/shell.ts';
 
-export const RUN_DIR = '"${HOME:-/tmp}/.cache/patchman/runs"';
+/** Shell lines that set `$d` to the run directory: ~/.cache/patchman/runs, or, for a user
+ * without a writable home (a service account made with --no-create-home),
+ * /var/tmp/patchman-<uid> — created private, and refused if it is a symlink or someone
+ * else's (another local user must not be able to plant a run script). Every script
+ * computes it the same way, so a poll finds what the start created. */
+export const RUN_DIR_LINES = [
+  'd="${HOME:-/nonexistent}/.cache/patchman/runs"',
+  'mkdir -p "$d" 2>/dev/null',
+  'if [ ! -w "$d" ]; then',
+  '  d="/var/tmp/patchman-$(id -u)"',
+  '  mkdir -m 700 "$d" 2>/dev/null',
+  '  if [ -L "$d" ] || [ ! -O "$d" ]; then echo "unsafe or missing run directory $d" >&2; exit 3; fi',
+  'fi',
+];
 export const RUN_START_BEGIN = '@@patchman-run 1';
 export const RUN_POLL_BEGIN = '@@patchman-poll 1';
 /** Most log bytes one poll returns; a bigger backlog takes several polls. */
@@ -29,7 +43,7 @@ const KEEP_DAYS = 14;
 
 function runPath(runId: string): string {
   if (!v.is(Id, runId)) throw new OpError('invalid-request', 'invalid run id');
-  return `${RUN_DIR}/${runId}`;
+  return `"$d/${runId}"`;
 }
 
 /**
@@ -45,8 +59,7 @@ export function startScript(runId: string, command: string, beforeCommand: strin
     '{',
     ...SCRIPT_PROLOGUE,
     'umask 077',
-    `d=${RUN_DIR}`,
-    'mkdir -p "$d" || { echo "cannot create $d"; exit 3; }',
+    ...RUN_DIR_LINES,
     `find "$d" -type f -mtime +${KEEP_DAYS} -exec rm -f {} + 2>/dev/null`,
     `r=${r}`,
     `printf '\\n${RUN_START_BEGIN}\\n'`,
@@ -73,6 +86,8 @@ export function pollScript(runId: string, offset: number, maxBytes = POLL_MAX_BY
   const r = runPath(runId);
   return [
     '{',
+    'umask 077',
+    ...RUN_DIR_LINES,
     `r=${r}`,
     `printf '${RUN_POLL_BEGIN}\\n'`,
     'if [ ! -e "$r.log" ]; then echo none; exit 0; fi',
@@ -97,6 +112,8 @@ export function collectScript(runId: string, installedCommand: string): string {
   return [
     '{',
     ...SCRIPT_PROLOGUE,
+    'umask 077',
+    ...RUN_DIR_LINES,
     `r=${r}`,
     "printf '@@patchman-collect 1\\n@@before\\n'",
     'cat "$r.before" 2>/dev/null',

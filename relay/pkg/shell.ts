@@ -83,7 +83,7 @@ export function shQuote(word: string): string {
 /** The environment every upgrade runs in: C locale, no prompts from debconf, needrestart
  * restarting services itself, no apt-listchanges pager. sudo's env_reset keeps these only
  * with the sudoers `env_keep` line the dashboard shows; root logins keep them anyway. */
-export const UPGRADE_ENV = 'LC_ALL=C LANG=C DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a NEEDRESTART_SUSPEND=1 APT_LISTCHANGES_FRONTEND=none';
+export const UPGRADE_ENV = 'LC_ALL=C LANG=C DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a APT_LISTCHANGES_FRONTEND=none';
 
 /** The command prefix for a root command in a run script: '' as root, 'sudo -n ' otherwise. */
 export function rootPrefix(cmd: string, privilege: Privilege): string {

@@ -1,0 +1,55 @@
+// What apt and dpkg on this machine say, read directly (not through the relay), for tests
+// that patch this machine for real and check the outcome independently.
+import { execFileSync } from 'node:child_process';
+
+const C = { ...process.env, LC_ALL: 'C' };
+
+/** Installed version of a package, per dpkg itself ('' when not installed). */
+export function dpkgVersion(name: string): string {
+  try {
+    return execFileSync('dpkg-query', ['-W', '-f=${Version}', name], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}
+
+/** `apt-get -s dist-upgrade`'s Inst lines: name → current/new version and security origin. */
+export function aptSimulation(): Map<string, { current: string | null; next: string; security: boolean }> {
+  const out = execFileSync('apt-get', ['-s', '-o', 'Debug::NoLocking=1', 'dist-upgrade'], { encoding: 'utf8', env: C });
+  const map = new Map<string, { current: string | null; next: string; security: boolean }>();
+  for (const line of out.split('\n')) {
+    const m = /^Inst (\S+) (?:\[(\S+)\] )?\((\S+) (.*)\)/.exec(line);
+    if (m) map.set(m[1], { current: m[2] ?? null, next: m[3], security: /-security/i.test(m[4]) });
+  }
+  return map;
+}
+
+/** The smallest pending updates whose `--only-upgrade` changes that package alone (nothing
+ * else upgraded, installed or removed with it), per apt's own simulation; `skip` excludes
+ * packages another test is using. */
+export function leafUpdates(names: string[], count = 1, skip: string[] = []): string[] {
+  const wanted = names.filter((n) => !skip.includes(n));
+  const sizes = new Map<string, number>();
+  const sourceOf = new Map<string, string>();
+  const listing = execFileSync('dpkg-query', ['-W', '-f=${Package} ${Installed-Size} ${source:Package}\n', ...wanted], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  for (const line of listing.split('\n')) {
+    const [n, kb, src] = line.split(' ');
+    if (!n) continue;
+    sizes.set(n, Number(kb) || 1e9);
+    sourceOf.set(n, src || n);
+  }
+  // Binaries built from one source are usually upgraded together: try the lone ones first
+  // (each simulation takes a moment).
+  const perSource = new Map<string, number>();
+  for (const n of names) perSource.set(sourceOf.get(n) ?? n, (perSource.get(sourceOf.get(n) ?? n) ?? 0) + 1);
+  const alone = (n: string) => (perSource.get(sourceOf.get(n) ?? n) === 1 ? 0 : 1);
+  const sized = wanted.map((n) => ({ n, kb: sizes.get(n) ?? 1e9 })).sort((a, b) => alone(a.n) - alone(b.n) || a.kb - b.kb);
+  const out: string[] = [];
+  for (const { n } of sized) {
+    const sim = execFileSync('apt-get', ['-s', '-o', 'Debug::NoLocking=1', 'install', '--only-upgrade', n], { encoding: 'utf8', env: C });
+    const inst = sim.split('\n').filter((l) => l.startsWith('Inst '));
+    if (inst.length === 1 && inst[0].startsWith(`Inst ${n} `) && !/^(Remv|Purg) /m.test(sim)) out.push(n);
+    if (out.length === count) return out;
+  }
+  throw new Error(`only ${out.length} of ${count} pending updates on this machine upgrade alone (of ${names.length})`);
+}
