@@ -14,7 +14,10 @@ describe('relay config', () => {
       concurrency: 32,
       connectTimeoutMs: 10_000,
       commandTimeoutMs: 600_000,
+      monitorOnly: 'self',
     });
+    expect(loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_MONITOR_ONLY: 'none' }).monitorOnly).toBe('none');
+    expect(() => loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_MONITOR_ONLY: 'self;id' })).toThrow(/PATCHMAN_MONITOR_ONLY/);
   });
 
   it('reads the token from a file', () => {

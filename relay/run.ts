@@ -95,7 +95,10 @@ export function pollScript(runId: string, offset: number, maxBytes = POLL_MAX_BY
     // No exit status, and the wrapper is gone (killed, or the host rebooted since): the run
     // ended without saying how.
     'elif [ "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" != "$(cat "$r.boot" 2>/dev/null)" ]; then echo vanished rebooted',
-    'elif [ -s "$r.pid" ] && ! kill -0 "$(cat "$r.pid")" 2>/dev/null; then echo vanished killed',
+    // (a zombie still answers kill -0: its /proc status says Z until something reaps it)
+    // (the wrapper may have written the status and exited since the first test: look again)
+    'elif [ -s "$r.pid" ] && { ! kill -0 "$(cat "$r.pid")" 2>/dev/null || grep -qs "^State:[[:space:]]*Z" "/proc/$(cat "$r.pid")/status"; }; then',
+    '  if [ -e "$r.rc" ]; then echo "done $(cat "$r.rc")"; else echo vanished killed; fi',
     'else echo running',
     'fi',
     'echo "size $(wc -c < "$r.log")"',
@@ -175,6 +178,8 @@ export interface FollowOptions {
   deadline: number;
   /** Wait between reconnect attempts. */
   reconnectDelayMs?: number;
+  /** Most log bytes per poll (default POLL_MAX_BYTES). */
+  maxBytes?: number;
 }
 
 /**
@@ -193,7 +198,8 @@ export async function followRun(runId: string, o: FollowOptions): Promise<{ exit
     let out: Buffer;
     try {
       const session = await o.session();
-      const r = await session.exec(SH_COMMAND, { stdin: pollScript(runId, from), timeoutMs: 60_000, binary: true, maxOutputBytes: POLL_MAX_BYTES + 4096 });
+      const maxBytes = o.maxBytes ?? POLL_MAX_BYTES;
+      const r = await session.exec(SH_COMMAND, { stdin: pollScript(runId, from, maxBytes), timeoutMs: 60_000, binary: true, maxOutputBytes: maxBytes + 4096 });
       if (r.code !== 0 || !r.stdoutBytes) throw new OpError('command-failed', `the run poll exited with status ${r.code}: ${r.stderr.trim().slice(-200)}`);
       out = r.stdoutBytes;
       if (disconnected) o.onNote('[patchman] re-attached to the run\n');
@@ -218,7 +224,12 @@ export async function followRun(runId: string, o: FollowOptions): Promise<{ exit
       o.onData(text, { from, to: from + p.data.length });
     }
     const caughtUp = from + p.data.length >= p.size;
-    if (p.state === 'done' && caughtUp) return { exitCode: p.exitCode, size: p.size, tail: tail + decoder.decode() };
+    if (p.state === 'done' && caughtUp) {
+      // A log that ends inside a UTF-8 sequence: its replacement character belongs to the log too.
+      const rest = decoder.decode();
+      if (rest) o.onData(rest, { from: p.size, to: p.size });
+      return { exitCode: p.exitCode, size: p.size, tail: tail + rest };
+    }
     if (p.state === 'vanished' && caughtUp) {
       throw new OpError(
         'lost',

@@ -3,9 +3,12 @@
 // the relay changes a command the simulated hosts stop recognising it (exit 127) and the
 // sim tests fail until the recorded outputs are recaptured (node sim/capture.ts).
 import { PROBE_COMMAND, PROBE_SCRIPT, PROBE_BEGIN } from '../relay/ops/probe.ts';
-import { APT_COMMANDS, APT_LIST_COMMAND, APT_REBOOT_SCRIPT, APT_SHOWHOLD_COMMAND } from '../relay/pkg/apt.ts';
-import { CHECKUPDATES_COMMAND, PACMAN_FALLBACK_SCRIPT, PACMAN_LIST_COMMAND, PACMAN_REBOOT_SCRIPT } from '../relay/pkg/pacman.ts';
-import { SH_COMMAND } from '../relay/pkg/shell.ts';
+import { BOOT_ID_COMMAND, REBOOT_COMMAND } from '../relay/ops/reboot.ts';
+import { APT_COMMANDS, APT_LIST_COMMAND, APT_REBOOT_BEGIN, APT_REBOOT_SCRIPT, APT_SHOWHOLD_COMMAND, apt } from '../relay/pkg/apt.ts';
+import { CHECKUPDATES_COMMAND, PACMAN_FALLBACK_SCRIPT, PACMAN_LIST_COMMAND, PACMAN_REBOOT_BEGIN, PACMAN_REBOOT_SCRIPT, pacman } from '../relay/pkg/pacman.ts';
+import { SH_COMMAND, privileged } from '../relay/pkg/shell.ts';
+import type { PackageUpgrader } from '../relay/pkg/types.ts';
+import { RUN_POLL_BEGIN, RUN_START_BEGIN, collectScript, pollScript, startScript } from '../relay/run.ts';
 
 export interface RelayCommand {
   /** What the command is for; profiles key their recorded outputs by it. */
@@ -97,4 +100,117 @@ export function splitCombined(stdin: string, known: RelayCommand[]): RelayComman
     at += scriptPiece(next).length;
   }
   return out;
+}
+
+// ---- upgrade and reboot -----------------------------------------------------------------
+//
+// The run scripts (relay/run.ts) carry a run id, a log offset and the run's own command, so
+// they cannot be table entries: each is recognised by its structure, the variable parts are
+// read out, and the whole script must then be byte for byte what the relay's own builder
+// makes of them. The run command must be exactly what the host's package module builds.
+
+export { BOOT_ID_COMMAND, SH_COMMAND };
+
+/** The relay's upgrade half of each package module. */
+export const UPGRADERS: Record<PmGroup, PackageUpgrader> = { apt: apt.upgrade, pacman: pacman.upgrade };
+
+/** The reboot command as root and through sudo (relay/ops/reboot.ts). */
+export const REBOOT_COMMANDS = { root: privileged(REBOOT_COMMAND, 'root'), sudo: privileged(REBOOT_COMMAND, 'sudo') } as const;
+
+/** The reboot-check scripts: begin marker and section names in the order they print. */
+export const REBOOT_CHECKS = {
+  apt: { kind: 'apt-reboot', begin: APT_REBOOT_BEGIN, sections: scriptSections(APT_REBOOT_SCRIPT) },
+  pacman: { kind: 'pacman-reboot', begin: PACMAN_REBOOT_BEGIN, sections: scriptSections(PACMAN_REBOOT_SCRIPT) },
+} as const;
+
+function scriptSections(script: string): string[] {
+  const names = [...script.matchAll(/^\s*section ([a-z-]+)\s*$/gm)].map((m) => m[1]);
+  if (!names.includes('end')) throw new Error('sim: a reboot-check script has no end section; sim/commands.ts needs updating');
+  return names;
+}
+
+export type RunPrivilege = 'root' | 'sudo';
+
+export interface StartRequest {
+  runId: string;
+  /** The run's command (the body of its .sh). */
+  command: string;
+  privilege: RunPrivilege;
+  /** null: a full upgrade. */
+  packages: string[] | null;
+  /** What the command's `echo '$ …'` line prints first. */
+  echo: string;
+}
+
+const HERE_OPEN = "<<'PATCHMAN_RUN_EOF'\n";
+const HERE_CLOSE = '\nPATCHMAN_RUN_EOF\n';
+
+/** The run id at the end of the script's `r=<run dir>/<id>` line (whatever the run dir is:
+ * the whole script is compared with the relay's own afterwards). */
+function runIdOf(stdin: string): string | null {
+  return /^r=\S*\/([A-Za-z0-9_-]+)"?$/m.exec(stdin)?.[1] ?? null;
+}
+
+/** Which privilege and packages make `up.runScript` build exactly `command`, if any. */
+export function matchRunCommand(command: string, up: PackageUpgrader): { privilege: RunPrivilege; packages: string[] | null } | null {
+  const last = command.split('\n').at(-1) ?? '';
+  const quoted = [...last.matchAll(/'([^']*)'/g)].map((m) => m[1]);
+  for (const privilege of ['root', 'sudo'] as const) {
+    for (const packages of quoted.length > 0 ? [null, quoted] : [null]) {
+      try {
+        if (up.runScript({ privilege, packages }) === command) return { privilege, packages };
+      } catch {
+        /* e.g. pacman refuses packages */
+      }
+    }
+  }
+  return null;
+}
+
+/** The start script, or null when `stdin` is not one the relay would send to this host. */
+export function recogniseStart(stdin: string, group: PmGroup): StartRequest | null {
+  if (!stdin.includes(`printf '\\n${RUN_START_BEGIN}\\n'`)) return null;
+  const runId = runIdOf(stdin);
+  const open = stdin.indexOf(HERE_OPEN);
+  const close = open < 0 ? -1 : stdin.indexOf(HERE_CLOSE, open);
+  if (!runId || close < 0) return null;
+  const command = stdin.slice(open + HERE_OPEN.length, close);
+  const up = UPGRADERS[group];
+  const m = matchRunCommand(command, up);
+  if (!m) return null;
+  try {
+    if (startScript(runId, command, up.installedCommand) !== stdin) return null;
+  } catch {
+    return null;
+  }
+  const echo = /^echo '(.*)'$/m.exec(command)?.[1];
+  if (echo === undefined) return null;
+  return { runId, command, ...m, echo };
+}
+
+/** The poll script: run id, offset, most bytes. */
+export function recognisePoll(stdin: string): { runId: string; offset: number; maxBytes: number } | null {
+  if (!stdin.includes(`printf '${RUN_POLL_BEGIN}\\n'`)) return null;
+  const runId = runIdOf(stdin);
+  const t = /^tail -c \+(\d+) "\$r\.log" \| head -c (\d+)$/m.exec(stdin);
+  if (!runId || !t) return null;
+  const offset = Number(t[1]) - 1;
+  const maxBytes = Number(t[2]);
+  try {
+    return pollScript(runId, offset, maxBytes) === stdin ? { runId, offset, maxBytes } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The collect script (installed packages before and after a run). */
+export function recogniseCollect(stdin: string, group: PmGroup): { runId: string } | null {
+  if (!stdin.includes('@@patchman-collect 1')) return null;
+  const runId = runIdOf(stdin);
+  if (!runId) return null;
+  try {
+    return collectScript(runId, UPGRADERS[group].installedCommand) === stdin ? { runId } : null;
+  } catch {
+    return null;
+  }
 }

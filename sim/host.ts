@@ -11,10 +11,16 @@ const { Server, utils } = ssh2;
 
 /** What a command prints and how it ends. */
 export interface Reply {
-  stdout?: string;
+  /** A Buffer for output that is not text (a slice of a log at a byte offset). */
+  stdout?: string | Buffer;
   stderr?: string;
   /** Exit status (default 0). */
   code?: number;
+  /** Instead of ending the command: write the first half of stdout, then cut every TCP
+   * connection of the host (no SSH disconnect), as a network failure would. */
+  dropConnections?: boolean;
+  /** Called once the reply has been sent (e.g. a reboot: the host goes down after saying OK). */
+  after?: () => void;
 }
 
 export interface ExecInfo {
@@ -30,6 +36,8 @@ export interface ExecInfo {
 export interface CommandTable {
   readsStdin(command: string): boolean;
   reply(exec: ExecInfo): { kind: string; reply: Reply } | undefined;
+  /** Told the host it answers for (a table that reboots it or cuts its connections). */
+  attach?(host: SimHost): void;
 }
 
 export type FailureMode =
@@ -46,7 +54,15 @@ export type FailureMode =
   /** The login user is not root and sudo wants a password (sudo -n fails). */
   | 'sudo-password'
   /** The host presents a different (rotated) host key from the one it had before. */
-  | 'host-key-changed';
+  | 'host-key-changed'
+  /** Upgrades fail: another apt/dpkg (pacman) holds the lock (the real message, exit 100 / 1). */
+  | 'lock-held'
+  /** Upgrades fail: an earlier dpkg run was interrupted (apt's real message, exit 100). */
+  | 'dpkg-interrupted'
+  /** Every SSH connection drops once while an upgrade runs; the run itself goes on. */
+  | 'drop-during-run'
+  /** The host goes down on reboot and stays down (until the failure is cleared). */
+  | 'reboot-no-return';
 
 export const FAILURE_MODES: readonly FailureMode[] = [
   'refuse',
@@ -56,6 +72,10 @@ export const FAILURE_MODES: readonly FailureMode[] = [
   'drop',
   'sudo-password',
   'host-key-changed',
+  'lock-held',
+  'dpkg-interrupted',
+  'drop-during-run',
+  'reboot-no-return',
 ];
 
 export interface Latency {
@@ -111,7 +131,8 @@ export function publicKeyBlob(privateKey: string): Buffer {
 }
 
 /** A simulated host. `start()` binds (unless failure is 'refuse'), `stop()` unbinds and drops
- * every connection; `setFailure()` switches modes at run time. */
+ * every connection; `setFailure()` switches modes at run time; `goDown()` takes it off the
+ * network for a while (a reboot). */
 export class SimHost {
   readonly name: string;
   readonly address: string;
@@ -125,6 +146,10 @@ export class SimHost {
   #sockets = new Set<Socket>();
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #stopped = false;
+  /** Down (rebooting): nothing listens. `#onBack` runs when it comes back. */
+  #down = false;
+  #downTimer: ReturnType<typeof setTimeout> | null = null;
+  #onBack: (() => void) | null = null;
 
   constructor(opts: HostOptions) {
     this.#opts = opts;
@@ -137,6 +162,11 @@ export class SimHost {
     const ident = opts.ident ?? 'OpenSSH_9.2p1 PatchManSim';
     const make = (key: string) => new Server({ hostKeys: [key], ident }, (client: Connection) => this.#onClient(client));
     this.#ssh = { normal: make(opts.hostKey), rotated: make(opts.rotatedHostKey) };
+    opts.table.attach?.(this);
+  }
+
+  get isDown(): boolean {
+    return this.#down;
   }
 
   async start(): Promise<void> {
@@ -173,11 +203,42 @@ export class SimHost {
   async setFailure(mode: FailureMode | null): Promise<void> {
     this.failure = mode;
     if (mode === 'refuse') await this.#unlisten();
-    else if (!this.#stopped) await this.#listen();
+    else if (this.#down && this.#downTimer === null && mode !== 'reboot-no-return') await this.comeBack(); // down for good: cleared
+    else if (!this.#stopped && !this.#down) await this.#listen();
+  }
+
+  /** Cut every TCP connection (no SSH disconnect message), keep listening. */
+  dropConnections(): void {
+    for (const s of this.#sockets) s.destroy();
+    this.#sockets.clear();
+  }
+
+  /** Go off the network: every connection drops, new ones are refused. Back after `downMs`
+   * (null: not until comeBack() or the failure is cleared); `onBack` runs just before it
+   * listens again. */
+  goDown(downMs: number | null, onBack: () => void): void {
+    if (this.#down || this.#stopped) return;
+    this.#down = true;
+    this.#onBack = onBack;
+    void this.#unlisten();
+    if (downMs !== null) this.#downTimer = setTimeout(() => void this.comeBack(), downMs);
+  }
+
+  async comeBack(): Promise<void> {
+    if (!this.#down) return;
+    if (this.#downTimer) clearTimeout(this.#downTimer);
+    this.#downTimer = null;
+    this.#down = false;
+    const onBack = this.#onBack;
+    this.#onBack = null;
+    onBack?.();
+    if (!this.#stopped && this.failure !== 'refuse') await this.#listen();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    if (this.#downTimer) clearTimeout(this.#downTimer);
+    this.#downTimer = null;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     await this.#unlisten();
@@ -275,15 +336,18 @@ export class SimHost {
     const l = this.latency;
     const delay = (l.perKind?.[found.kind] ?? l.commandMs ?? 0) + (l.jitterMs ? Math.random() * l.jitterMs : 0);
     this.#later(Math.round(delay), () => {
-      if (this.failure === 'drop') {
+      if (this.failure === 'drop' || found.reply.dropConnections) {
         const out = found.reply.stdout ?? '';
         try {
           ch.write(out.slice(0, Math.floor(out.length / 2)));
         } catch {
           /* gone */
         }
-        // Let the partial output reach the client, then cut the TCP connection (no SSH disconnect).
-        this.#later(20, () => (client as unknown as { _sock?: Socket })._sock?.destroy());
+        // Let the partial output reach the client, then cut the TCP connection(s) (no SSH disconnect).
+        this.#later(20, () => {
+          if (found.reply.dropConnections) this.dropConnections();
+          else (client as unknown as { _sock?: Socket })._sock?.destroy();
+        });
         return;
       }
       this.#finish(ch, found.kind, found.reply);
@@ -292,13 +356,14 @@ export class SimHost {
 
   #finish(ch: ServerChannel, _kind: string, r: Reply): void {
     try {
-      if (r.stdout) ch.write(r.stdout);
+      if (r.stdout && r.stdout.length > 0) ch.write(r.stdout);
       if (r.stderr) ch.stderr.write(r.stderr);
       ch.exit(r.code ?? 0);
       ch.end();
     } catch {
       /* the client went away */
     }
+    r.after?.();
   }
 }
 

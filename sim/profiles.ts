@@ -2,11 +2,13 @@
 // recorded output: captured on this Debian 12 machine through a real sshd (sim/capture.ts →
 // sim/fixtures/debian12-local/), or published output from the cited public sources listed
 // in sim/fixtures/README.md. Nothing here is made up except the per-host identity (hostname,
-// boot id, uptime), which a real host would have anyway.
+// boot id, uptime), which a real host would have anyway. Upgrade logs for package sets
+// nobody recorded are built in the recorded format (sim/upgrade.ts; the README says which).
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CommandTable, ExecInfo, FailureMode, Reply } from './host.ts';
+import type { CommandTable, ExecInfo, FailureMode, Reply, SimHost } from './host.ts';
 import { PROBE, PROBE_BEGIN, probeSections, relayCommands, splitCombined, type RelayCommand } from './commands.ts';
+import { SimMachine, type MachineFixtures, type MachineOptions } from './upgrade.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 
@@ -300,52 +302,118 @@ export function renderProbe(p: ProbeFacts, id: HostIdentity, privilege: Privileg
   return out;
 }
 
-/** The exact-match command table of one host. */
-export function commandTable(profile: ProfileName, id: HostIdentity): CommandTable {
+// ---- what upgrades and reboots work from (sim/upgrade.ts) ---------------------------------
+
+const DEBIAN_RUN_LOGS = {
+  installZip: 'debian12-local/run-install-zip.log',
+  lockHeld: 'debian12-local/run-lock-held.log',
+  dpkgInterrupted: 'debian12-local/run-dpkg-interrupted.log',
+  sudoPassword: 'debian12-local/run-sudo-password.log',
+};
+
+/** The recorded material a profile's simulated machine starts from. */
+export function machineFixtures(profile: ProfileName): MachineFixtures {
+  const prof: Profile = PROFILES[profile];
+  if (prof.expected.packageManager === 'pacman') {
+    return {
+      installed: fixture('arch/pacman-installed.stdout'),
+      pending: String(prof.outputs['checkupdates']?.stdout ?? ''),
+      rebootCheck: prof.outputs['pacman-reboot']?.stdout?.toString(),
+      logs: { fullUpgrade: fixture('arch/run-full-upgrade.log'), lockHeld: fixture('arch/run-lock-held.log'), sudoPassword: fixture(DEBIAN_RUN_LOGS.sudoPassword) },
+    };
+  }
+  return {
+    // Every apt profile's installed packages are this Debian machine's, with the recorded
+    // pending list's `[old]` versions on top (see sim/fixtures/README.md).
+    installed: fixture('debian12-local/dpkg-installed.stdout'),
+    pending: String(prof.outputs['apt-list']?.stdout ?? ''),
+    rebootCheck: prof.outputs['apt-reboot']?.stdout?.toString(),
+    printUris: fixture('debian12-local/apt-print-uris.stdout'),
+    logs: {
+      installZip: fixture(DEBIAN_RUN_LOGS.installZip),
+      lockHeld: fixture(DEBIAN_RUN_LOGS.lockHeld),
+      dpkgInterrupted: fixture(DEBIAN_RUN_LOGS.dpkgInterrupted),
+      sudoPassword: fixture(DEBIAN_RUN_LOGS.sudoPassword),
+    },
+    // apt-utils is not installed on the recording machine; an Ubuntu server has it.
+    debconfNote: prof.probe.osRelease === DEBIAN12_OS_RELEASE,
+  };
+}
+
+/** The exact-match command table of one host, plus the simulated machine behind it. */
+export function commandTable(profile: ProfileName, id: HostIdentity, options?: MachineOptions): CommandTable & { machine: SimMachine } {
   const prof: Profile = PROFILES[profile];
   const commands = relayCommands();
   const byCommand = new Map<string, RelayCommand[]>();
   for (const c of commands) byCommand.set(c.command, [...(byCommand.get(c.command) ?? []), c]);
-  const probeCache = new Map<Privilege, string>();
+  const machine = new SimMachine({
+    name: id.hostname,
+    group: prof.expected.packageManager,
+    bootId: id.bootId,
+    kernel: prof.probe.kernel,
+    failure: id.failure,
+    fixtures: machineFixtures(profile),
+    options,
+  });
+  const probeCache = new Map<string, string>();
 
   const probeOutput = (user: string): string => {
     const priv = privilegeOf(user, id.failure());
-    let text = probeCache.get(priv);
-    if (text === undefined) probeCache.set(priv, (text = renderProbe(prof.probe, id, priv)));
+    const facts: ProbeFacts = { ...prof.probe, kernel: machine.kernel };
+    const ident: HostIdentity = { ...id, bootId: machine.bootId };
+    if (machine.bootedAt !== null) {
+      facts.uptimeSeconds = 4 + (Date.now() - machine.bootedAt) / 1000; // a fresh boot
+      return renderProbe(facts, ident, priv);
+    }
+    const key = `${priv} ${machine.bootId} ${machine.kernel}`;
+    let text = probeCache.get(key);
+    if (text === undefined) probeCache.set(key, (text = renderProbe(facts, ident, priv)));
     return text;
   };
   const answer = (c: RelayCommand, user: string): Reply | undefined => {
     if (c.kind === PROBE.kind) return { stdout: probeOutput(user) };
     if (c.sudo && id.failure() === 'sudo-password') return { stderr: 'sudo: a password is required\n', code: 1 };
-    return prof.outputs[c.kind];
+    machine.advance();
+    return machine.scanReply(c.kind, prof.outputs[c.kind]) ?? prof.outputs[c.kind];
+  };
+  const find = (exec: ExecInfo): { kind: string; reply: Reply } | undefined => {
+    const candidates = byCommand.get(exec.command) ?? [];
+    const cmd = candidates.find((c) => (c.stdin === undefined ? exec.stdin === null : c.stdin === exec.stdin));
+    if (cmd) {
+      const reply = answer(cmd, exec.user);
+      return reply ? { kind: cmd.kind, reply } : undefined;
+    }
+    const run = machine.answer(exec.command, exec.stdin, exec.user);
+    if (run) return run;
+    // The OpenSSH baseline's one-session form (sim/commands.ts benchScript): the probe script
+    // followed by further known commands; the answer is the recorded outputs in sequence.
+    if (exec.command === PROBE.command && exec.stdin !== null) {
+      const parts = splitCombined(exec.stdin, commands);
+      if (!parts) return undefined;
+      const replies = parts.map((c) => answer(c, exec.user));
+      if (replies.some((r) => r === undefined)) return undefined;
+      return {
+        kind: 'combined',
+        reply: {
+          stdout: replies.map((r) => String(r!.stdout ?? '')).join(''),
+          stderr: replies.map((r) => r!.stderr ?? '').join(''),
+          code: replies.at(-1)!.code ?? 0,
+        },
+      };
+    }
+    return undefined;
   };
 
   return {
+    machine,
     readsStdin: (command) => (byCommand.get(command) ?? []).some((c) => c.stdin !== undefined),
     reply(exec: ExecInfo) {
-      const candidates = byCommand.get(exec.command) ?? [];
-      const cmd = candidates.find((c) => (c.stdin === undefined ? exec.stdin === null : c.stdin === exec.stdin));
-      if (cmd) {
-        const reply = answer(cmd, exec.user);
-        return reply ? { kind: cmd.kind, reply } : undefined;
-      }
-      // The OpenSSH baseline's one-session form (sim/commands.ts benchScript): the probe script
-      // followed by further known commands; the answer is the recorded outputs in sequence.
-      if (exec.command === PROBE.command && exec.stdin !== null) {
-        const parts = splitCombined(exec.stdin, commands);
-        if (!parts) return undefined;
-        const replies = parts.map((c) => answer(c, exec.user));
-        if (replies.some((r) => r === undefined)) return undefined;
-        return {
-          kind: 'combined',
-          reply: {
-            stdout: replies.map((r) => r!.stdout ?? '').join(''),
-            stderr: replies.map((r) => r!.stderr ?? '').join(''),
-            code: replies.at(-1)!.code ?? 0,
-          },
-        };
-      }
-      return undefined;
+      const found = find(exec);
+      machine.record({ at: Date.now(), user: exec.user, command: exec.command, stdin: exec.stdin, kind: found?.kind ?? 'unknown' });
+      return found;
+    },
+    attach(host: SimHost) {
+      machine.attach(host);
     },
   };
 }

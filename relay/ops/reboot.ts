@@ -57,7 +57,7 @@ export async function runReboot(params: Params, ctx: OpContext): Promise<Result>
       }
     } catch (err) {
       if (!(err instanceof OpError) || (err.code !== 'unreachable' && err.code !== 'timeout')) throw err;
-      if (!sawDown) say(`${where} is down; waiting for it to come back (up to ${Math.round(params.waitSeconds / 60)} min)`);
+      if (!sawDown) say(`${where} is down; waiting for it to come back (up to ${params.waitSeconds < 120 ? `${params.waitSeconds} s` : `${Math.round(params.waitSeconds / 60)} min`})`);
       sawDown = true;
     } finally {
       session?.close();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OpError } from '../errors.ts';
 import type { ExecOptions, ExecResult, SshSession } from '../ssh.ts';
@@ -23,6 +24,8 @@ import {
   simulationWarnings,
 } from './apt.ts';
 
+import { APT_INSTALLED_COMMAND, aptFailure, parseDpkgInstalled } from './apt.ts';
+import { UPGRADE_ENV } from './shell.ts';
 import { thrownOpError } from '../test/op-error.ts';
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
 
@@ -468,5 +471,134 @@ describe('apt.scan', () => {
     const err = (await apt.scan(s, { privilege: 'root', refresh: false }).catch((e: unknown) => e)) as OpError;
     expect(err.code).toBe('command-failed');
     expect(err.message).toMatch(/exited with status 100: E: Unmet dependencies/);
+  });
+});
+
+// ---- upgrade -------------------------------------------------------------------------------
+
+/** Recorded on this project's Debian 12 machine (sim/fixtures/README.md says how). */
+const recorded = (name: string): string => readFileSync(join(import.meta.dirname, '../../sim/fixtures/debian12-local', name), 'utf8');
+
+const APT_GET = 'apt-get -y -q -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -o APT::Get::Show-Versions=1';
+
+describe('apt upgrade: the run script', () => {
+  it('full upgrade as root and through sudo -n: exact lines', () => {
+    expect(UPGRADE_ENV).toMatch(/^LC_ALL=C LANG=C DEBIAN_FRONTEND=noninteractive /);
+    expect(apt.upgrade.runScript({ privilege: 'root', packages: null })).toBe(
+      [`export ${UPGRADE_ENV}`, `echo '$ ${APT_GET} dist-upgrade'`, `exec ${APT_GET} dist-upgrade`].join('\n'),
+    );
+    expect(apt.upgrade.runScript({ privilege: 'sudo', packages: null })).toBe(
+      [`export ${UPGRADE_ENV}`, `echo '$ sudo -n ${APT_GET} dist-upgrade'`, `exec sudo -n ${APT_GET} dist-upgrade`].join('\n'),
+    );
+  });
+
+  it('selective: install --only-upgrade with every package name single-quoted', () => {
+    expect(apt.upgrade.runScript({ privilege: 'root', packages: ['zip', 'libstdc++6', 'libssl3:amd64'] })).toBe(
+      [
+        `export ${UPGRADE_ENV}`,
+        `echo '$ ${APT_GET} install --only-upgrade zip libstdc++6 libssl3:amd64'`,
+        `exec ${APT_GET} install --only-upgrade 'zip' 'libstdc++6' 'libssl3:amd64'`,
+      ].join('\n'),
+    );
+    expect(apt.upgrade.runScript({ privilege: 'sudo', packages: ['zip'] }).split('\n')[2]).toBe(`exec sudo -n ${APT_GET} install --only-upgrade 'zip'`);
+  });
+
+  it('without passwordless sudo there is no script: sudo-password', () => {
+    for (const privilege of ['sudo-password', 'no-sudo'] as const) expect(thrown(() => apt.upgrade.runScript({ privilege, packages: null })).code).toBe('sudo-password');
+  });
+
+  it('run by a real /bin/sh, apt-get gets exactly these arguments and the non-interactive environment', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'patchman-fake-apt-'));
+    try {
+      // A stand-in apt-get that prints its arguments one per line, and the environment it got.
+      writeFileSync(join(dir, 'apt-get'), '#!/bin/sh\nfor a in "$@"; do echo "arg:$a"; done\necho "env:$DEBIAN_FRONTEND $LC_ALL"\n');
+      chmodSync(join(dir, 'apt-get'), 0o755);
+      const out = execFileSync('/bin/sh', ['-c', apt.upgrade.runScript({ privilege: 'root', packages: ['zip', 'libstdc++6'] })], {
+        env: { PATH: `${dir}:/usr/bin:/bin` },
+        encoding: 'utf8',
+      });
+      expect(out.split('\n')).toEqual([
+        `$ ${APT_GET} install --only-upgrade zip libstdc++6`,
+        ...APT_GET.split(' ').slice(1).map((a) => `arg:${a}`),
+        'arg:install',
+        'arg:--only-upgrade',
+        'arg:zip',
+        'arg:libstdc++6',
+        'env:noninteractive C',
+        '',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('apt upgrade: installed packages (dpkg-query)', () => {
+  it('the installed-package command is read-only dpkg-query with name, version, status', () => {
+    expect(APT_INSTALLED_COMMAND).toBe("dpkg-query -W -f='${binary:Package}\\t${Version}\\t${db:Status-Status}\\n'");
+  });
+
+  it('parses this machine\'s recorded dpkg-query output', () => {
+    const text = readFileSync(join(import.meta.dirname, '../../sim/fixtures/debian12-local/dpkg-installed.stdout'), 'utf8');
+    const lines = text.split('\n').filter((l) => l !== '');
+    const m = parseDpkgInstalled(text);
+    expect(m.size).toBe(lines.length);
+    expect(m.size).toBeGreaterThan(500);
+    expect(m.get('zip')).toBe('3.0-13');
+    expect(m.get('libc6:amd64')).toBe('2.36-9+deb12u14');
+    expect(m.get('libcap2:amd64')).toBe('1:2.66-4+deb12u2+b2');
+    expect(m.has('libc6')).toBe(false); // dpkg names Multi-Arch: same packages with their arch
+  });
+
+  it('counts only installed packages; tolerates CRLF and junk', () => {
+    // The states dpkg-query prints for a removed-but-configured and a half-installed package.
+    const text = 'zip\t3.0-13\tinstalled\r\noldpkg\t1.0-1\tconfig-files\nbroken\t2.0\thalf-installed\n\nnot a line\n';
+    expect(parseDpkgInstalled(text)).toEqual(new Map([['zip', '3.0-13']]));
+  });
+});
+
+describe('apt upgrade: failures in plain words, from real apt output', () => {
+  const where = 'root@web1:22';
+
+  it('the dpkg frontend lock, while apt waited for it (DPkg::Lock::Timeout)', () => {
+    const log = recorded('run-lock-held.log');
+    expect(log).toContain('Waiting for cache lock: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 16458 (python3)...');
+    const e = aptFailure(100, log, where);
+    expect(e.code).toBe('locked');
+    expect(e.exitCode).toBe(100);
+    expect(e.message).toBe(
+      'Another package manager run on root@web1:22 holds the dpkg lock (held by process 16458, python3); apt-get waited 2 minutes for it and gave up. Nothing was changed. Try again when it has finished (unattended-upgrades often holds it for a few minutes).',
+    );
+  });
+
+  it('the dpkg frontend lock and the administration directory lock, without a timeout', () => {
+    const front = aptFailure(100, recorded('apt-lock-frontend.txt'), where);
+    expect(front.code).toBe('locked');
+    expect(front.message).toContain('(held by process 17023, python3)');
+    const admin = aptFailure(100, recorded('apt-lock-admin.txt'), where);
+    expect(admin.code).toBe('locked');
+    expect(admin.message).toContain('(held by process 17070, python3)');
+  });
+
+  it('an interrupted dpkg', () => {
+    const e = aptFailure(100, recorded('run-dpkg-interrupted.log'), where);
+    expect(e.code).toBe('dpkg-interrupted');
+    expect(e.message).toMatch(/^An earlier dpkg run on root@web1:22 was interrupted, so apt-get refuses to go on\. Run "dpkg --configure -a" as root/);
+  });
+
+  it('sudo asking for a password', () => {
+    const log = `$ sudo -n ${APT_GET} dist-upgrade\n` + recorded('run-sudo-password.log');
+    const e = aptFailure(1, log, where);
+    expect(e.code).toBe('sudo-password');
+    expect(e.message).toMatch(/^sudo on root@web1:22 asked for a password, so apt-get did not run\./);
+  });
+
+  it('anything else: command-failed with apt\'s own E: lines', () => {
+    const e = aptFailure(100, 'Reading package lists...\nE: Unable to locate package nosuch\n', where);
+    expect(e.code).toBe('command-failed');
+    expect(e.exitCode).toBe(100);
+    expect(e.message).toBe('apt-get on root@web1:22 exited with status 100: E: Unable to locate package nosuch');
+    // A successful log that merely mentions a lock file is not a lock failure.
+    expect(aptFailure(1, recorded('run-install-zip.log'), where).code).toBe('command-failed');
   });
 });

@@ -16,6 +16,8 @@ import {
   parsePacmanUpdates,
 } from './pacman.ts';
 
+import { PACMAN_FULL_ONLY, PACMAN_INSTALLED_COMMAND, PACMAN_UPGRADE, pacmanFailure, parsePacmanInstalled } from './pacman.ts';
+import { UPGRADE_ENV } from './shell.ts';
 import { thrownOpError } from '../test/op-error.ts';
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
 
@@ -262,5 +264,89 @@ describe('pacman.scan', () => {
     expect(await pacman.scan(s, { privilege: 'no-sudo', refresh: false })).toEqual({ updates: [], held: [], warnings: [] });
     const broken = scripted({ [PACMAN_LIST_COMMAND]: { code: 1, stderr: 'error: could not open database\n' } });
     expect(((await pacman.scan(broken, { privilege: 'root', refresh: false }).catch((e: unknown) => e)) as OpError).code).toBe('command-failed');
+  });
+});
+
+// ---- upgrade -------------------------------------------------------------------------------
+
+/** Published text, quoted in sim/fixtures/README.md with its source. */
+const simFixture = (name: string): string => readFileSync(join(import.meta.dirname, '../../sim/fixtures', name), 'utf8');
+
+describe('pacman upgrade: the run script', () => {
+  it('pacman -Syu only, as root or through sudo -n: exact lines', () => {
+    expect(PACMAN_UPGRADE).toBe('pacman -Syu --noconfirm --noprogressbar --color never');
+    expect(pacman.upgrade.runScript({ privilege: 'root', packages: null })).toBe(
+      [`export ${UPGRADE_ENV}`, "echo '$ pacman -Syu --noconfirm --noprogressbar --color never'", 'exec pacman -Syu --noconfirm --noprogressbar --color never'].join('\n'),
+    );
+    expect(pacman.upgrade.runScript({ privilege: 'sudo', packages: null })).toBe(
+      [`export ${UPGRADE_ENV}`, "echo '$ sudo -n pacman -Syu --noconfirm --noprogressbar --color never'", 'exec sudo -n pacman -Syu --noconfirm --noprogressbar --color never'].join('\n'),
+    );
+    expect(() => execFileSync('/bin/sh', ['-n'], { input: pacman.upgrade.runScript({ privilege: 'sudo', packages: null }) })).not.toThrow();
+  });
+
+  it('refuses a partial upgrade, saying why', () => {
+    expect(pacman.upgrade.selective).toEqual({ ok: false, why: PACMAN_FULL_ONLY });
+    const e = thrown(() => pacman.upgrade.runScript({ privilege: 'root', packages: ['linux'] }));
+    expect(e.code).toBe('invalid-request');
+    expect(e.message).toBe(PACMAN_FULL_ONLY);
+    expect(PACMAN_FULL_ONLY).toMatch(/Partial_upgrades_are_unsupported/);
+  });
+
+  it('without passwordless sudo there is no script: sudo-password', () => {
+    for (const privilege of ['sudo-password', 'no-sudo'] as const) expect(thrown(() => pacman.upgrade.runScript({ privilege, packages: null })).code).toBe('sudo-password');
+  });
+});
+
+describe('pacman upgrade: installed packages (pacman -Q)', () => {
+  it('the installed-package command is pacman -Q without colour', () => {
+    expect(PACMAN_INSTALLED_COMMAND).toBe('pacman -Q --color never');
+  });
+
+  it('parses published pacman -Q output, skipping pacman\'s warning lines', () => {
+    const text = simFixture('arch/pacman-Q-cnquery.txt');
+    expect(text).toContain("warning: database file for 'core' does not exist");
+    expect(parsePacmanInstalled(text)).toEqual(
+      new Map([
+        ['acl', '2.2.53-2'],
+        ['archlinux-keyring', '20200108-1'],
+        ['argon2', '20190702-2'],
+      ]),
+    );
+  });
+
+  it('keeps epochs and pkgrel, tolerates CRLF', () => {
+    expect(parsePacmanInstalled('alsa-plugins 1:1.2.12-5\r\nlinux 5.4.6.arch3-1\n\n')).toEqual(
+      new Map([
+        ['alsa-plugins', '1:1.2.12-5'],
+        ['linux', '5.4.6.arch3-1'],
+      ]),
+    );
+  });
+});
+
+describe('pacman upgrade: failures in plain words', () => {
+  const where = 'root@arch1:22';
+
+  it('the database lock, as pacman -Syu reports it (the sync takes the lock first)', () => {
+    const e = pacmanFailure(1, simFixture('arch/run-lock-held.log'), where);
+    expect(e).toMatchObject({ code: 'locked', exitCode: 1 });
+    expect(e.message).toMatch(/^pacman on root@arch1:22 could not lock its database: another pacman is running, or one died and left \/var\/lib\/pacman\/db\.lck behind/);
+  });
+
+  it('the lock as pacman\'s transaction init reports it (src/pacman/util.c trans_init_error)', () => {
+    const text = "error: failed to init transaction (unable to lock database)\nerror: could not lock database: File exists\n  if you're sure a package manager is not already\n  running, you can remove /var/lib/pacman/db.lck\n";
+    expect(pacmanFailure(1, text, where).code).toBe('locked');
+  });
+
+  it('sudo asking for a password', () => {
+    const e = pacmanFailure(1, "$ sudo -n pacman -Syu --noconfirm --noprogressbar --color never\nsudo: a password is required\n", where);
+    expect(e.code).toBe('sudo-password');
+  });
+
+  it('anything else: command-failed with pacman\'s error lines', () => {
+    const log = ':: Processing package changes...\nerror: failed to commit transaction (conflicting files)\nlibfoo: /usr/lib/libfoo.so exists in filesystem\nErrors occurred, no packages were upgraded.\n';
+    const e = pacmanFailure(1, log, where);
+    expect(e.code).toBe('command-failed');
+    expect(e.message).toBe('pacman -Syu on root@arch1:22 exited with status 1: error: failed to commit transaction (conflicting files)');
   });
 });
