@@ -9,12 +9,15 @@ export class OpError extends Error {
   readonly code: ErrorCode;
   /** Exit status of the host command that failed, when there was one. */
   readonly exitCode: number | undefined;
+  /** For 'host-key-changed': the pinned fingerprint and the one offered now. */
+  readonly hostKey: { pinned: string; offered: string } | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; exitCode?: number }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; exitCode?: number; hostKey?: { pinned: string; offered: string } }) {
     super(message.length > MAX_MESSAGE ? message.slice(0, MAX_MESSAGE - 1) + '…' : message, options);
     this.name = 'OpError';
     this.code = code;
     this.exitCode = options?.exitCode;
+    this.hostKey = options?.hostKey;
   }
 }
 

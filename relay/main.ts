@@ -43,7 +43,12 @@ async function main(): Promise<void> {
     token: config.token,
     concurrency: config.concurrency,
     hello: { version: RELAY_VERSION, publicKey: keys.publicKey, hostname: hostname() },
-    onRequest: (req, send) => executeRequest(req, ctx, { send, onInternalError: (op, err) => log(`relay: ${op} failed unexpectedly: ${err instanceof Error ? err.message : String(err)}`) }),
+    onRequest: (req, send) =>
+      executeRequest(req, ctx, {
+        send,
+        onInternalError: (op, err) => log(`relay: ${op} failed unexpectedly: ${err instanceof Error ? err.message : String(err)}`),
+        onRefused: (reason) => log(`relay: refused a request from the Worker: ${reason}`),
+      }),
     log,
   });
   log(`relay: connecting to ${config.url}`);

@@ -88,7 +88,7 @@ function mapConnectError(err: SshError, t: SshTarget, timeoutMs: number, hostChe
       'host-key-changed',
       `The host key of ${hostPort(t)} has changed: pinned ${hostCheck.expected}, now offered ${hostCheck.got}. ` +
         'If the host was reinstalled or its SSH keys were regenerated, accept the new key; otherwise treat this as a possible attack.',
-      { cause: err },
+      { cause: err, hostKey: { pinned: hostCheck.expected, offered: hostCheck.got } },
     );
   }
   const where = hostPort(t);

@@ -63,6 +63,9 @@ function spyTable(impl?: HandlerTable['probe']): HandlerTable & { probe: ReturnT
     reboot: vi.fn(async () => {
       throw new Error('not used');
     }),
+    'accept-host-key': vi.fn(async () => {
+      throw new Error('not used');
+    }),
   };
 }
 
@@ -80,9 +83,11 @@ describe('executeRequest refuses before doing anything', () => {
   it('refuses an operation outside the closed vocabulary', async () => {
     for (const op of ['shell', 'exec', 'constructor', '__proto__', 'toString', 'hasOwnProperty', 'PROBE', '']) {
       const table = spyTable();
-      const res = await executeRequest(request(op, { target: { address: '127.0.0.1', port: counterPort, user: 'root' } }), ctx, { table });
+      const refused: string[] = [];
+      const res = await executeRequest(request(op, { target: { address: '127.0.0.1', port: counterPort, user: 'root' } }), ctx, { table, onRefused: (r) => refused.push(r) });
       expect(res).toMatchObject({ type: 'response', id: 'req-1', ok: false, error: { code: 'unknown-operation' } });
       expect(table.probe).not.toHaveBeenCalled();
+      expect(refused).toEqual([`Unknown operation ${JSON.stringify(op)}`]); // and logged
     }
     expect(connections).toBe(0);
   });

@@ -19,6 +19,7 @@ import { runProbe } from './probe.ts';
 import { runScan } from './scan.ts';
 import { runUpgrade } from './upgrade.ts';
 import { runReboot } from './reboot.ts';
+import { runAcceptHostKey } from './accept-host-key.ts';
 
 export type Handler<K extends OperationName> = (params: OperationParams<K>, ctx: OpContext) => Promise<OperationResult<K>>;
 export type HandlerTable = { [K in OperationName]: Handler<K> };
@@ -29,6 +30,7 @@ export const handlers = {
   scan: runScan,
   upgrade: runUpgrade,
   reboot: runReboot,
+  'accept-host-key': runAcceptHostKey,
 } satisfies HandlerTable;
 
 type RequestMsg = v.InferOutput<typeof Request>;
@@ -39,8 +41,13 @@ function isOperation(op: string): op is OperationName {
   return Object.hasOwn(Operations, op);
 }
 
-function failure(id: string, code: OpError['code'], message: string, exitCode?: number): ResponseMsg {
-  const error = { code, message: new OpError(code, message).message, ...(exitCode !== undefined ? { exitCode } : {}) };
+function failure(id: string, code: OpError['code'], message: string, extra: { exitCode?: number; hostKey?: { pinned: string; offered: string } } = {}): ResponseMsg {
+  const error = {
+    code,
+    message: new OpError(code, message).message,
+    ...(extra.exitCode !== undefined ? { exitCode: extra.exitCode } : {}),
+    ...(extra.hostKey ? { hostKey: extra.hostKey } : {}),
+  };
   return { type: 'response', id, ok: false, error };
 }
 
@@ -52,19 +59,26 @@ export interface ExecuteOptions {
   onInternalError?: (op: string, err: unknown) => void;
   /** Sends a request's output to the Worker while it runs. */
   send?: (msg: Output) => void;
+  /** Told about every request refused before it ran (unknown operation, invalid params):
+   * the relay logs them, since a Worker asking for those is a sign of trouble. */
+  onRefused?: (reason: string) => void;
 }
 
 export async function executeRequest(req: RequestMsg, ctx: OpContext, opts: ExecuteOptions = {}): Promise<ResponseMsg> {
   const table = opts.table ?? handlers;
   const op = req.op;
   if (!isOperation(op) || !Object.hasOwn(table, op)) {
-    return failure(req.id, 'unknown-operation', `Unknown operation ${JSON.stringify(op.slice(0, 64))}`);
+    const reason = `Unknown operation ${JSON.stringify(op.slice(0, 64))}`;
+    opts.onRefused?.(reason);
+    return failure(req.id, 'unknown-operation', reason);
   }
   const spec = Operations[op];
 
   const parsed = v.safeParse(spec.params, req.params);
   if (!parsed.success) {
-    return failure(req.id, 'invalid-request', `Invalid params for ${op}: ${describeIssues(parsed.issues)}`);
+    const reason = `Invalid params for ${op}: ${describeIssues(parsed.issues)}`;
+    opts.onRefused?.(reason);
+    return failure(req.id, 'invalid-request', reason);
   }
 
   // The Worker's deadline for the whole request bounds each command too.
@@ -80,7 +94,7 @@ export async function executeRequest(req: RequestMsg, ctx: OpContext, opts: Exec
     const handler = table[op] as Handler<typeof op>;
     result = await handler(parsed.output, runCtx);
   } catch (err) {
-    if (err instanceof OpError) return failure(req.id, err.code, err.message, err.exitCode);
+    if (err instanceof OpError) return failure(req.id, err.code, err.message, { exitCode: err.exitCode, hostKey: err.hostKey });
     opts.onInternalError?.(op, err);
     return failure(req.id, 'internal', `The relay hit an unexpected error while running ${op}`);
   }

@@ -23,12 +23,13 @@ export async function runScan(params: OperationParams<'scan'>, ctx: OpContext): 
         held: [],
         reboot: { required: false, reason: null },
         warnings: [`unsupported OS: ${probe.os.prettyName} has ${found}`],
+        hostKey: session.hostKey.fingerprint,
       };
     }
     const timeoutMs = ctx.commandTimeoutMs;
     const listed = await mod.scan(session, { privilege: probe.privilege, refresh: params.refresh, timeoutMs });
     const reboot = await mod.rebootCheck(session, probe, { timeoutMs });
-    return { probe, packageManager: mod.name, updates: listed.updates, held: listed.held, reboot, warnings: listed.warnings };
+    return { probe, packageManager: mod.name, updates: listed.updates, held: listed.held, reboot, warnings: listed.warnings, hostKey: session.hostKey.fingerprint };
   } finally {
     session.close();
   }
