@@ -2,7 +2,7 @@
 // dashboard imports the response types from here.
 import * as v from 'valibot';
 import { HostAddress, Port, PosixUser, Label, Tag, Id, PackageName } from './fields.ts';
-import { HeldPackage, PackageChange, PackageManagerName, PackageUpdate, ProbeResult, RelayError } from './relay.ts';
+import { Fingerprint, HeldPackage, PackageChange, PackageManagerName, PackageUpdate, ProbeResult, RelayError } from './relay.ts';
 
 export const HostCreate = v.strictObject({
   name: v.optional(Label),
@@ -88,10 +88,16 @@ export const Settings = v.object({
   retentionDays: v.pipe(v.number('must be a number'), v.integer('must be a whole number'), v.minValue(1, 'must be at least 1'), v.maxValue(3650, 'must be at most 3650')),
   /** How many hosts a relay works on at once. */
   scanConcurrency: v.pipe(v.number('must be a number'), v.integer('must be a whole number'), v.minValue(1, 'must be at least 1'), v.maxValue(1024, 'must be at most 1024')),
+  /** Cloudflare Access mode: trust the verified Cf-Access-Jwt-Assertion instead of local passwords. */
+  accessEnabled: v.boolean('must be true or false'),
+  /** e.g. `myteam.cloudflareaccess.com` */
+  accessTeamDomain: v.pipe(v.string('must be a string'), v.regex(/^$|^[a-z0-9-]+(\.[a-z0-9-]+)+$/i, 'must be your team domain, e.g. myteam.cloudflareaccess.com')),
+  /** The Access application's AUD tag. */
+  accessAudience: v.pipe(v.string('must be a string'), v.regex(/^$|^[a-f0-9]{64}$/, 'must be the application audience (AUD) tag: 64 hex characters')),
 });
 export type Settings = v.InferOutput<typeof Settings>;
 export const SettingsPatch = v.strictObject(v.partial(Settings).entries);
-export const DEFAULT_SETTINGS: Settings = { scanIntervalHours: 6, retentionDays: 30, scanConcurrency: 32 };
+export const DEFAULT_SETTINGS: Settings = { scanIntervalHours: 6, retentionDays: 30, scanConcurrency: 32, accessEnabled: false, accessTeamDomain: '', accessAudience: '' };
 
 export const Summary = v.object({
   hosts: v.number(),
@@ -152,9 +158,16 @@ export const Host = v.object({
   rebootRequired: v.nullable(v.boolean()),
   rebootReason: v.nullable(v.string()),
   lastScanAt: v.nullable(v.string()),
+  /** The pinned SSH host key fingerprint. */
+  hostKey: v.nullable(v.string()),
+  /** Set when the host offered a different key: blocked until an admin accepts it. */
+  hostKeyOffered: v.nullable(v.string()),
   createdAt: v.string(),
 });
 export type Host = v.InferOutput<typeof Host>;
+
+/** POST /api/hosts/:id/accept-host-key: the fingerprint the admin saw and accepts. */
+export const AcceptHostKey = v.strictObject({ fingerprint: Fingerprint });
 
 export const Job = v.object({
   id: v.string(),
@@ -221,3 +234,83 @@ export const ErrorBody = v.object({
   error: v.object({ code: v.string(), message: v.string(), field: v.optional(v.string()) }),
 });
 export type ErrorBody = v.InferOutput<typeof ErrorBody>;
+
+// ---- accounts (issue: accounts, first-run, security) --------------------------------------
+
+export const Role = v.picklist(['admin', 'operator', 'viewer'], 'must be admin, operator or viewer');
+export type Role = v.InferOutput<typeof Role>;
+
+/** Lower-case login names; an e-mail address works too (Cloudflare Access mode). */
+export const Username = v.pipe(
+  v.string('must be a string'),
+  v.trim(),
+  v.toLowerCase(),
+  v.regex(/^[a-z0-9][a-z0-9._@+-]{0,63}$/, 'must be 1–64 letters, digits or . _ @ + - (an e-mail address works)'),
+);
+
+export const Password = v.pipe(
+  v.string('must be a string'),
+  v.minLength(12, 'must be at least 12 characters'),
+  v.maxLength(256, 'must be at most 256 characters'),
+);
+
+export const LoginBody = v.strictObject({ username: Username, password: v.pipe(v.string('must be a string'), v.maxLength(256)) });
+
+/** POST /api/setup: the first admin. `setupSecret` is needed anywhere but on localhost. */
+export const SetupBody = v.strictObject({
+  username: Username,
+  password: Password,
+  setupSecret: v.optional(v.pipe(v.string(), v.maxLength(256))),
+});
+
+/** GET /api/setup */
+export const SetupState = v.object({ needed: v.boolean(), secretRequired: v.boolean(), secretConfigured: v.boolean() });
+export type SetupState = v.InferOutput<typeof SetupState>;
+
+/** GET /api/auth/me */
+export const Me = v.object({
+  user: v.object({ id: v.string(), username: v.string(), role: Role }),
+  via: v.picklist(['user', 'token', 'access']),
+});
+export type Me = v.InferOutput<typeof Me>;
+
+export const User = v.object({
+  id: v.string(),
+  username: v.string(),
+  role: Role,
+  createdAt: v.string(),
+  lastLoginAt: v.nullable(v.string()),
+  disabled: v.boolean(),
+});
+export type User = v.InferOutput<typeof User>;
+
+export const UserCreate = v.strictObject({ username: Username, role: Role, password: v.optional(Password) });
+export const UserPatch = v.strictObject({ role: v.optional(Role), password: v.optional(Password), disabled: v.optional(v.boolean('must be true or false')) });
+
+export const ApiToken = v.object({
+  id: v.string(),
+  name: v.string(),
+  role: Role,
+  createdBy: v.nullable(v.string()),
+  createdAt: v.string(),
+  lastUsedAt: v.nullable(v.string()),
+});
+export type ApiToken = v.InferOutput<typeof ApiToken>;
+export const TokenCreate = v.strictObject({ name: Label, role: Role });
+
+export const AuditEntry = v.object({
+  id: v.string(),
+  at: v.string(),
+  actor: v.string(),
+  actorType: v.string(),
+  action: v.string(),
+  target: v.nullable(v.string()),
+  status: v.number(),
+  ip: v.nullable(v.string()),
+});
+export type AuditEntry = v.InferOutput<typeof AuditEntry>;
+export const AuditQuery = v.strictObject({
+  before: v.optional(IsoDate),
+  actor: v.optional(v.pipe(v.string(), v.maxLength(100))),
+  limit: v.optional(v.pipe(v.string(), v.regex(/^\d{1,3}$/, 'must be 1–500'), v.transform(Number), v.minValue(1, 'must be 1–500'), v.maxValue(500, 'must be 1–500')), '100'),
+});

@@ -80,7 +80,12 @@ export const ScanResult = v.object({
   /** Things the operator should know that did not fail the scan (e.g. the list refresh
    * failed and the result is from stale lists). */
   warnings: v.array(v.string()),
+  /** The host key the relay verified (pinned), `SHA256:…`. */
+  hostKey: v.optional(v.string()),
 });
+
+/** `SHA256:` and 43 base64 characters, as ssh-keygen -l prints a host key. */
+export const Fingerprint = v.pipe(v.string('must be a string'), v.regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'must be a SHA256: host key fingerprint'));
 
 /** One package the upgrade changed: `from` null = newly installed, `to` null = removed. */
 export const PackageChange = v.object({
@@ -154,6 +159,12 @@ export const Operations = {
   upgrade: { params: UpgradeParams, result: UpgradeResult },
   /** Reboot, wait for the host to come back with a new boot id. Refused for monitor-only hosts. */
   reboot: { params: RebootParams, result: RebootResult },
+  /** An admin accepted a changed host key: pin exactly this fingerprint, and check the host
+   * now presents it (the pin is put back if it does not). */
+  'accept-host-key': {
+    params: v.strictObject({ target: SshTarget, fingerprint: Fingerprint }),
+    result: v.object({ hostKey: v.string() }),
+  },
 } as const;
 
 /** Operations that change a host: refused for monitor-only hosts at both ends, and one at a
@@ -190,6 +201,8 @@ export const RelayError = v.object({
   message: v.pipe(v.string(), v.maxLength(2000)),
   /** The exit status of the command that failed, when there was one. */
   exitCode: v.optional(v.number()),
+  /** For 'host-key-changed': the pinned key and the one the host offers now. */
+  hostKey: v.optional(v.object({ pinned: v.string(), offered: v.string() })),
 });
 
 // ---- Worker → relay ----------------------------------------------------------------------

@@ -1,19 +1,33 @@
 import { Hono } from 'hono';
-import type { Env } from './env.ts';
+import type { AppEnv } from './env.ts';
 import { errorResponse } from './lib/http.ts';
+import { authenticate } from './auth/middleware.ts';
 import { health } from './routes/health.ts';
+import { setupRoutes } from './routes/setup.ts';
+import { authRoutes } from './routes/auth.ts';
+import { userRoutes } from './routes/users.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { relayRoutes } from './routes/relays.ts';
 import { relayConnect } from './routes/relay-connect.ts';
 import { hostRoutes } from './routes/hosts.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { live } from './routes/live.ts';
 import { scanRoutes } from './routes/scans.ts';
+import { upgradeRoutes } from './routes/upgrades.ts';
 import { summaryRoutes } from './routes/summary.ts';
 import { settingsRoutes } from './routes/settings.ts';
-import { upgradeRoutes } from './routes/upgrades.ts';
 
-export const app = new Hono<{ Bindings: Env }>()
+// Every /api path goes through `authenticate` (identity, role, CSRF, audit) first; the relay
+// socket authenticates with its own bearer token.
+export const app = new Hono<AppEnv>()
+  .use('/api/*', authenticate)
   .route('/api/health', health)
+  .route('/api/setup', setupRoutes)
+  .route('/api/auth', authRoutes)
+  .route('/api/users', userRoutes)
+  .route('/api/tokens', tokenRoutes)
+  .route('/api/audit', auditRoutes)
   .route('/api/relays', relayRoutes)
   .route('/api/hosts', hostRoutes)
   .route('/api/scans', scanRoutes)

@@ -32,6 +32,9 @@ export async function refusal(db: Db, host: HostRow, req: ChangeRequest): Promis
     return new ApiError(409, 'monitor-only', `${host.name} is monitor-only: PatchMan scans it but never changes it. Turn monitor-only off in Edit host to allow it to be ${verb}.`);
   }
   if (!host.relayId) return new ApiError(409, 'no-relay', `${host.name} has no relay assigned`);
+  if (host.hostKeyOffered) {
+    return new ApiError(409, 'host-key-changed', `${host.name} offered a different SSH host key (${host.hostKeyOffered}); an admin must accept it on the host page before it can be ${verb}.`);
+  }
   if (req.kind === 'upgrade' && req.packages) {
     if (host.proxmox) return new ApiError(409, 'full-upgrade-only', PROXMOX_FULL_ONLY, 'packages');
     if (host.packageManager !== 'apt') {

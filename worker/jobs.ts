@@ -81,9 +81,10 @@ export async function applyResponse(db: Db, msg: ResponseMsg): Promise<{ job: Jo
     // unless it could not even connect.
     if (job.kind === 'scan' || code === 'unreachable' || code === 'auth-refused' || code === 'host-key-changed') {
       const offline = code === 'unreachable' || code === 'timeout';
+      const keyChanged = code === 'host-key-changed' && msg.error.hostKey ? { hostKey: msg.error.hostKey.pinned, hostKeyOffered: msg.error.hostKey.offered } : {};
       [host] = await db
         .update(hosts)
-        .set({ status: offline ? 'offline' : 'error', statusReason: message, updatedAt: Date.now() })
+        .set({ status: offline ? 'offline' : 'error', statusReason: message, updatedAt: Date.now(), ...keyChanged })
         .where(eq(hosts.id, job.hostId))
         .returning();
     }
@@ -138,6 +139,7 @@ async function applyScan(db: Db, job: JobRow, scan: Scan): Promise<{ job: JobRow
         rebootReason: scan.reboot.reason,
         lastScanAt: now,
         updatedAt: now,
+        ...(scan.hostKey ? { hostKey: scan.hostKey, hostKeyOffered: null } : {}),
       })
       .where(eq(hosts.id, job.hostId)),
     db.delete(hostUpdates).where(eq(hostUpdates.hostId, job.hostId)),

@@ -10,7 +10,8 @@ export default defineProject(async () => ({
     cloudflareTest({
       wrangler: { configPath: here('../wrangler.toml') },
       miniflare: {
-        bindings: { TEST_MIGRATIONS: await readD1Migrations(here('../migrations')) },
+        // SETUP_SECRET: what `wrangler secret put SETUP_SECRET` sets in production.
+        bindings: { TEST_MIGRATIONS: await readD1Migrations(here('../migrations')), SETUP_SECRET: 'test-setup-secret-42' },
       },
     }),
   ],

@@ -52,6 +52,10 @@ export const hosts = sqliteTable(
     rebootRequired: integer('reboot_required', { mode: 'boolean' }),
     rebootReason: text('reboot_reason'),
     lastScanAt: ms('last_scan_at'),
+    /** The host key the relay has pinned (as of the last good connection), `SHA256:…`. */
+    hostKey: text('host_key'),
+    /** A different key the host offered: the host is blocked until an admin accepts it. */
+    hostKeyOffered: text('host_key_offered'),
     createdAt: ms('created_at').notNull(),
     updatedAt: ms('updated_at').notNull(),
   },
@@ -144,3 +148,78 @@ export const settings = sqliteTable('settings', {
   key: text('key').primaryKey(),
   value: text('value', { mode: 'json' }).notNull(),
 });
+
+// ---- accounts -------------------------------------------------------------------------------
+
+export const ROLES = ['admin', 'operator', 'viewer'] as const;
+
+export const users = sqliteTable('users', {
+  id: text('id').primaryKey(),
+  /** Lower-case login name (or, in Cloudflare Access mode, the e-mail address). */
+  username: text('username').notNull().unique(),
+  /** pbkdf2-sha256$iterations$salt$hash (worker/auth/password.ts); null for Access-only users. */
+  passwordHash: text('password_hash'),
+  role: text('role', { enum: ROLES }).notNull(),
+  createdAt: ms('created_at').notNull(),
+  lastLoginAt: ms('last_login_at'),
+  disabledAt: ms('disabled_at'),
+});
+
+/** Browser sessions. The cookie holds a random token; only its SHA-256 is stored. */
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    id: text('id').primaryKey(),
+    tokenHash: text('token_hash').notNull().unique(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: ms('created_at').notNull(),
+    lastSeenAt: ms('last_seen_at').notNull(),
+    /** Absolute expiry; idle expiry is lastSeenAt + the idle limit. */
+    expiresAt: ms('expires_at').notNull(),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+  },
+  (t) => [index('sessions_user').on(t.userId)],
+);
+
+/** API tokens for scripts: a role, shown once, stored hashed, revocable. */
+export const apiTokens = sqliteTable('api_tokens', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  tokenHash: text('token_hash').notNull().unique(),
+  role: text('role', { enum: ROLES }).notNull(),
+  createdBy: text('created_by'),
+  createdAt: ms('created_at').notNull(),
+  lastUsedAt: ms('last_used_at'),
+  revokedAt: ms('revoked_at'),
+});
+
+/** Failed logins per account and client address: the lockout grows with each failure and is
+ * capped, so an attacker slows a user down but cannot lock them out for good. */
+export const loginThrottle = sqliteTable('login_throttle', {
+  key: text('key').primaryKey(),
+  failures: integer('failures').notNull().default(0),
+  lockedUntil: ms('locked_until'),
+  lastFailureAt: ms('last_failure_at').notNull(),
+});
+
+/** Every mutating action: who, what, on what, when, from where. */
+export const audit = sqliteTable(
+  'audit',
+  {
+    id: text('id').primaryKey(),
+    at: ms('at').notNull(),
+    actor: text('actor').notNull(),
+    /** 'user', 'token', 'access', 'setup', 'system' */
+    actorType: text('actor_type').notNull(),
+    action: text('action').notNull(),
+    target: text('target'),
+    /** HTTP status of the request. */
+    status: integer('status').notNull(),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+  },
+  (t) => [index('audit_at').on(t.at)],
+);

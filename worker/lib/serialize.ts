@@ -49,6 +49,8 @@ export function hostJson(h: HostRow): Host {
     rebootRequired: h.rebootRequired,
     rebootReason: h.rebootReason,
     lastScanAt: iso(h.lastScanAt),
+    hostKey: h.hostKey,
+    hostKeyOffered: h.hostKeyOffered,
     createdAt: iso(h.createdAt)!,
   };
 }

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
-import type { Env } from '../env.ts';
+import type { AppEnv, Env } from '../env.ts';
 
-export const health = new Hono<{ Bindings: Env }>().get('/', (c) =>
+export const health = new Hono<AppEnv>().get('/', (c) =>
   c.json({ ok: true, version: c.env.PATCHMAN_VERSION }),
 );

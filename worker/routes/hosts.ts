@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
 import * as v from 'valibot';
 import { and, asc, desc, eq, isNull } from 'drizzle-orm';
-import { ConnectionTestBody, HostCreate, HostFilter, HostPatch, RebootRequest, UpgradeRequest, type ConnectionTestResult } from '../../protocol/api.ts';
+import { AcceptHostKey, ConnectionTestBody, HostCreate, HostFilter, HostPatch, RebootRequest, UpgradeRequest, type ConnectionTestResult } from '../../protocol/api.ts';
 import { ProbeResult } from '../../protocol/relay.ts';
-import type { Env } from '../env.ts';
+import type { AppEnv, Env } from '../env.ts';
 import { openDb, schema, type Db, type HostRow } from '../db/index.ts';
 import { ApiError, notFound, readBody, readIdempotencyKey, readQuery } from '../lib/http.ts';
 import { startChange } from '../changes.ts';
@@ -77,7 +77,7 @@ async function testConnection(env: Env, relayId: string, target: { address: stri
   return { ok: true, probe, warnings: [] };
 }
 
-export const hostRoutes = new Hono<{ Bindings: Env }>()
+export const hostRoutes = new Hono<AppEnv>()
   .get('/', async (c) => {
     const { filter } = readQuery(c, v.object({ filter: v.optional(HostFilter) }));
     const rows = await openDb(c.env.DB).select().from(hosts).where(filterCondition(filter)).orderBy(asc(hosts.name));
@@ -153,6 +153,28 @@ export const hostRoutes = new Hono<{ Bindings: Env }>()
       .orderBy(desc(hostUpdates.security), asc(hostUpdates.name));
     return c.json(rows.map(({ hostId: _, ...u }) => u));
   })
+  .post('/:id/accept-host-key', async (c) => {
+    const db = openDb(c.env.DB);
+    const host = await findHost(db, c.req.param('id'));
+    const { fingerprint } = await readBody(c, AcceptHostKey);
+    if (!host.relayId) throw new ApiError(409, 'no-relay', 'this host has no relay assigned');
+    if (fingerprint !== host.hostKeyOffered) {
+      throw new ApiError(409, 'not-offered', `fingerprint: ${host.name} is not offering ${fingerprint}${host.hostKeyOffered ? ` (it offered ${host.hostKeyOffered})` : ''}`, 'fingerprint');
+    }
+    const answer = (await relayHub(c.env, host.relayId).request('accept-host-key', { target: { address: host.address, port: host.port, user: host.user }, fingerprint }, PROBE_TIMEOUT_MS)) as
+      | { ok: true; response: { ok: boolean; error?: { code: string; message: string } } }
+      | { ok: false; code: string; message: string };
+    const failed = !answer.ok ? { code: answer.code, message: answer.message } : !answer.response.ok ? (answer.response.error ?? { code: 'internal', message: 'no answer' }) : null;
+    if (failed) throw new ApiError(502, failed.code, `the relay could not confirm the new key: ${failed.message}`);
+    const [row] = await db
+      .update(hosts)
+      .set({ hostKey: fingerprint, hostKeyOffered: null, status: 'unknown', statusReason: null, updatedAt: Date.now() })
+      .where(eq(hosts.id, host.id))
+      .returning();
+    await publish(c.env, { type: 'host', host: hostJson(row) });
+    const { jobIds } = await startScans(c.env, db, [row], c.get('identity').name);
+    return c.json({ host: hostJson(row), jobId: jobIds[0] });
+  })
   .post('/:id/test', async (c) => {
     const host = await findHost(openDb(c.env.DB), c.req.param('id'));
     if (!host.relayId) throw new ApiError(409, 'no-relay', 'this host has no relay assigned');
@@ -162,7 +184,7 @@ export const hostRoutes = new Hono<{ Bindings: Env }>()
     const db = openDb(c.env.DB);
     const host = await findHost(db, c.req.param('id'));
     if (!host.relayId) throw new ApiError(409, 'no-relay', 'this host has no relay assigned');
-    const { jobIds } = await startScans(c.env, db, [host], null);
+    const { jobIds } = await startScans(c.env, db, [host], c.get('identity').name);
     return c.json({ jobId: jobIds[0] }, 202);
   })
   .post('/:id/upgrade', async (c) => {
@@ -170,7 +192,7 @@ export const hostRoutes = new Hono<{ Bindings: Env }>()
     const host = await findHost(db, c.req.param('id'));
     const body = await readBody(c, UpgradeRequest);
     const key = readIdempotencyKey(c);
-    const { job, created } = await startChange(c.env, db, host, { kind: 'upgrade', packages: body.packages, idempotencyKey: key, requestedBy: null });
+    const { job, created } = await startChange(c.env, db, host, { kind: 'upgrade', packages: body.packages, idempotencyKey: key, requestedBy: c.get('identity').name });
     return c.json({ jobId: job.id }, created ? 202 : 200);
   })
   .post('/:id/reboot', async (c) => {
@@ -178,6 +200,6 @@ export const hostRoutes = new Hono<{ Bindings: Env }>()
     const host = await findHost(db, c.req.param('id'));
     await readBody(c, RebootRequest);
     const key = readIdempotencyKey(c);
-    const { job, created } = await startChange(c.env, db, host, { kind: 'reboot', idempotencyKey: key, requestedBy: null });
+    const { job, created } = await startChange(c.env, db, host, { kind: 'reboot', idempotencyKey: key, requestedBy: c.get('identity').name });
     return c.json({ jobId: job.id }, created ? 202 : 200);
   });

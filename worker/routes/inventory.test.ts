@@ -191,7 +191,7 @@ describe('scan all', () => {
 
 describe('settings', () => {
   it('has defaults, validates changes by field, and pushes concurrency to connected relays', async () => {
-    expect(await json(api('/api/settings'))).toEqual({ scanIntervalHours: 6, retentionDays: 30, scanConcurrency: 32 });
+    expect(await json(api('/api/settings'))).toEqual({ scanIntervalHours: 6, retentionDays: 30, scanConcurrency: 32, accessEnabled: false, accessTeamDomain: '', accessAudience: '' });
     const bad = await api('/api/settings', { method: 'PUT', json: { retentionDays: 0 } });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as any).error.field).toBe('retentionDays');
@@ -200,7 +200,7 @@ describe('settings', () => {
     const { token } = await createRelay();
     const relay = await FakeRelay.connect(token);
     const after = await json(api('/api/settings', { method: 'PUT', json: { scanConcurrency: 8, scanIntervalHours: 12 } }));
-    expect(after).toEqual({ scanIntervalHours: 12, retentionDays: 30, scanConcurrency: 8 });
+    expect(after).toMatchObject({ scanIntervalHours: 12, retentionDays: 30, scanConcurrency: 8, accessEnabled: false });
     expect(await relay.next()).toEqual({ type: 'config', concurrency: 8 });
     const again = await FakeRelay.connect(token, null);
     again.send({ type: 'hello', v: 1, version: 'x', publicKey: 'ssh-ed25519 AAAA', hostname: 'h' });

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { and, desc, eq, gte, lt } from 'drizzle-orm';
 import { JobQuery, type JobDetail } from '../../protocol/api.ts';
-import type { Env } from '../env.ts';
+import type { AppEnv, Env } from '../env.ts';
 import { openDb, schema } from '../db/index.ts';
 import { notFound, readQuery } from '../lib/http.ts';
 import { jobJson } from '../lib/serialize.ts';
@@ -11,7 +11,7 @@ const { jobs } = schema;
 
 // The job history: every scan, upgrade and reboot, newest first, with filters; one job with
 // its whole (capped) log.
-export const jobRoutes = new Hono<{ Bindings: Env }>()
+export const jobRoutes = new Hono<AppEnv>()
   .get('/', async (c) => {
     const { hostId, kind, status, since, before, limit } = readQuery(c, JobQuery);
     const rows = await openDb(c.env.DB)

@@ -2,13 +2,13 @@
 // handed to that relay's Durable Object.
 import { Hono } from 'hono';
 import { and, eq, isNull } from 'drizzle-orm';
-import type { Env } from '../env.ts';
+import type { AppEnv, Env } from '../env.ts';
 import { openDb, schema } from '../db/index.ts';
 import { sha256Hex } from '../lib/crypto.ts';
 import { ApiError } from '../lib/http.ts';
 import { relayHub, RELAY_ID_HEADER } from '../relay-hub.ts';
 
-export const relayConnect = new Hono<{ Bindings: Env }>().get('/', async (c) => {
+export const relayConnect = new Hono<AppEnv>().get('/', async (c) => {
   if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
     throw new ApiError(426, 'upgrade-required', 'expected a WebSocket upgrade');
   }

@@ -73,4 +73,19 @@ describe('relays', () => {
     expect((await relay.waitClosed()).code).toBe(Close.revoked);
     expect((await api('/relay/connect', { headers: { Upgrade: 'websocket', Authorization: `Bearer ${token}` } })).status).toBe(401);
   });
+
+  it('rotating a token closes the socket; the old token stops working, the new one connects', async () => {
+    const { id, token } = await createRelay();
+    const relay = await FakeRelay.connect(token);
+    const res = await api(`/api/relays/${id}/rotate`, { method: 'POST', json: {} });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    expect(body.token).toMatch(/^pmr_/);
+    expect(body.token).not.toBe(token);
+    expect((await relay.waitClosed()).code).toBe(Close.revoked);
+    expect((await api('/relay/connect', { headers: { Upgrade: 'websocket', Authorization: `Bearer ${token}` } })).status).toBe(401);
+    const again = await FakeRelay.connect(body.token);
+    expect(again.closed).toBeNull();
+    expect((await api('/api/relays/nope/rotate', { method: 'POST', json: {} })).status).toBe(404);
+  });
 });

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
-import { eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import { RelayCreate } from '../../protocol/api.ts';
-import type { Env } from '../env.ts';
+import type { AppEnv, Env } from '../env.ts';
 import { openDb, schema, type RelayRow } from '../db/index.ts';
 import { readBody, notFound } from '../lib/http.ts';
 import { newId, randomToken, sha256Hex } from '../lib/crypto.ts';
@@ -19,7 +19,7 @@ export async function relayWithStatus(env: Env, row: RelayRow) {
   return relayJson(row, live);
 }
 
-export const relayRoutes = new Hono<{ Bindings: Env }>()
+export const relayRoutes = new Hono<AppEnv>()
   .get('/', async (c) => {
     const rows = await openDb(c.env.DB).select().from(relays).where(isNull(relays.revokedAt)).orderBy(relays.createdAt);
     return c.json(await Promise.all(rows.map((r) => relayWithStatus(c.env, r))));
@@ -35,6 +35,20 @@ export const relayRoutes = new Hono<{ Bindings: Env }>()
     await publish(c.env, { type: 'relay', relay });
     // The token is shown this once; only its hash is kept.
     return c.json({ relay, token }, 201);
+  })
+  .post('/:id/rotate', async (c) => {
+    // A new token; the old one stops working at once and its socket is closed (the relay
+    // reconnects once its token file is updated).
+    const id = c.req.param('id');
+    const token = randomToken('pmr');
+    const [row] = await openDb(c.env.DB)
+      .update(relays)
+      .set({ tokenHash: await sha256Hex(token) })
+      .where(and(eq(relays.id, id), isNull(relays.revokedAt)))
+      .returning();
+    if (!row) throw notFound('relay');
+    await relayHub(c.env, id).disconnect('relay token rotated');
+    return c.json({ relay: relayJson(row, { connected: false, lastSeenAt: row.lastSeenAt }), token });
   })
   .delete('/:id', async (c) => {
     const id = c.req.param('id');

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { inArray } from 'drizzle-orm';
 import { ScanRequest } from '../../protocol/api.ts';
-import type { Env } from '../env.ts';
+import type { AppEnv, Env } from '../env.ts';
 import { openDb, schema } from '../db/index.ts';
 import { readBody } from '../lib/http.ts';
 import { startScans } from '../hosts.ts';
@@ -9,12 +9,12 @@ import { startScans } from '../hosts.ts';
 const { hosts } = schema;
 
 // POST /api/scans {hostIds?}: scan the named hosts, or all of them.
-export const scanRoutes = new Hono<{ Bindings: Env }>().post('/', async (c) => {
+export const scanRoutes = new Hono<AppEnv>().post('/', async (c) => {
   const { hostIds } = await readBody(c, ScanRequest);
   const db = openDb(c.env.DB);
   let targets = [];
   if (hostIds === undefined) targets = await db.select().from(hosts);
   else for (let i = 0; i < hostIds.length; i += 90) targets.push(...(await db.select().from(hosts).where(inArray(hosts.id, hostIds.slice(i, i + 90)))));
-  const { jobIds } = await startScans(c.env, db, targets, null);
+  const { jobIds } = await startScans(c.env, db, targets, c.get('identity').name);
   return c.json({ jobIds }, 202);
 });

@@ -1,13 +1,13 @@
 import { Hono } from 'hono';
 import { sql } from 'drizzle-orm';
 import type { Summary } from '../../protocol/api.ts';
-import type { Env } from '../env.ts';
+import type { AppEnv, Env } from '../env.ts';
 import { openDb, schema } from '../db/index.ts';
 
 const { hosts } = schema;
 
 // GET /api/summary: the dashboard's cards, counted in one query.
-export const summaryRoutes = new Hono<{ Bindings: Env }>().get('/', async (c) => {
+export const summaryRoutes = new Hono<AppEnv>().get('/', async (c) => {
   const [row] = await openDb(c.env.DB)
     .select({
       hosts: sql<number>`count(*)`,

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { inArray } from 'drizzle-orm';
 import { BulkUpgradeRequest, type BulkResult } from '../../protocol/api.ts';
-import type { Env } from '../env.ts';
+import type { AppEnv, Env } from '../env.ts';
 import { openDb, schema, type HostRow } from '../db/index.ts';
 import { ApiError, readBody, readIdempotencyKey } from '../lib/http.ts';
 import { startChange } from '../changes.ts';
@@ -12,7 +12,7 @@ const { hosts } = schema;
 // POST /api/upgrades {confirm, hostIds}: full upgrades of several hosts. Each host gets its
 // own job or its own reason for refusal; one refusal does not stop the rest. With an
 // Idempotency-Key, a retried request returns the same jobs.
-export const upgradeRoutes = new Hono<{ Bindings: Env }>().post('/', async (c) => {
+export const upgradeRoutes = new Hono<AppEnv>().post('/', async (c) => {
   const { hostIds } = await readBody(c, BulkUpgradeRequest);
   const key = readIdempotencyKey(c);
   const db = openDb(c.env.DB);
@@ -30,7 +30,7 @@ export const upgradeRoutes = new Hono<{ Bindings: Env }>().post('/', async (c) =
       continue;
     }
     try {
-      const { job } = await startChange(c.env, db, host, { kind: 'upgrade', idempotencyKey: key ? `${key}:${id}` : null, requestedBy: null }, { dispatch: false });
+      const { job } = await startChange(c.env, db, host, { kind: 'upgrade', idempotencyKey: key ? `${key}:${id}` : null, requestedBy: c.get('identity').name }, { dispatch: false });
       results.push({ hostId: id, jobId: job.id });
       if (host.relayId) relays.add(host.relayId);
     } catch (err) {

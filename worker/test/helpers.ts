@@ -3,15 +3,21 @@
 import { env, exports } from 'cloudflare:workers';
 import { PROTOCOL_VERSION } from '../../protocol/relay.ts';
 import type { Env } from '../env.ts';
+import { ADMIN_TOKEN } from './auth.ts';
+
+export { ADMIN_TOKEN };
 
 export const testEnv = env as unknown as Env;
 const worker = (exports as unknown as { default: Fetcher }).default;
 
-export function api(path: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> {
-  const { json, ...rest } = init;
+/** Call the Worker. Signed with the admin API token unless `anonymous` or the caller sets
+ * its own Authorization or Cookie header. */
+export function api(path: string, init: RequestInit & { json?: unknown; anonymous?: boolean; base?: string } = {}): Promise<Response> {
+  const { json, anonymous, base = 'http://patchman.test', ...rest } = init;
   const headers = new Headers(rest.headers);
   if (json !== undefined) headers.set('Content-Type', 'application/json');
-  return worker.fetch(`http://patchman.test${path}`, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body });
+  if (!anonymous && !headers.has('Authorization') && !headers.has('Cookie')) headers.set('Authorization', `Bearer ${ADMIN_TOKEN}`);
+  return worker.fetch(`${base}${path}`, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body });
 }
 
 export async function createRelay(name = 'lab'): Promise<{ id: string; token: string }> {

@@ -1,0 +1,41 @@
+import { Hono } from 'hono';
+import { and, desc, eq, isNull } from 'drizzle-orm';
+import { TokenCreate, type ApiToken } from '../../protocol/api.ts';
+import type { AppEnv } from '../env.ts';
+import { openDb, schema } from '../db/index.ts';
+import { notFound, readBody } from '../lib/http.ts';
+import { newId, randomToken, sha256Hex } from '../lib/crypto.ts';
+
+const { apiTokens } = schema;
+
+const iso = (t: number | null) => (t == null ? null : new Date(t).toISOString());
+
+/** Never the hash. */
+function tokenJson(t: typeof apiTokens.$inferSelect): ApiToken {
+  return { id: t.id, name: t.name, role: t.role, createdBy: t.createdBy, createdAt: iso(t.createdAt)!, lastUsedAt: iso(t.lastUsedAt) };
+}
+
+// API tokens for scripts: `Authorization: Bearer pmt_…`, with a role; shown once.
+export const tokenRoutes = new Hono<AppEnv>()
+  .get('/', async (c) => {
+    const rows = await openDb(c.env.DB).select().from(apiTokens).where(isNull(apiTokens.revokedAt)).orderBy(desc(apiTokens.createdAt));
+    return c.json(rows.map(tokenJson));
+  })
+  .post('/', async (c) => {
+    const body = await readBody(c, TokenCreate);
+    const token = randomToken('pmt');
+    const [row] = await openDb(c.env.DB)
+      .insert(apiTokens)
+      .values({ id: newId(), name: body.name, role: body.role, tokenHash: await sha256Hex(token), createdBy: c.get('identity').name, createdAt: Date.now() })
+      .returning();
+    return c.json({ token: tokenJson(row), secret: token }, 201);
+  })
+  .delete('/:id', async (c) => {
+    const [row] = await openDb(c.env.DB)
+      .update(apiTokens)
+      .set({ revokedAt: Date.now() })
+      .where(and(eq(apiTokens.id, c.req.param('id')), isNull(apiTokens.revokedAt)))
+      .returning();
+    if (!row) throw notFound('token');
+    return c.body(null, 204);
+  });
