@@ -13,12 +13,9 @@ export interface Explanation {
   fix: string;
 }
 
-export const PACKAGE_TOOLS = ['/usr/bin/apt-get', '/usr/bin/apt-mark', '/usr/bin/pacman', '/usr/bin/checkupdates'];
-
-/** The line for /etc/sudoers.d/<user>: the package tools, no password, nothing else. */
-export function sudoersLine(user: string): string {
-  return `${user} ALL=(root) NOPASSWD: ${PACKAGE_TOOLS.join(', ')}`;
-}
+/** The file /etc/sudoers.d/<user> (the package tools and reboot, no password, the upgrade's
+ * environment kept): the lines the README shows and the sudo tests install. */
+export { sudoersLines } from '$protocol/setup.ts';
 
 /** Run as <user> on the host: create ~/.ssh and append the relay's key to authorized_keys. */
 export function authorizeCommand(user: string, publicKey: string): string {

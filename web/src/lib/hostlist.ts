@@ -32,7 +32,7 @@ export interface ListState {
   explicitSort: boolean;
 }
 
-export function readListState(url: URL): ListState {
+export function readListState(url: { searchParams: { get(name: string): string | null } }): ListState {
   const p = url.searchParams;
   const f = p.get('filter');
   const filter = LIST_FILTERS.includes(f as ListFilter) ? (f as ListFilter) : null;

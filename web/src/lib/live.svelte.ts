@@ -5,6 +5,7 @@ import * as v from 'valibot';
 import { LiveEvent, type Host, type Job, type Relay, type Summary } from '$protocol/api.ts';
 import { api, ApiError } from './api.ts';
 import { toasts } from './toasts.svelte.ts';
+import { isChangeJob, lastLine } from './patch.ts';
 
 export type SocketState = 'idle' | 'connecting' | 'open' | 'closed';
 
@@ -23,6 +24,33 @@ export interface ScanBatch {
 }
 
 let batchSeq = 0;
+
+/** Most live output kept in memory per job (characters, like the Worker's own log cap);
+ * beyond it the oldest lines are dropped (the whole log stays in History). */
+export const OUTPUT_CAP = 2 * 1024 * 1024;
+
+/** The upgrades and reboots under way, and those that finished since the first of them
+ * started: what the patch banner shows. A new run starts when a change job starts while
+ * none is running. */
+export interface PatchRun {
+  id: number;
+  startedAt: number;
+  /** Every job of the run, with its host (known before the job itself is). */
+  jobs: { jobId: string; hostId: string }[];
+}
+
+export type PatchEntryState = 'queued' | 'running' | 'done' | 'failed';
+
+export interface PatchEntry {
+  hostId: string;
+  name: string;
+  /** The host's latest job in the run (undefined until we hear of it). */
+  job: Job | undefined;
+  kind: Job['kind'];
+  state: PatchEntryState;
+  /** The latest line of its output, if any has come. */
+  line: string | null;
+}
 
 /** The summary cards, counted from the host list (used until /api/summary answers, or if it cannot). */
 export function countSummary(hosts: Host[]): Summary {
@@ -57,6 +85,14 @@ class LiveStore {
   summary = $state<Summary | null>(null);
   /** The latest scan-all / scan-filtered run, while it is shown. */
   batch = $state<ScanBatch | null>(null);
+  /** Live output of upgrades and reboots (`job.output` events), by job id, capped at OUTPUT_CAP. */
+  output = $state<Record<string, string>>({});
+  /** Characters dropped from the front of `output[jobId]` by the cap. */
+  outputDropped = $state<Record<string, number>>({});
+  /** The latest non-empty output line of each job. */
+  outputLine = $state<Record<string, string>>({});
+  /** The current patch run (see PatchRun), while it is shown. */
+  patchRun = $state<PatchRun | null>(null);
 
   socket = $state<SocketState>('idle');
   /** True once the first fetch of the lists has completed. */
@@ -73,6 +109,13 @@ class LiveStore {
   #started = false;
   #syncing: Promise<void> | null = null;
   #listeners = new Set<(event: LiveEvent) => void>();
+  /** Jobs whose output a view shows (host page, history): their output is kept after they finish. */
+  #watched = new Map<string, number>();
+  /** Chunks received while a job's log is being fetched, to join the two without doubles. */
+  #recording = new Map<string, string[]>();
+  #patchSeq = 0;
+  /** Bumped by reset(): a fetch that started before it must not bring the old lists back. */
+  #generation = 0;
 
   connectedRelays = $derived(this.relays.filter((r) => r.connected));
 
@@ -90,6 +133,47 @@ class LiveStore {
       }
     }
     return { total: ids.length, done, failed, finished: b.jobIds !== null && done === ids.length };
+  });
+
+  /** The latest upgrade or reboot job of each host. */
+  latestChange = $derived.by(() => {
+    const out: Record<string, Job> = {};
+    for (const job of Object.values(this.jobs)) {
+      if (!isChangeJob(job)) continue;
+      const cur = out[job.hostId];
+      if (!cur || job.createdAt > cur.createdAt) out[job.hostId] = job;
+    }
+    return out;
+  });
+
+  /** The patch run, host by host: the latest state of each, and the counts the banner shows. */
+  patchProgress = $derived.by(() => {
+    const run = this.patchRun;
+    if (!run) return null;
+    const latest = new Map<string, { jobId: string; job: Job | undefined }>();
+    for (const { jobId, hostId } of run.jobs) {
+      const job = this.jobs[jobId];
+      const cur = latest.get(hostId);
+      // a job we have not heard of yet was only just started: it is the newest
+      if (!cur || !job || (cur.job && job.createdAt >= cur.job.createdAt)) latest.set(hostId, { jobId, job });
+    }
+    const entries: PatchEntry[] = [];
+    let queued = 0, running = 0, done = 0, failed = 0;
+    const kinds = new Set<Job['kind']>();
+    for (const [hostId, { jobId, job }] of latest) {
+      const state: PatchEntryState = !job || job.status === 'queued' ? 'queued' : isActiveJob(job) ? 'running' : job.status === 'succeeded' ? 'done' : 'failed';
+      if (state === 'queued') queued++;
+      else if (state === 'running') running++;
+      else if (state === 'done') done++;
+      else failed++;
+      const kind = job?.kind ?? 'upgrade';
+      kinds.add(kind);
+      const name = this.hosts.find((h) => h.id === hostId)?.name ?? 'removed host';
+      entries.push({ hostId, name, job, kind, state, line: this.outputLine[jobId] ?? null });
+    }
+    entries.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+    const kind: 'upgrade' | 'reboot' | 'mixed' = kinds.size > 1 ? 'mixed' : kinds.has('reboot') ? 'reboot' : 'upgrade';
+    return { entries, total: entries.length, queued, running, done, failed, kind, finished: queued + running === 0 };
   });
 
   #summaryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -120,6 +204,27 @@ class LiveStore {
     this.#ws = null;
     ws?.close(1000, 'bye');
     this.socket = 'idle';
+  }
+
+  /** Forget everything (signed out): the next user starts from fresh lists. */
+  reset() {
+    this.stop();
+    this.#generation++;
+    this.#syncing = null;
+    this.#attempt = 0;
+    this.relays = [];
+    this.hosts = [];
+    this.latestJob = {};
+    this.pendingScans = {};
+    this.jobs = {};
+    this.summary = null;
+    this.output = {};
+    this.outputDropped = {};
+    this.outputLine = {};
+    this.dismissBatch();
+    this.patchRun = null;
+    this.loaded = false;
+    this.loadError = null;
   }
 
   /** Retry now instead of waiting for the backoff (network back, tab visible again). */
@@ -197,16 +302,29 @@ class LiveStore {
   /** Refetch relays, hosts and recent jobs. Concurrent calls share one fetch. */
   resync(): Promise<void> {
     if (this.#syncing) return this.#syncing;
-    this.#syncing = (async () => {
+    const generation = this.#generation;
+    const syncing = (async () => {
       try {
-        const [health, relays, hosts, jobs] = await Promise.all([
+        const [health, relays, hosts, jobs, upgrades, reboots] = await Promise.all([
           api.health().catch(() => null),
           api.relays(),
           api.hosts(),
           api.jobs({ limit: 200 }).catch(() => [] as Job[]),
+          // upgrades and reboots apart: a fleet-wide scan must not push a running upgrade out of the list
+          api.jobs({ kind: 'upgrade', limit: 200 }).catch(() => [] as Job[]),
+          api.jobs({ kind: 'reboot', limit: 100 }).catch(() => [] as Job[]),
           this.refreshSummary(),
         ]);
+        if (generation !== this.#generation) return;
         this.rememberJobs(jobs);
+        this.rememberJobs(upgrades);
+        this.rememberJobs(reboots);
+        const changes = [...upgrades, ...reboots].sort((x, y) => x.createdAt.localeCompare(y.createdAt));
+        for (const job of changes) this.#noteChange(this.jobs[job.id] ?? job);
+        // output of jobs that finished while the socket was down, and that no view shows
+        for (const id of Object.keys(this.output)) {
+          if (!this.#watched.has(id) && this.jobs[id] && !isActiveJob(this.jobs[id])) this.#dropOutput(id);
+        }
         if (health) this.version = health.version;
         this.relays = relays.toSorted(byName);
         this.hosts = hosts.toSorted(byName);
@@ -232,13 +350,16 @@ class LiveStore {
         if (this.batch && !this.batchProgress?.finished) await this.#pollBatch();
         this.loadError = null;
       } catch (err) {
-        this.loadError = err instanceof Error ? err.message : String(err);
+        if (generation === this.#generation) this.loadError = err instanceof Error ? err.message : String(err);
       } finally {
-        this.loaded = true;
-        this.#syncing = null;
+        if (generation === this.#generation) {
+          this.loaded = true;
+          this.#syncing = null;
+        }
       }
     })();
-    return this.#syncing;
+    this.#syncing = syncing;
+    return syncing;
   }
 
   /** After a resync, look up each scan we are still waiting on. */
@@ -267,6 +388,7 @@ class LiveStore {
         this.#summarySoon();
         break;
       case 'host.deleted': {
+        if (this.patchRun) this.patchRun.jobs = this.patchRun.jobs.filter((j) => j.hostId !== event.id);
         const i = this.hosts.findIndex((h) => h.id === event.id);
         if (i >= 0) this.hosts.splice(i, 1);
         delete this.latestJob[event.id];
@@ -276,6 +398,9 @@ class LiveStore {
       }
       case 'job':
         this.#applyJob(event.job);
+        break;
+      case 'job.output':
+        this.#appendOutput(event.jobId, event.data);
         break;
     }
     for (const fn of this.#listeners) {
@@ -297,6 +422,9 @@ class LiveStore {
 
   #applyJob(job: Job) {
     this.jobs[job.id] = job;
+    this.#noteChange(job);
+    // a finished job's output is only kept while a view shows it (the log is in History)
+    if (!isActiveJob(job) && job.id in this.output && !this.#watched.has(job.id)) this.#dropOutput(job.id);
     const cur = this.latestJob[job.hostId];
     if (!cur || cur.id === job.id || job.createdAt >= cur.createdAt) this.latestJob[job.hostId] = job;
     if (this.pendingScans[job.hostId] === job.id && !isActiveJob(job)) {
@@ -310,7 +438,131 @@ class LiveStore {
 
   /** Is a scan for this host waiting or running (ours, or anyone's we heard about)? */
   isScanning(hostId: string): boolean {
-    return hostId in this.pendingScans || isActiveJob(this.latestJob[hostId]);
+    const job = this.latestJob[hostId];
+    return hostId in this.pendingScans || (job?.kind === 'scan' && isActiveJob(job));
+  }
+
+  /** The host's upgrade or reboot that is queued or running, if any. */
+  activeChange(hostId: string): Job | null {
+    const job = this.latestChange[hostId];
+    return job && isActiveJob(job) ? job : null;
+  }
+
+  // ---- upgrades and reboots ------------------------------------------------------------
+
+  /** Add an upgrade or reboot job to the patch run (starting a new run when none is going). */
+  #noteChange(job: Job) {
+    if (!isChangeJob(job)) return;
+    const run = this.patchRun;
+    if (run?.jobs.some((j) => j.jobId === job.id)) return;
+    const going = !!run && !this.patchProgress?.finished;
+    if (!isActiveJob(job)) {
+      // a finished job joins a run only when it started during it (it finished before we heard of it)
+      if (going && Date.parse(job.createdAt) >= run!.startedAt - 5_000) run!.jobs.push({ jobId: job.id, hostId: job.hostId });
+      return;
+    }
+    if (going) run!.jobs.push({ jobId: job.id, hostId: job.hostId });
+    else this.patchRun = { id: ++this.#patchSeq, startedAt: Math.min(Date.now(), Date.parse(job.createdAt) || Date.now()), jobs: [{ jobId: job.id, hostId: job.hostId }] };
+  }
+
+  /** Follow jobs this browser just started (their events may come before or after the answer). */
+  trackChanges(started: { jobId: string; hostId: string }[]) {
+    if (started.length === 0) return;
+    const run = this.patchRun;
+    const going = !!run && !this.patchProgress?.finished;
+    const fresh = started.filter((s) => !run?.jobs.some((j) => j.jobId === s.jobId));
+    if (going) run!.jobs.push(...fresh);
+    else this.patchRun = { id: ++this.#patchSeq, startedAt: Date.now(), jobs: fresh };
+  }
+
+  /** Hide the banner of a finished patch run. */
+  dismissPatchRun() {
+    if (this.patchProgress?.finished) this.patchRun = null;
+  }
+
+  /** Start an upgrade of one host (every package, or the named ones) and follow it. */
+  async upgradeHost(hostId: string, packages: string[] | undefined, key: string): Promise<string> {
+    const { jobId } = await api.upgradeHost(hostId, packages, key);
+    this.trackChanges([{ jobId, hostId }]);
+    return jobId;
+  }
+
+  async rebootHost(hostId: string, key: string): Promise<string> {
+    const { jobId } = await api.rebootHost(hostId, key);
+    this.trackChanges([{ jobId, hostId }]);
+    return jobId;
+  }
+
+  /** Full upgrades of several hosts; returns the per-host answers (jobs and refusals). */
+  async upgradeHosts(hostIds: string[], key: string) {
+    const res = await api.upgradeHosts(hostIds, key);
+    this.trackChanges(res.results.flatMap((r) => (r.jobId ? [{ jobId: r.jobId, hostId: r.hostId }] : [])));
+    return res;
+  }
+
+  #appendOutput(jobId: string, data: string) {
+    if (!data) return;
+    this.#recording.get(jobId)?.push(data);
+    this.#setOutput(jobId, (this.output[jobId] ?? '') + data);
+    const line = lastLine(data);
+    if (line) this.outputLine[jobId] = line;
+  }
+
+  /** Store a job's output, dropping whole lines from the front beyond OUTPUT_CAP. */
+  #setOutput(jobId: string, text: string) {
+    if (text.length > OUTPUT_CAP) {
+      let cut = text.length - OUTPUT_CAP;
+      const nl = text.indexOf('\n', cut);
+      if (nl >= 0 && nl - cut < 4096) cut = nl + 1;
+      text = text.slice(cut);
+      this.outputDropped[jobId] = (this.outputDropped[jobId] ?? 0) + cut;
+    }
+    this.output[jobId] = text;
+  }
+
+  #dropOutput(jobId: string) {
+    delete this.output[jobId];
+    delete this.outputDropped[jobId];
+  }
+
+  /** Keep this job's output while a view shows it. Returns the function that stops watching. */
+  watchOutput(jobId: string): () => void {
+    this.#watched.set(jobId, (this.#watched.get(jobId) ?? 0) + 1);
+    return () => {
+      const n = (this.#watched.get(jobId) ?? 1) - 1;
+      if (n > 0) return void this.#watched.set(jobId, n);
+      this.#watched.delete(jobId);
+      if (!isActiveJob(this.jobs[jobId])) this.#dropOutput(jobId);
+    };
+  }
+
+  /** Fetch a job with its log so far and make that the job's output, joined with whatever
+   * streamed in meanwhile (each chunk once). For a view opened while the job runs. */
+  async loadOutput(jobId: string) {
+    const chunks: string[] = [];
+    this.#recording.set(jobId, chunks);
+    try {
+      const detail = await api.getJob(jobId);
+      // a later fetch of the same log is under way: it wins
+      if (this.#recording.get(jobId) !== chunks) return detail;
+      // The fetched log ends with some of the chunks that came meanwhile (those the Worker
+      // had stored before it answered): append only the rest.
+      let k = chunks.length;
+      for (; k > 0; k--) if (detail.log.endsWith(chunks.slice(0, k).join(''))) break;
+      const text = detail.log + chunks.slice(k).join('');
+      const { log: _log, ...job } = detail;
+      this.rememberJobs([job]);
+      this.#noteChange(this.jobs[jobId] ?? job);
+      // nobody shows it any more (the view closed while the log was on its way)
+      if (!this.#watched.has(jobId) && !isActiveJob(this.jobs[jobId])) return detail;
+      delete this.outputDropped[jobId];
+      this.#setOutput(jobId, text);
+      const line = lastLine(text);
+      if (line) this.outputLine[jobId] = line;
+      return detail;
+    } finally {
+      if (this.#recording.get(jobId) === chunks) this.#recording.delete(jobId);
+    }
   }
 
   async scan(hostId: string): Promise<void> {
@@ -325,6 +577,22 @@ class LiveStore {
       delete this.pendingScans[hostId];
       throw err;
     }
+  }
+
+  /** Follow a scan the server started by itself (e.g. after a new host key was accepted). */
+  trackScan(hostId: string, jobId: string) {
+    const known = this.jobs[jobId];
+    if (known && !isActiveJob(known)) return;
+    this.pendingScans[hostId] = jobId;
+  }
+
+  /** Trust the new SSH host key the host offered; the server scans it right away. */
+  async acceptHostKey(hostId: string, fingerprint: string): Promise<Host> {
+    const { host, jobId } = await api.acceptHostKey(hostId, fingerprint);
+    upsert(this.hosts, host);
+    if (jobId) this.trackScan(hostId, jobId);
+    this.#summarySoon();
+    return host;
   }
 
   async addHost(body: Parameters<typeof api.createHost>[0]): Promise<Host> {
