@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import type { Browser } from 'playwright-core';
-import { startApp, until, type RunningApp } from './app.ts';
+import { ADMIN, startApp, until, type RunningApp } from './app.ts';
 import { launchBrowser } from './browser.ts';
 import { startSshd, type Sshd } from '../relay/test/sshd.ts';
 import { aptSimulation, dpkgVersion, leafUpdates } from '../relay/test/apt-local.ts';
@@ -155,8 +155,41 @@ describe('npm start, end to end', () => {
     console.log(`patched ${pkg} ${update.currentVersion} → ${update.newVersion} in ${job.durationMs} ms; ${after.updatesCount} updates left`);
   });
 
+  it('patches a real package from the host page: confirmation, live log, then the job in History', async () => {
+    const { body: updates } = await app.api(`/api/hosts/${hostId}/updates`);
+    const [pkg] = leafUpdates(updates.map((u: any) => u.name));
+    const update = updates.find((u: any) => u.name === pkg);
+    const page = await app.page(browser, { viewport: { width: 1280, height: 900 } });
+    await page.goto(`${app.url}/hosts/${hostId}`);
+    await page.locator(`[data-testid="package-row"][data-package="${pkg}"] [data-testid="package-select"]`).check({ timeout: 20_000 });
+    await page.locator('[data-testid="upgrade-selected"]').click();
+    const dialog = page.locator('[data-testid="upgrade-confirm"]');
+    await dialog.waitFor();
+    // the confirmation names the host and exactly what will change
+    expect(await dialog.innerText()).toContain('this-machine');
+    expect(await dialog.locator('[data-testid="upgrade-confirm-package"]').count()).toBe(1);
+    expect(await dialog.locator('[data-testid="upgrade-confirm-package"]').innerText()).toContain(update.newVersion);
+    await page.locator('[data-testid="upgrade-confirm-button"]').click();
+
+    const log = page.locator('[data-testid="live-log"]');
+    await expect.poll(() => log.innerText(), { timeout: 120_000 }).toContain(`Unpacking ${pkg}`);
+    await expect.poll(() => log.getAttribute('data-status'), { timeout: 180_000 }).toBe('succeeded');
+    expect(await page.locator('[data-testid="live-log-outcome"]').innerText()).toMatch(/1 package upgraded/);
+    expect(dpkgVersion(pkg)).toBe(update.newVersion);
+    await page.screenshot({ path: 'e2e/artifacts/patch-live-log.png', fullPage: true });
+
+    await page.locator('[data-testid="nav-history"]').click();
+    const row = page.locator('[data-testid="history-row"][data-kind="upgrade"][data-status="succeeded"]').first();
+    await row.waitFor({ timeout: 20_000 });
+    expect(await row.innerText()).toContain(pkg);
+    await row.locator('[data-testid="history-toggle"]').click();
+    await expect.poll(() => page.locator('[data-testid="history-log"]').first().innerText(), { timeout: 20_000 }).toContain(`Setting up ${pkg}`);
+    await page.screenshot({ path: 'e2e/artifacts/history.png', fullPage: true });
+    await page.close();
+  });
+
   it('the dashboard shows the relay connected and the host with its OS, and updates live', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const page = await app.page(browser, { viewport: { width: 1280, height: 800 } });
     await page.goto(app.url);
     await page.locator('[data-testid="relay-row"][data-connected="true"]').first().waitFor({ timeout: 20_000 });
     const row = page.locator('[data-testid="host-row"]', { hasText: 'this-machine' });
@@ -186,7 +219,7 @@ describe('npm start, end to end', () => {
   });
 
   it('"Test connection" in the add-host dialog probes through the relay and names the real cause of a failure', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await app.page(browser, { viewport: { width: 1280, height: 900 } });
     await page.goto(app.url);
     await page.locator('[data-testid="add-host-open"]').first().click();
     const form = page.locator('[data-testid="add-host-form"]');
@@ -205,8 +238,17 @@ describe('npm start, end to end', () => {
     await page.close();
   });
 
+  it('no token, session or key ever reaches a log line (everything npm start, wrangler and the relay printed)', async () => {
+    const out = app.output();
+    expect(out.length).toBeGreaterThan(200);
+    expect(out).not.toMatch(/pm[rst]_[A-Za-z0-9_-]{20,}/);
+    expect(out).not.toMatch(/PRIVATE KEY/);
+    expect(out).not.toContain(ADMIN.password);
+    expect(out).not.toMatch(/pbkdf2-sha256\$/);
+  });
+
   it('adding a host in the dashboard shows the API field error, then adds it', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const page = await app.page(browser, { viewport: { width: 1280, height: 800 } });
     await page.goto(app.url);
     const form = page.locator('[data-testid="add-host-form"]');
     await page.locator('[data-testid="add-host-open"]').first().click();

@@ -51,7 +51,7 @@ describe('a simulated fleet', () => {
   });
 
   it('"Scan all" in the dashboard shows live progress to the end', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await app.page(browser, { viewport: { width: 1280, height: 900 } });
     await page.goto(app.url);
     await page.locator('[data-testid="host-row"]').nth(added.size - 1).waitFor({ timeout: 20_000 });
     await page.locator('[data-testid="scan-all"]').click();
@@ -102,7 +102,7 @@ describe('a simulated fleet', () => {
     const rebootNames = [...added].filter(([, h]) => h.profile !== 'offline' && PROFILES[h.profile as keyof typeof PROFILES].expected.rebootRequired).map(([n]) => n);
     expect(rebootNames.length).toBeGreaterThan(0);
 
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await app.page(browser, { viewport: { width: 1280, height: 900 } });
     await page.goto(app.url);
     await page.locator('[data-testid="summary-card"][data-filter="needs-reboot"]').click();
     await expect.poll(async () => (await page.locator('[data-testid="host-row"]').allInnerTexts()).length, { timeout: 10_000 }).toBe(rebootNames.length);

@@ -66,12 +66,14 @@ process.on('SIGTERM', () => void stop(0));
 let cookie = '';
 async function api<T = any>(path: string, init: { method?: string; json?: unknown } = {}): Promise<{ status: number; body: T }> {
   const headers: Record<string, string> = {};
-  if (init.json !== undefined) headers['Content-Type'] = 'application/json';
+  const method = init.method ?? 'GET';
+  // The API takes changes only as JSON (its CSRF defence), even with no body.
+  if (method !== 'GET') headers['Content-Type'] = 'application/json';
   if (cookie) headers.Cookie = cookie;
   const res = await fetch(url + path, {
-    method: init.method ?? 'GET',
+    method,
     headers,
-    body: init.json !== undefined ? JSON.stringify(init.json) : undefined,
+    body: init.json !== undefined ? JSON.stringify(init.json) : method !== 'GET' ? '{}' : undefined,
   });
   const set = res.headers.getSetCookie?.() ?? [];
   if (set.length) cookie = set.map((c) => c.split(';')[0]).join('; ');
@@ -85,11 +87,14 @@ async function api<T = any>(path: string, init: { method?: string; json?: unknow
   return { status: res.status, body };
 }
 
+/** The demo's admin account (a throwaway local demo: the password is printed). */
+const DEMO_ADMIN = { username: 'admin', password: 'patchman-demo-admin' };
+
 /** If the API wants a login, create the demo admin (first run) and log in. */
 async function ensureSession(): Promise<void> {
   const probe = await api('/api/hosts');
   if (probe.status !== 401) return;
-  const creds = { username: 'admin', password: 'patchman-demo-admin' };
+  const creds = DEMO_ADMIN;
   await api('/api/setup', { method: 'POST', json: creds });
   const login = await api('/api/auth/login', { method: 'POST', json: creds });
   if (login.status >= 400) throw new Error(`could not log in as the demo admin (${login.status} ${JSON.stringify(login.body)})`);
@@ -212,7 +217,7 @@ async function main(): Promise<void> {
   if (fleet.unknownCommands.length) {
     say(`warning: the relay sent ${fleet.unknownCommands.length} command(s) the simulator has no recording for, e.g. ${JSON.stringify(fleet.unknownCommands[0].command.slice(0, 120))}`);
   }
-  say(`PatchMan demo is running at ${url} — Ctrl-C stops it`);
+  say(`PatchMan demo is running at ${url} — sign in as ${DEMO_ADMIN.username} / ${DEMO_ADMIN.password} — Ctrl-C stops it`);
 }
 
 main().catch((err) => {

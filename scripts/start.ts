@@ -132,6 +132,12 @@ async function main() {
     PATCHMAN_DATA_DIR: join(state, 'relay'),
   });
   say(`PatchMan is running at ${url}`);
+  try {
+    const setup = (await (await fetch(`${url}/api/setup`)).json()) as { needed?: boolean };
+    if (setup.needed) say(`first run: open ${url} to create the admin account (the local relay is already paired)`);
+  } catch {
+    /* only a hint */
+  }
 }
 
 main().catch((err) => {
