@@ -66,3 +66,9 @@ export const PackageName = v.pipe(
 
 /** `Idempotency-Key` header: a retried or double-clicked request returns the first job. */
 export const IdempotencyKey = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{8,128}$/, 'must be 8–128 letters, digits or _ . : -'));
+
+/** A Compose project name as Compose itself allows it (lower case, digits, `_` and `-`). */
+export const StackName = v.pipe(v.string('must be a string'), v.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be a Compose project name (a-z, 0-9, _ and -)'));
+
+/** A Compose service name. */
+export const ServiceName = v.pipe(v.string('must be a string'), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be a service name (letters, digits, _ . -)'));

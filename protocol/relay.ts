@@ -1,7 +1,7 @@
 // The relay protocol: every message between the Worker (RelayHub Durable Object) and the
 // relay, in both directions. Both ends import this module and validate what they receive.
 import * as v from 'valibot';
-import { HostAddress, Port, PosixUser, Id, PackageName } from './fields.ts';
+import { HostAddress, Port, PosixUser, Id, PackageName, ServiceName, StackName } from './fields.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -142,6 +142,69 @@ export const RebootResult = v.object({
   kernel: v.string(),
 });
 
+// ---- Docker Compose stacks ----------------------------------------------------------------
+
+/** Whether a container's image has a newer version under its tag, decided without pulling:
+ * the registry's current digest for the tag (a HEAD request) is not among the image's
+ * RepoDigests. Images pinned by digest, built locally, or without RepoDigests cannot be
+ * checked, and say why. */
+export const ImageCheck = v.object({
+  status: v.picklist(['up-to-date', 'update-available', 'not-checkable', 'error']),
+  /** Why not checkable, or what went wrong (plain words). */
+  reason: v.nullable(v.string()),
+  /** The RepoDigest for this reference's repository (`sha256:…`), if the image has one. */
+  localDigest: v.nullable(v.string()),
+  /** The registry's digest for the tag now. */
+  remoteDigest: v.nullable(v.string()),
+});
+
+export const StackContainer = v.object({
+  name: v.string(),
+  service: v.string(),
+  /** `running`, `exited`, … as Compose reports it. */
+  state: v.string(),
+  /** The image reference as the stack names it (e.g. `nginx:1.27`, `ghcr.io/org/app:latest`). */
+  image: v.string(),
+  imageId: v.nullable(v.string()),
+  repoDigests: v.array(v.string()),
+  check: ImageCheck,
+});
+
+export const Stack = v.object({
+  name: v.string(),
+  /** As `docker compose ls` says it, e.g. `running(3)`, `exited(1)`. */
+  status: v.string(),
+  workingDir: v.nullable(v.string()),
+  configFiles: v.array(v.string()),
+  containers: v.array(StackContainer),
+});
+export type Stack = v.InferOutput<typeof Stack>;
+
+export const DockerScanResult = v.object({
+  /** `docker compose version --short`, e.g. `2.29.7`. */
+  composeVersion: v.string(),
+  stacks: v.array(Stack),
+  warnings: v.array(v.string()),
+});
+
+export const DockerUpdateParams = v.strictObject({
+  target: SshTarget,
+  runId: RunId,
+  stack: StackName,
+  /** Only these services; omitted = the whole stack. */
+  services: v.optional(v.pipe(v.array(ServiceName), v.minLength(1), v.maxLength(200))),
+  offset: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+});
+
+export const DockerUpdateResult = v.object({
+  exitCode: v.number(),
+  /** The stack checked again after the update. */
+  stack: Stack,
+  logBytes: v.number(),
+  logTail: v.string(),
+  durationMs: v.number(),
+});
+
 /** Every operation, its parameters and its result. Adding one here is the only way the
  * Worker can ask the relay for anything. */
 export const Operations = {
@@ -159,6 +222,17 @@ export const Operations = {
   upgrade: { params: UpgradeParams, result: UpgradeResult },
   /** Reboot, wait for the host to come back with a new boot id. Refused for monitor-only hosts. */
   reboot: { params: RebootParams, result: RebootResult },
+  /** List the host's Compose stacks and their containers, and check each image's registry
+   * for a newer digest under its tag (HEAD requests from the relay; nothing is pulled and
+   * nothing changes on the host). `stack` limits it to one stack. */
+  'docker.scan': {
+    params: v.strictObject({ target: SshTarget, stack: v.optional(StackName) }),
+    result: DockerScanResult,
+  },
+  /** `docker compose pull` then `up -d` for one stack (or some of its services), in its
+   * working directory with its config files, detached like an upgrade; then check it again.
+   * Refused for monitor-only hosts. */
+  'docker.update': { params: DockerUpdateParams, result: DockerUpdateResult },
   /** An admin accepted a changed host key: pin exactly this fingerprint, and check the host
    * now presents it (the pin is put back if it does not). */
   'accept-host-key': {
@@ -169,7 +243,7 @@ export const Operations = {
 
 /** Operations that change a host: refused for monitor-only hosts at both ends, and one at a
  * time per host. */
-export const MUTATING_OPERATIONS = ['upgrade', 'reboot'] as const satisfies readonly OperationName[];
+export const MUTATING_OPERATIONS = ['upgrade', 'reboot', 'docker.update'] as const satisfies readonly OperationName[];
 
 export type OperationName = keyof typeof Operations;
 export type OperationParams<K extends OperationName> = v.InferOutput<(typeof Operations)[K]['params']>;

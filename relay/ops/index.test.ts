@@ -63,6 +63,12 @@ function spyTable(impl?: HandlerTable['probe']): HandlerTable & { probe: ReturnT
     reboot: vi.fn(async () => {
       throw new Error('not used');
     }),
+    'docker.scan': vi.fn(async () => {
+      throw new Error('not used');
+    }),
+    'docker.update': vi.fn(async () => {
+      throw new Error('not used');
+    }),
     'accept-host-key': vi.fn(async () => {
       throw new Error('not used');
     }),

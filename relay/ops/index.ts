@@ -20,6 +20,8 @@ import { runScan } from './scan.ts';
 import { runUpgrade } from './upgrade.ts';
 import { runReboot } from './reboot.ts';
 import { runAcceptHostKey } from './accept-host-key.ts';
+import { runDockerScan } from './docker-scan.ts';
+import { runDockerUpdate } from './docker-update.ts';
 
 export type Handler<K extends OperationName> = (params: OperationParams<K>, ctx: OpContext) => Promise<OperationResult<K>>;
 export type HandlerTable = { [K in OperationName]: Handler<K> };
@@ -30,6 +32,8 @@ export const handlers = {
   scan: runScan,
   upgrade: runUpgrade,
   reboot: runReboot,
+  'docker.scan': (params, ctx) => runDockerScan(params, ctx),
+  'docker.update': (params, ctx) => runDockerUpdate(params, ctx),
   'accept-host-key': runAcceptHostKey,
 } satisfies HandlerTable;
 

@@ -62,7 +62,25 @@ async function makeHostKey(dir: string): Promise<{ path: string; fingerprint: st
   return { path, fingerprint };
 }
 
-export async function startSshd(opts: { authorizedKeys: string[] }): Promise<Sshd> {
+export interface SshdOptions {
+  authorizedKeys: string[];
+  /** Extra environment for every session (sshd's SetEnv), e.g. a PATH with a directory of
+   * stub commands first. HOME is always set (to the sshd's temp dir) and cannot be
+   * replaced here. Values must not contain `"` or newlines. */
+  env?: Record<string, string>;
+}
+
+/** One `SetEnv` line: sshd uses only the first SetEnv directive, so every variable goes on it. */
+function setEnvLine(env: Record<string, string>): string {
+  const words = Object.entries(env).map(([k, v]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid environment variable name ${JSON.stringify(k)}`);
+    if (/["\n\r\\]/.test(v)) throw new Error(`the value of ${k} must not contain quotes, backslashes or newlines`);
+    return `"${k}=${v}"`;
+  });
+  return `SetEnv ${words.join(' ')}`;
+}
+
+export async function startSshd(opts: SshdOptions): Promise<Sshd> {
   const dir = await mkdtemp(join(tmpdir(), 'patchman-sshd-'));
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 }); // privilege separation dir
   await mkdir(join(dir, 'home'), { mode: 0o700 });
@@ -86,7 +104,7 @@ export async function startSshd(opts: { authorizedKeys: string[] }): Promise<Ssh
       'PermitRootLogin prohibit-password',
       `PidFile ${join(dir, 'sshd.pid')}`,
       // Root's real ~/.bashrc (pyenv init) must not run: parallel logins fight over its lock.
-      `SetEnv HOME=${join(dir, 'home')}`,
+      setEnvLine({ ...(opts.env ?? {}), HOME: join(dir, 'home') }),
       'MaxStartups 200:30:400',
       'MaxSessions 50',
       'LogLevel ERROR',
