@@ -1,8 +1,8 @@
 // API bodies and responses. The Worker validates request bodies with these schemas; the
 // dashboard imports the response types from here.
 import * as v from 'valibot';
-import { HostAddress, Port, PosixUser, Label, Tag, Id, PackageName } from './fields.ts';
-import { Fingerprint, HeldPackage, PackageChange, PackageManagerName, PackageUpdate, ProbeResult, RelayError } from './relay.ts';
+import { HostAddress, Port, PosixUser, Label, Tag, Id, PackageName, ServiceName } from './fields.ts';
+import { Fingerprint, HeldPackage, PackageChange, PackageManagerName, PackageUpdate, ProbeResult, RelayError, StackContainer } from './relay.ts';
 
 export const HostCreate = v.strictObject({
   name: v.optional(Label),
@@ -78,6 +78,45 @@ export type BulkResult = v.InferOutput<typeof BulkResult>;
 /** POST /api/hosts/:id/reboot */
 export const RebootRequest = v.strictObject({ confirm: Confirm });
 
+/** POST /api/stacks/:id/update: `docker compose pull` then `up -d` for the stack, or only
+ * the named services of it. */
+export const StackUpdateRequest = v.strictObject({
+  confirm: Confirm,
+  services: v.optional(
+    v.pipe(
+      v.array(ServiceName, 'must be a list of service names'),
+      v.minLength(1, 'must name at least one service (or be left out for the whole stack)'),
+      v.maxLength(200, 'at most 200 services'),
+    ),
+  ),
+});
+export type StackUpdateRequest = v.InferOutput<typeof StackUpdateRequest>;
+
+/** GET /api/stacks?hostId=: a host's Compose stacks as its last docker scan found them. */
+export const StackQuery = v.strictObject({ hostId: v.optional(Id) });
+
+/** One Docker Compose stack (GET /api/stacks, /api/stacks/:id). */
+export const Stack = v.object({
+  id: v.string(),
+  hostId: v.string(),
+  hostName: v.string(),
+  /** The Compose project name. */
+  name: v.string(),
+  /** As `docker compose ls` says it, e.g. `running(3)`. */
+  status: v.string(),
+  workingDir: v.nullable(v.string()),
+  configFiles: v.array(v.string()),
+  containers: v.array(StackContainer),
+  /** Containers whose image has a newer version under its tag. */
+  updatesCount: v.number(),
+  /** Containers whose image could not be checked (pinned by digest, built locally, registry error). */
+  uncheckableCount: v.number(),
+  checkedAt: v.string(),
+  /** Why the last check of this stack failed (what is shown is from before), or null. */
+  error: v.nullable(v.string()),
+});
+export type Stack = v.InferOutput<typeof Stack>;
+
 export const HostFilter = v.picklist(['needs-updates', 'needs-reboot', 'offline', 'security']);
 export type HostFilter = v.InferOutput<typeof HostFilter>;
 
@@ -108,6 +147,8 @@ export const Summary = v.object({
   securityPackages: v.number(),
   securityHosts: v.number(),
   needReboot: v.number(),
+  /** Compose stacks with at least one container whose image has a newer version. */
+  stacksWithUpdates: v.number(),
 });
 export type Summary = v.InferOutput<typeof Summary>;
 
@@ -115,7 +156,7 @@ export const RelayCreate = v.strictObject({ name: Label });
 
 export const HostStatus = v.picklist(['unknown', 'online', 'offline', 'error']);
 export const JobStatus = v.picklist(['queued', 'dispatched', 'running', 'succeeded', 'failed', 'cancelled', 'lost']);
-export const JobKind = v.picklist(['scan', 'upgrade', 'reboot']);
+export const JobKind = v.picklist(['scan', 'upgrade', 'reboot', 'docker-scan', 'stack-update']);
 export type JobKind = v.InferOutput<typeof JobKind>;
 
 export const Relay = v.object({
@@ -181,8 +222,13 @@ export const Job = v.object({
   requestedBy: v.nullable(v.string()),
   /** What was asked: the packages of a selective upgrade (null = everything). */
   packages: v.nullable(v.array(v.string())),
-  /** What an upgrade changed (installed versions before and after). */
+  /** What an upgrade changed (installed versions before and after); for a stack update, the
+   * containers whose image changed (`name` the container, `from`/`to` its image digests). */
   changes: v.nullable(v.array(PackageChange)),
+  /** The Compose stack of a stack update, or of a docker scan limited to one stack. */
+  stack: v.nullable(v.string()),
+  /** The services a stack update was limited to (null = the whole stack). */
+  services: v.nullable(v.array(v.string())),
   /** Characters of output kept, and whether the cap cut some of it. */
   logBytes: v.number(),
   logTruncated: v.boolean(),

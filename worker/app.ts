@@ -17,6 +17,7 @@ import { scanRoutes } from './routes/scans.ts';
 import { upgradeRoutes } from './routes/upgrades.ts';
 import { summaryRoutes } from './routes/summary.ts';
 import { settingsRoutes } from './routes/settings.ts';
+import { stackRoutes } from './routes/stacks.ts';
 
 // Every /api path goes through `authenticate` (identity, role, CSRF, audit) first; the relay
 // socket authenticates with its own bearer token.
@@ -34,6 +35,7 @@ export const app = new Hono<AppEnv>()
   .route('/api/upgrades', upgradeRoutes)
   .route('/api/summary', summaryRoutes)
   .route('/api/settings', settingsRoutes)
+  .route('/api/stacks', stackRoutes)
   .route('/api/jobs', jobRoutes)
   .route('/api/live', live)
   .route('/relay/connect', relayConnect)

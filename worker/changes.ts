@@ -1,9 +1,10 @@
-// Starting a change (upgrade or reboot) on a host: every rule the Worker enforces before a
-// job reaches a relay. Monitor-only hosts refuse; one change per host at a time (a unique
-// index, so two racing requests cannot both win); a repeated Idempotency-Key returns the
-// first job; selective upgrades only where the package manager allows them.
+// Starting a change (upgrade, reboot or stack update) on a host: every rule the Worker
+// enforces before a job reaches a relay. Monitor-only hosts refuse; one change per host at a
+// time (a unique index, so two racing requests cannot both win); a repeated Idempotency-Key
+// returns the first job; selective upgrades only where the package manager allows them; a
+// stack update only for services the stack has.
 import { and, eq, inArray } from 'drizzle-orm';
-import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
+import { schema, type Db, type HostRow, type JobRow, type StackRow } from './db/index.ts';
 import type { Env } from './env.ts';
 import { ApiError } from './lib/http.ts';
 import { newId } from './lib/crypto.ts';
@@ -19,15 +20,21 @@ export const PACMAN_FULL_ONLY =
 export const PROXMOX_FULL_ONLY = 'Proxmox VE and Backup Server are always upgraded as a whole (apt full-upgrade), as Proxmox documents.';
 
 export interface ChangeRequest {
-  kind: 'upgrade' | 'reboot';
+  kind: 'upgrade' | 'reboot' | 'stack-update';
   packages?: string[];
+  /** For a stack update: the stack (as the last docker scan found it) and the services to
+   * update (undefined = the whole stack). */
+  stack?: StackRow;
+  services?: string[];
   idempotencyKey: string | null;
   requestedBy: string | null;
 }
 
+const VERB: Record<ChangeRequest['kind'], string> = { upgrade: 'upgraded', reboot: 'rebooted', 'stack-update': 'changed' };
+
 /** Why this host cannot take this change, as an ApiError (409/400), or null. */
 export async function refusal(db: Db, host: HostRow, req: ChangeRequest): Promise<ApiError | null> {
-  const verb = req.kind === 'upgrade' ? 'upgraded' : 'rebooted';
+  const verb = VERB[req.kind];
   if (host.monitorOnly) {
     return new ApiError(409, 'monitor-only', `${host.name} is monitor-only: PatchMan scans it but never changes it. Turn monitor-only off in Edit host to allow it to be ${verb}.`);
   }
@@ -55,8 +62,37 @@ export async function refusal(db: Db, host: HostRow, req: ChangeRequest): Promis
       return new ApiError(400, 'invalid', `packages: not a pending update on ${host.name}: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ' …' : ''} (scan the host first)`, 'packages');
     }
   }
+  if (req.kind === 'stack-update') {
+    if (!req.stack || req.stack.hostId !== host.id) return new ApiError(404, 'not-found', 'stack not found');
+    if (req.services) {
+      const known = new Set(req.stack.containers.map((c) => c.service));
+      const missing = [...new Set(req.services)].filter((s) => !known.has(s));
+      if (missing.length) {
+        return new ApiError(
+          400,
+          'invalid',
+          `services: not a service of ${req.stack.name} on ${host.name}: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ' …' : ''} (check the stack first)`,
+          'services',
+        );
+      }
+    }
+  }
   return null;
 }
+
+/** What a change job records as asked (`params`). */
+function paramsOf(host: HostRow, req: ChangeRequest): NonNullable<JobRow['params']> {
+  switch (req.kind) {
+    case 'upgrade':
+      return req.packages ? { packages: req.packages } : {};
+    case 'reboot':
+      return { bootId: host.bootId };
+    case 'stack-update':
+      return { stack: req.stack!.name, ...(req.services ? { services: [...new Set(req.services)] } : {}) };
+  }
+}
+
+const KIND_NAME: Record<JobRow['kind'], string> = { scan: 'a scan', upgrade: 'an upgrade', reboot: 'a reboot', 'docker-scan': 'a stack check', 'stack-update': 'a stack update' };
 
 function isUnique(err: unknown, what: string): boolean {
   for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
@@ -69,16 +105,18 @@ async function busyError(db: Db, host: HostRow): Promise<ApiError> {
   const running = await db.query.jobs.findFirst({
     where: and(eq(jobs.hostId, host.id), inArray(jobs.kind, CHANGES), inArray(jobs.status, ACTIVE)),
   });
-  const what = running ? `an ${running.kind === 'upgrade' ? 'upgrade' : 'reboot'} (job ${running.id}) is ${running.status}` : 'another change is under way';
+  const what = running
+    ? `${KIND_NAME[running.kind]}${running.params?.stack ? ` of ${running.params.stack}` : ''} (job ${running.id}) is ${running.status}`
+    : 'another change is under way';
   return new ApiError(409, 'busy', `${host.name} is busy: ${what}. One change at a time per host.`);
 }
 
 /** The job a repeated Idempotency-Key refers to (or a 409 when the key was used for
  * something else). */
-async function replay(db: Db, key: string, host: HostRow, kind: string): Promise<JobRow | null> {
+async function replay(db: Db, key: string, host: HostRow, req: ChangeRequest): Promise<JobRow | null> {
   const prior = await db.query.jobs.findFirst({ where: eq(jobs.idempotencyKey, key) });
   if (!prior) return null;
-  if (prior.hostId !== host.id || prior.kind !== kind) {
+  if (prior.hostId !== host.id || prior.kind !== req.kind || (req.kind === 'stack-update' && prior.params?.stack !== req.stack?.name)) {
     throw new ApiError(409, 'idempotency-key-reused', 'this Idempotency-Key was already used for a different request', 'Idempotency-Key');
   }
   return prior;
@@ -90,12 +128,12 @@ async function replay(db: Db, key: string, host: HostRow, kind: string): Promise
  */
 export async function startChange(env: Env, db: Db, host: HostRow, req: ChangeRequest, opts: { dispatch?: boolean } = {}): Promise<{ job: JobRow; created: boolean }> {
   if (req.idempotencyKey) {
-    const prior = await replay(db, req.idempotencyKey, host, req.kind);
+    const prior = await replay(db, req.idempotencyKey, host, req);
     if (prior) return { job: prior, created: false };
   }
   const refused = await refusal(db, host, req);
   if (refused) throw refused;
-  const params = req.kind === 'upgrade' ? (req.packages ? { packages: req.packages } : {}) : { bootId: host.bootId };
+  const params = paramsOf(host, req);
   let job: JobRow;
   try {
     [job] = await db
@@ -114,7 +152,7 @@ export async function startChange(env: Env, db: Db, host: HostRow, req: ChangeRe
       .returning();
   } catch (err) {
     if (req.idempotencyKey && isUnique(err, 'jobs.idempotency_key')) {
-      const prior = await replay(db, req.idempotencyKey, host, req.kind);
+      const prior = await replay(db, req.idempotencyKey, host, req);
       if (prior) return { job: prior, created: false };
     }
     if (isUnique(err, 'jobs.host_id')) throw await busyError(db, host);

@@ -78,6 +78,43 @@ export async function startScans(env: Env, db: Db, targets: HostRow[], requested
   return { jobIds, created };
 }
 
+/**
+ * Queue a docker scan of a host: every Compose stack, or only `stack`. A scan that would
+ * cover it already waiting or running (of the whole host, or of this stack) is reused.
+ * Returns its job id and whether it is new.
+ */
+export async function startDockerScan(
+  env: Env,
+  db: Db,
+  host: HostRow,
+  requestedBy: string | null,
+  opts: { stack?: string; dispatch?: boolean } = {},
+): Promise<{ jobId: string; created: boolean } | null> {
+  if (!host.relayId) return null;
+  const active = await db
+    .select({ id: jobs.id, params: jobs.params })
+    .from(jobs)
+    .where(and(eq(jobs.hostId, host.id), eq(jobs.kind, 'docker-scan'), inArray(jobs.status, ACTIVE)));
+  const covering = active.find((j) => !j.params?.stack || j.params.stack === opts.stack);
+  if (covering) return { jobId: covering.id, created: false };
+  const [job] = await db
+    .insert(jobs)
+    .values({
+      id: newId(),
+      kind: 'docker-scan',
+      hostId: host.id,
+      relayId: host.relayId,
+      status: 'queued',
+      requestedBy,
+      params: opts.stack ? { stack: opts.stack } : {},
+      createdAt: Date.now(),
+    })
+    .returning();
+  await publish(env, { type: 'job', job: jobJson(job) });
+  if (opts.dispatch !== false) await relayHub(env, host.relayId).dispatch();
+  return { jobId: job.id, created: true };
+}
+
 /** Hosts with no scan (successful or not) started within the interval. */
 export async function dueHosts(db: Db, intervalHours: number, now = Date.now()) {
   if (intervalHours <= 0) return [];

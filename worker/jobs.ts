@@ -2,35 +2,49 @@
 // and finished by the relay's response (or by a timeout / disconnect).
 import * as v from 'valibot';
 import { and, asc, eq, inArray, lt, notInArray, sql } from 'drizzle-orm';
-import { Operations, type OperationName, type FromRelay } from '../protocol/relay.ts';
-import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
+import { Operations, type OperationName, type FromRelay, type Stack } from '../protocol/relay.ts';
+import { schema, type Db, type HostRow, type JobRow, type StackRow } from './db/index.ts';
+import { newId } from './lib/crypto.ts';
 
-const { jobs, hosts, hostUpdates, jobOutput } = schema;
+const { jobs, hosts, hostUpdates, jobOutput, stacks } = schema;
 
 type ResponseMsg = Extract<FromRelay, { type: 'response' }>;
 
 /** How long the relay gets to answer each kind of job once it is dispatched. */
-export const JOB_TIMEOUT_MS: Record<JobRow['kind'], number> = { scan: 10 * 60_000, upgrade: 60 * 60_000, reboot: 20 * 60_000 };
+export const JOB_TIMEOUT_MS: Record<JobRow['kind'], number> = {
+  scan: 10 * 60_000,
+  upgrade: 60 * 60_000,
+  reboot: 20 * 60_000,
+  'docker-scan': 10 * 60_000,
+  'stack-update': 30 * 60_000,
+};
 /** A queued job whose relay stays offline this long is failed as expired. */
 export const QUEUE_EXPIRY_MS = 60 * 60_000;
 
 export const ACTIVE: JobRow['status'][] = ['queued', 'dispatched', 'running'];
 
 /** The relay operation each kind of job runs. */
-export const JOB_OPERATION = { scan: 'scan', upgrade: 'upgrade', reboot: 'reboot' } as const satisfies Record<JobRow['kind'], OperationName>;
+export const JOB_OPERATION = {
+  scan: 'scan',
+  upgrade: 'upgrade',
+  reboot: 'reboot',
+  'docker-scan': 'docker.scan',
+  'stack-update': 'docker.update',
+} as const satisfies Record<JobRow['kind'], OperationName>;
 
 /** Jobs that change a host: one at a time per host (the jobs_one_change_per_host index),
- * refused for monitor-only hosts, followed by a rescan. */
-export const CHANGES: JobRow['kind'][] = ['upgrade', 'reboot'];
+ * refused for monitor-only hosts, followed by a rescan (a stack update: a check of its
+ * stack, when its own result did not bring the stack back). */
+export const CHANGES: JobRow['kind'][] = ['upgrade', 'reboot', 'stack-update'];
 
 /** Kinds that are safe to send again after a lost answer, because they change nothing. */
-export const REPEATABLE: JobRow['kind'][] = ['scan'];
+export const REPEATABLE: JobRow['kind'][] = ['scan', 'docker-scan'];
 
 /** Kinds whose run outlives the relay's connection: when the relay drops, the job waits for
- * it to come back and re-attach (until its deadline, then it is lost). An upgrade re-sent
- * re-attaches to its run on the host (a run id starts at most once); a reboot re-sent only
- * waits for the host (`resume`), it never reboots twice. */
-export const RESUMABLE: JobRow['kind'][] = ['upgrade', 'reboot'];
+ * it to come back and re-attach (until its deadline, then it is lost). An upgrade or stack
+ * update re-sent re-attaches to its run on the host (a run id starts at most once); a
+ * reboot re-sent only waits for the host (`resume`), it never reboots twice. */
+export const RESUMABLE: JobRow['kind'][] = ['upgrade', 'reboot', 'stack-update'];
 
 /** Most output kept per job (characters); the rest is dropped with a visible marker, and the
  * relay's last 16 KiB are appended at the end. */
@@ -49,6 +63,19 @@ export function requestFor(job: JobRow, host: HostRow): { op: OperationName; par
       };
     case 'reboot':
       return { op: 'reboot', params: { target, runId: job.id, resume: job.resume, bootId: job.params?.bootId ?? null } };
+    case 'docker-scan':
+      return { op: 'docker.scan', params: { target, ...(job.params?.stack ? { stack: job.params.stack } : {}) } };
+    case 'stack-update':
+      return {
+        op: 'docker.update',
+        params: {
+          target,
+          runId: job.id,
+          stack: job.params?.stack,
+          ...(job.params?.services ? { services: job.params.services } : {}),
+          offset: job.logOffset,
+        },
+      };
   }
 }
 
@@ -88,6 +115,13 @@ export async function applyResponse(db: Db, msg: ResponseMsg): Promise<{ job: Jo
         .where(eq(hosts.id, job.hostId))
         .returning();
     }
+    // A failed check leaves the stacks as they were, saying why they were not checked again.
+    if (job.kind === 'docker-scan') {
+      await db
+        .update(stacks)
+        .set({ error: message })
+        .where(and(eq(stacks.hostId, job.hostId), job.params?.stack ? eq(stacks.name, job.params.stack) : undefined));
+    }
     const status = code === 'lost' || code === 'relay-disconnected' ? 'lost' : 'failed';
     const done = await finishJob(db, job.id, status, { errorCode: code, errorMessage: message, ...(exitCode !== undefined ? { exitCode } : {}) });
     return { job: done, host: host ?? null };
@@ -104,6 +138,8 @@ export async function applyResponse(db: Db, msg: ResponseMsg): Promise<{ job: Jo
   }
   if (job.kind === 'upgrade') return applyUpgrade(db, job, parsed.output as Upgrade);
   if (job.kind === 'reboot') return applyReboot(db, job, parsed.output as Reboot);
+  if (job.kind === 'docker-scan') return applyDockerScan(db, job, parsed.output as DockerScan);
+  if (job.kind === 'stack-update') return applyStackUpdate(db, job, parsed.output as StackUpdate);
   return applyScan(db, job, parsed.output as Scan);
 }
 
@@ -143,6 +179,8 @@ async function applyScan(db: Db, job: JobRow, scan: Scan): Promise<{ job: JobRow
       })
       .where(eq(hosts.id, job.hostId)),
     db.delete(hostUpdates).where(eq(hostUpdates.hostId, job.hostId)),
+    // no Docker (any more): no stacks either
+    ...(probe.docker ? [] : [db.delete(stacks).where(eq(stacks.hostId, job.hostId))]),
   ];
   for (let i = 0; i < scan.updates.length; i += UPDATE_ROWS_PER_INSERT) {
     const chunk = scan.updates.slice(i, i + UPDATE_ROWS_PER_INSERT);
@@ -163,6 +201,8 @@ async function applyScan(db: Db, job: JobRow, scan: Scan): Promise<{ job: JobRow
 type Scan = v.InferOutput<(typeof Operations)['scan']['result']>;
 type Upgrade = v.InferOutput<(typeof Operations)['upgrade']['result']>;
 type Reboot = v.InferOutput<(typeof Operations)['reboot']['result']>;
+type DockerScan = v.InferOutput<(typeof Operations)['docker.scan']['result']>;
+type StackUpdate = v.InferOutput<(typeof Operations)['docker.update']['result']>;
 
 async function applyUpgrade(db: Db, job: JobRow, up: Upgrade): Promise<{ job: JobRow | null; host: HostRow | null }> {
   if (job.logTruncated && up.logTail) {
@@ -186,6 +226,110 @@ async function applyReboot(db: Db, job: JobRow, r: Reboot): Promise<{ job: JobRo
     .returning();
   const done = await finishJob(db, job.id, 'succeeded', { exitCode: 0, summary: `back after ${formatSeconds(r.downMs)} (kernel ${r.kernel})` });
   return { job: done, host: host ?? null };
+}
+
+// ---- Docker Compose stacks ---------------------------------------------------------------
+
+/** The row values a stack report becomes (counts from its containers' image checks). */
+function stackValues(hostId: string, stack: Stack, now: number) {
+  return {
+    hostId,
+    name: stack.name,
+    status: stack.status,
+    workingDir: stack.workingDir,
+    configFiles: stack.configFiles,
+    containers: stack.containers,
+    updatesCount: stack.containers.filter((c) => c.check.status === 'update-available').length,
+    uncheckableCount: stack.containers.filter((c) => c.check.status === 'not-checkable' || c.check.status === 'error').length,
+    checkedAt: now,
+    error: null,
+  };
+}
+
+/** Insert or replace one stack of a host (its id stays: it is the stack's API id). */
+function upsertStack(db: Db, hostId: string, stack: Stack, now: number) {
+  const values = stackValues(hostId, stack, now);
+  const { hostId: _h, name: _n, ...update } = values;
+  return db
+    .insert(stacks)
+    .values({ id: newId(), ...values })
+    .onConflictDoUpdate({ target: [stacks.hostId, stacks.name], set: update });
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** Warnings of a docker scan go into its log, where the job's reader finds them. */
+async function logWarnings(db: Db, job: JobRow, warnings: string[]) {
+  if (warnings.length) await appendChunk(db, job.id, warnings.map((w) => `[patchman] warning: ${w}\n`).join(''));
+}
+
+async function applyDockerScan(db: Db, job: JobRow, scan: DockerScan): Promise<{ job: JobRow | null; host: HostRow | null }> {
+  const now = Date.now();
+  const only = job.params?.stack;
+  const found = only ? scan.stacks.filter((s) => s.name === only) : scan.stacks;
+  const names = new Set(found.map((s) => s.name));
+  const existing = await db
+    .select({ id: stacks.id, name: stacks.name })
+    .from(stacks)
+    .where(and(eq(stacks.hostId, job.hostId), only ? eq(stacks.name, only) : undefined));
+  const gone = existing.filter((s) => !names.has(s.name)).map((s) => s.id);
+  const statements: unknown[] = found.map((s) => upsertStack(db, job.hostId, s, now));
+  for (let i = 0; i < gone.length; i += 90) statements.push(db.delete(stacks).where(inArray(stacks.id, gone.slice(i, i + 90))));
+  // one transaction: the stacks never show half a scan
+  if (statements.length) await db.batch(statements as [any, ...any[]]);
+  await logWarnings(db, job, scan.warnings);
+  const done = await finishJob(db, job.id, 'succeeded', { exitCode: 0, summary: dockerScanSummary(scan, only) });
+  return { job: done, host: null };
+}
+
+export function dockerScanSummary(scan: DockerScan, only?: string): string {
+  const warned = scan.warnings.length ? `, ${plural(scan.warnings.length, 'warning')}` : '';
+  if (only) {
+    const stack = scan.stacks.find((s) => s.name === only);
+    if (!stack) return `${only}: no longer there${warned}`;
+    const n = stack.containers.filter((c) => c.check.status === 'update-available').length;
+    return `${only}: ${n ? `${plural(n, 'container')} with a newer image` : 'up to date'}${warned}`;
+  }
+  if (scan.stacks.length === 0) return `no Compose stacks${warned}`;
+  const withUpdates = scan.stacks.filter((s) => s.containers.some((c) => c.check.status === 'update-available')).length;
+  return `${plural(scan.stacks.length, 'stack')}, ${withUpdates ? `${withUpdates} with newer images` : 'all up to date'}${warned}`;
+}
+
+type Container = Stack['containers'][number];
+
+/** The image a container runs, as far as the stack reports tell: the image id, else the
+ * repo digest. */
+const imageOf = (c: Container) => c.imageId ?? c.check.localDigest ?? null;
+
+/** Containers whose image changed between two reports of a stack (matched by container
+ * name, else by service): `from`/`to` are the image's repo digest (else its id). */
+export function containerChanges(before: Container[], after: Container[]): { name: string; from: string | null; to: string | null }[] {
+  const byName = new Map(before.map((c) => [c.name, c]));
+  const byService = new Map(before.map((c) => [c.service, c]));
+  const out: { name: string; from: string | null; to: string | null }[] = [];
+  for (const c of after) {
+    const prev = byName.get(c.name) ?? byService.get(c.service);
+    if (!prev) continue;
+    const a = imageOf(prev);
+    const b = imageOf(c);
+    if (a && b && a !== b) out.push({ name: c.name, from: prev.check.localDigest ?? a, to: c.check.localDigest ?? b });
+  }
+  return out;
+}
+
+async function applyStackUpdate(db: Db, job: JobRow, up: StackUpdate): Promise<{ job: JobRow | null; host: HostRow | null }> {
+  if (job.logTruncated && up.logTail) {
+    await appendChunk(db, job.id, `\n[patchman: the last ${up.logTail.length} characters of the log]\n${up.logTail}`);
+  }
+  const name = job.params?.stack ?? up.stack.name;
+  const before: StackRow | undefined = await db.query.stacks.findFirst({ where: and(eq(stacks.hostId, job.hostId), eq(stacks.name, name)) });
+  const changes = containerChanges(before?.containers ?? [], up.stack.containers);
+  await upsertStack(db, job.hostId, { ...up.stack, name }, Date.now());
+  const summary =
+    (changes.length ? `${plural(changes.length, 'container')} updated` : up.exitCode === 0 ? 'already up to date' : 'no container updated') +
+    (up.exitCode !== 0 ? `, docker compose exited with ${up.exitCode}` : '');
+  const done = await finishJob(db, job.id, 'succeeded', { exitCode: up.exitCode, summary, changes });
+  return { job: done, host: null };
 }
 
 function formatSeconds(ms: number): string {

@@ -16,7 +16,7 @@ import { PendingRequests, RequestFailed } from '../protocol/pending.ts';
 import type { Env } from './env.ts';
 import { openDb, schema, type Db, type HostRow, type JobRow } from './db/index.ts';
 import { applyResponse, expireJobs, storeOutput, CHANGES, JOB_TIMEOUT_MS, REPEATABLE, RESUMABLE, requestFor } from './jobs.ts';
-import { startScans } from './hosts.ts';
+import { startDockerScan, startScans } from './hosts.ts';
 import { publish } from './live-feed.ts';
 import { hostJson, jobJson, relayJson } from './lib/serialize.ts';
 import { newId } from './lib/crypto.ts';
@@ -27,7 +27,7 @@ const { relays, hosts, jobs } = schema;
 export const RELAY_ID_HEADER = 'X-PatchMan-Relay-Id';
 
 /** Failures after which a change did not touch the host, so no rescan follows. */
-const NOTHING_CHANGED = new Set(['monitor-only', 'invalid-request', 'unsupported-os', 'sudo-password', 'not-started', 'unreachable', 'auth-refused', 'host-key-changed', 'locked', 'dpkg-interrupted']);
+const NOTHING_CHANGED = new Set(['monitor-only', 'invalid-request', 'unknown-operation', 'unsupported-os', 'sudo-password', 'not-started', 'unreachable', 'auth-refused', 'host-key-changed', 'locked', 'dpkg-interrupted']);
 
 interface Attachment {
   relayId: string;
@@ -130,12 +130,26 @@ export class RelayHub extends DurableObject<Env> {
     if (host) events.push({ type: 'host', host: hostJson(host) });
     if (job) events.push({ type: 'job', job: jobJson(job) });
     await publish(this.env, ...events);
-    // After a change, look again: the package list, the reboot flag, the kernel.
-    if (job && CHANGES.includes(job.kind) && !NOTHING_CHANGED.has(job.errorCode ?? '')) {
-      const target = host ?? (await this.db.query.hosts.findFirst({ where: eq(hosts.id, job.hostId) }));
-      if (target) await startScans(this.env, this.db, [target], job.requestedBy ?? `after ${job.kind}`, { dispatch: false });
+    if (!job) return;
+    // A host with Docker: look at its Compose stacks too.
+    if (job.kind === 'scan' && job.status === 'succeeded' && host?.docker) {
+      await startDockerScan(this.env, this.db, host, job.requestedBy, { dispatch: false });
       await this.dispatch();
+      return;
     }
+    if (!CHANGES.includes(job.kind) || NOTHING_CHANGED.has(job.errorCode ?? '')) return;
+    const target = host ?? (await this.db.query.hosts.findFirst({ where: eq(hosts.id, job.hostId) }));
+    if (job.kind === 'stack-update') {
+      // A stack update that ended well brought the stack back, checked again; otherwise look.
+      if (job.status !== 'succeeded' && target) {
+        await startDockerScan(this.env, this.db, target, job.requestedBy ?? 'after stack-update', { stack: job.params?.stack, dispatch: false });
+        await this.dispatch();
+      }
+      return;
+    }
+    // After a change, look again: the package list, the reboot flag, the kernel.
+    if (target) await startScans(this.env, this.db, [target], job.requestedBy ?? `after ${job.kind}`, { dispatch: false });
+    await this.dispatch();
   }
 
   async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {

@@ -7,3 +7,4 @@ export type Db = ReturnType<typeof openDb>;
 export type RelayRow = typeof schema.relays.$inferSelect;
 export type HostRow = typeof schema.hosts.$inferSelect;
 export type JobRow = typeof schema.jobs.$inferSelect;
+export type StackRow = typeof schema.stacks.$inferSelect;

@@ -2,6 +2,8 @@
 // (`npm run db:generate`); never edit them by hand.
 import { sql } from 'drizzle-orm';
 import { sqliteTable, text, integer, index, uniqueIndex, primaryKey } from 'drizzle-orm/sqlite-core';
+import type { InferOutput } from 'valibot';
+import type { StackContainer } from '../../protocol/relay.ts';
 
 /** Times are milliseconds since the epoch. */
 const ms = (name: string) => integer(name, { mode: 'number' });
@@ -66,7 +68,7 @@ export const jobs = sqliteTable(
   'jobs',
   {
     id: text('id').primaryKey(),
-    kind: text('kind', { enum: ['scan', 'upgrade', 'reboot'] }).notNull(),
+    kind: text('kind', { enum: ['scan', 'upgrade', 'reboot', 'docker-scan', 'stack-update'] }).notNull(),
     hostId: text('host_id')
       .notNull()
       .references(() => hosts.id, { onDelete: 'cascade' }),
@@ -87,9 +89,11 @@ export const jobs = sqliteTable(
     finishedAt: ms('finished_at'),
     /** After this the job is failed with a timeout (or, for a change, lost) if the relay has not answered. */
     deadlineAt: ms('deadline_at'),
-    /** What was asked: an upgrade's packages (absent = full), the boot id before a reboot. */
-    params: text('params', { mode: 'json' }).$type<{ packages?: string[]; bootId?: string | null }>(),
-    /** What an upgrade changed. */
+    /** What was asked: an upgrade's packages (absent = full), the boot id before a reboot,
+     * the Compose stack a docker scan is limited to or a stack update updates (and its
+     * services; absent = the whole stack). */
+    params: text('params', { mode: 'json' }).$type<{ packages?: string[]; bootId?: string | null; stack?: string; services?: string[] }>(),
+    /** What an upgrade changed (packages), or a stack update (containers: image digest before and after). */
     changes: text('changes', { mode: 'json' }).$type<{ name: string; from: string | null; to: string | null }[]>(),
     /** A retried request with the same Idempotency-Key gets this job instead of a new one. */
     idempotencyKey: text('idempotency_key').unique(),
@@ -105,11 +109,12 @@ export const jobs = sqliteTable(
     index('jobs_host').on(t.hostId, t.createdAt),
     index('jobs_relay_status').on(t.relayId, t.status),
     index('jobs_created').on(t.createdAt),
-    // One change at a time per host, enforced by the database: a second upgrade or reboot
-    // while one is queued or running fails this index (→ 409), even when two requests race.
+    // One change at a time per host, enforced by the database: a second upgrade, reboot or
+    // stack update while one is queued or running fails this index (→ 409), even when two
+    // requests race.
     uniqueIndex('jobs_one_change_per_host')
       .on(t.hostId)
-      .where(sql`${t.kind} in ('upgrade', 'reboot') and ${t.status} in ('queued', 'dispatched', 'running')`),
+      .where(sql`${t.kind} in ('upgrade', 'reboot', 'stack-update') and ${t.status} in ('queued', 'dispatched', 'running')`),
   ],
 );
 
@@ -141,6 +146,34 @@ export const hostUpdates = sqliteTable(
     security: integer('security', { mode: 'boolean' }).notNull(),
   },
   (t) => [primaryKey({ columns: [t.hostId, t.name, t.arch] })],
+);
+
+/** Each host's Docker Compose stacks as its last docker scan (or stack update) found them:
+ * replaced by every full docker scan (stacks that disappeared are deleted), one stack at a
+ * time by a scan limited to it. */
+export const stacks = sqliteTable(
+  'stacks',
+  {
+    id: text('id').primaryKey(),
+    hostId: text('host_id')
+      .notNull()
+      .references(() => hosts.id, { onDelete: 'cascade' }),
+    /** The Compose project name. */
+    name: text('name').notNull(),
+    /** As `docker compose ls` says it, e.g. `running(3)`. */
+    status: text('status').notNull(),
+    workingDir: text('working_dir'),
+    configFiles: text('config_files', { mode: 'json' }).$type<string[]>().notNull().default([]),
+    containers: text('containers', { mode: 'json' }).$type<InferOutput<typeof StackContainer>[]>().notNull().default([]),
+    /** Containers whose image has a newer version under its tag. */
+    updatesCount: integer('updates_count').notNull().default(0),
+    /** Containers whose image could not be checked (pinned, built locally, registry error). */
+    uncheckableCount: integer('uncheckable_count').notNull().default(0),
+    checkedAt: ms('checked_at').notNull(),
+    /** Why the last check of this stack failed (the data above is from before), or null. */
+    error: text('error'),
+  },
+  (t) => [uniqueIndex('stacks_host_name').on(t.hostId, t.name)],
 );
 
 /** Key → JSON value; defaults live in protocol/api.ts (DEFAULT_SETTINGS). */

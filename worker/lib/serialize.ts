@@ -1,6 +1,6 @@
 // D1 rows → the API's JSON shapes (protocol/api.ts). Secrets (token hashes) never leave here.
-import type { Host, Job, Relay } from '../../protocol/api.ts';
-import type { HostRow, JobRow, RelayRow } from '../db/index.ts';
+import type { Host, Job, Relay, Stack } from '../../protocol/api.ts';
+import type { HostRow, JobRow, RelayRow, StackRow } from '../db/index.ts';
 
 const iso = (t: number | null | undefined) => (t == null ? null : new Date(t).toISOString());
 
@@ -68,11 +68,30 @@ export function jobJson(j: JobRow): Job {
     requestedBy: j.requestedBy,
     packages: j.params?.packages ?? null,
     changes: j.changes ?? null,
+    stack: j.params?.stack ?? null,
+    services: j.params?.services ?? null,
     logBytes: j.logBytes,
     logTruncated: j.logTruncated,
     createdAt: iso(j.createdAt)!,
     startedAt: iso(j.startedAt),
     finishedAt: iso(j.finishedAt),
     durationMs: j.startedAt != null && j.finishedAt != null ? j.finishedAt - j.startedAt : null,
+  };
+}
+
+export function stackJson(s: StackRow, hostName: string): Stack {
+  return {
+    id: s.id,
+    hostId: s.hostId,
+    hostName,
+    name: s.name,
+    status: s.status,
+    workingDir: s.workingDir,
+    configFiles: s.configFiles,
+    containers: s.containers,
+    updatesCount: s.updatesCount,
+    uncheckableCount: s.uncheckableCount,
+    checkedAt: iso(s.checkedAt)!,
+    error: s.error,
   };
 }

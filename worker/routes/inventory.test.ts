@@ -47,6 +47,7 @@ describe('summary and filters', () => {
       securityPackages: 2,
       securityHosts: 1,
       needReboot: 1,
+      stacksWithUpdates: 0,
     });
     const names = async (filter: string) => (await json(api(`/api/hosts?filter=${filter}`))).map((h: any) => h.name);
     expect(await names('needs-updates')).toEqual(['a', 'b']);

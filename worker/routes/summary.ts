@@ -18,6 +18,7 @@ export const summaryRoutes = new Hono<AppEnv>().get('/', async (c) => {
       securityPackages: sql<number>`coalesce(sum(${hosts.securityCount}), 0)`,
       securityHosts: sql<number>`coalesce(sum(${hosts.securityCount} > 0), 0)`,
       needReboot: sql<number>`coalesce(sum(${hosts.rebootRequired} = 1), 0)`,
+      stacksWithUpdates: sql<number>`(select count(*) from stacks where updates_count > 0)`,
     })
     .from(hosts);
   return c.json(row satisfies Summary);

@@ -14,11 +14,12 @@ import {
   type Relay,
   type Settings,
   type SetupState,
+  type Stack,
   type Summary,
 } from '$protocol/api.ts';
 import type { PackageChange, PackageUpdate } from '$protocol/relay.ts';
 
-export type { BulkResult, JobDetail, Me, PackageChange, PackageUpdate, SetupState };
+export type { BulkResult, JobDetail, Me, PackageChange, PackageUpdate, SetupState, Stack };
 
 export class ApiError extends Error {
   readonly status: number;
@@ -200,6 +201,14 @@ export const api = {
   rebootHost: (id: string, key: string) => request<{ jobId: string }>('POST', `/api/hosts/${enc(id)}/reboot`, { confirm: true }, idem(key)),
   /** Full upgrades of several hosts; each host's answer is a job or the reason it was refused. */
   upgradeHosts: (hostIds: string[], key: string) => request<BulkResult>('POST', '/api/upgrades', { confirm: true, hostIds }, idem(key)),
+  /** Docker Compose stacks as the last docker scans found them (one host's, or all). */
+  stacks: (hostId?: string) => request<Stack[]>('GET', `/api/stacks${query({ hostId })}`),
+  stack: (id: string) => request<Stack>('GET', `/api/stacks/${enc(id)}`),
+  /** Look at one stack's images again (registry HEAD requests; nothing is pulled). */
+  checkStack: (id: string) => request<{ jobId: string }>('POST', `/api/stacks/${enc(id)}/check`),
+  /** `docker compose pull` then `up -d` for the stack, or only the named services. */
+  updateStack: (id: string, services: string[] | undefined, key: string) =>
+    request<{ jobId: string }>('POST', `/api/stacks/${enc(id)}/update`, services ? { confirm: true, services } : { confirm: true }, idem(key)),
   settings: () => request<Settings>('GET', '/api/settings'),
   saveSettings: (patch: Partial<Settings>) => request<Settings>('PUT', '/api/settings', patch),
 };

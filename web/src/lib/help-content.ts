@@ -56,7 +56,7 @@ export const HELP_SECTIONS: HelpSection[] = [
             type: 'list',
             items: [
               'Commands are non-interactive: `LC_ALL=C DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a`, `--force-confdef --force-confold` (changed config files keep your version), `sudo -n` (never a password prompt).',
-              'One change (upgrade or reboot) per host at a time; a second one is refused until the first has finished.',
+              'One change (upgrade, reboot or stack update) per host at a time; a second one is refused until the first has finished.',
               'After every upgrade the host is scanned again, so its page shows what is still pending and whether it needs a reboot.',
             ],
           },
@@ -218,31 +218,43 @@ export const HELP_SECTIONS: HelpSection[] = [
   {
     id: 'docker',
     title: 'Docker',
-    summary: 'Docker Compose stacks: what is planned.',
+    summary: 'Docker Compose stacks: checking their images, updating them.',
     intro: [
       {
-        type: 'note',
-        text: 'Docker stack management is **being built**. Today PatchMan detects whether Docker is installed on a host (shown on its page); it does not list or update stacks yet. This is how it is meant to work.',
+        type: 'p',
+        text: 'When a scan finds Docker on a host, PatchMan also lists its Docker Compose stacks and checks their images. They are on the **Stacks** page: each stack with its host, its containers, and how many have a newer image.',
       },
     ],
     questions: [
       {
         id: 'docker-check',
-        q: 'How will PatchMan check stacks for newer images?',
+        q: 'How does PatchMan check stacks for newer images?',
         blocks: [
           {
             type: 'p',
-            text: 'The relay lists the Docker Compose stacks on each host and their containers, then compares the digest of each local image with the digest the registry now has for the same tag. The check **pulls nothing and changes nothing**: it only says which stacks have newer images.',
+            text: 'The relay lists the Compose stacks on the host and their containers, then asks each image’s registry for the digest its tag points to now and compares it with the digest of the image the container runs. The check **pulls nothing and changes nothing**. It runs after every scan of a Docker host, and for one stack when you press **Check now**.',
+          },
+          {
+            type: 'list',
+            items: [
+              '**Newer image available**: the tag now points to a different image than the one running.',
+              '**Cannot be checked**: an image pinned by digest (it never changes under its tag), built locally, or without a registry digest. The reason is shown beside the container.',
+              '**Check failed**: the registry did not answer or refused (rate limits, authentication). The next check tries again.',
+            ],
           },
         ],
       },
       {
         id: 'docker-update',
-        q: 'How will a stack be updated?',
+        q: 'How is a stack updated?',
         blocks: [
           {
             type: 'p',
-            text: 'Only when an operator asks, one stack at a time: `docker compose pull`, then `docker compose up -d` for that stack, with the output streamed like an upgrade and the stack checked again afterwards. Monitor-only hosts refuse stack updates, like upgrades and reboots.',
+            text: 'Only when an operator asks, one stack at a time, after a confirmation that lists the containers getting newer images. In the stack’s directory, with its compose files, the relay runs `docker compose pull`, then `docker compose up -d` (for the whole stack, or only the services you chose). Compose recreates only the containers whose image changed; the others keep running. The output streams live like an upgrade, and the stack is checked again afterwards.',
+          },
+          {
+            type: 'p',
+            text: 'A stack update counts as a change of its host: one change per host at a time (an upgrade, a reboot or a stack update), and monitor-only hosts refuse it. Every update is in **History** with its log.',
           },
         ],
       },

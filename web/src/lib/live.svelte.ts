@@ -5,7 +5,7 @@ import * as v from 'valibot';
 import { LiveEvent, type Host, type Job, type Relay, type Summary } from '$protocol/api.ts';
 import { api, ApiError } from './api.ts';
 import { toasts } from './toasts.svelte.ts';
-import { isChangeJob, lastLine } from './patch.ts';
+import { isChangeJob, isPatchJob, lastLine } from './patch.ts';
 
 export type SocketState = 'idle' | 'connecting' | 'open' | 'closed';
 
@@ -64,7 +64,8 @@ export function countSummary(hosts: Host[]): Summary {
     if ((h.securityCount ?? 0) > 0) securityHosts++;
     if (h.rebootRequired) needReboot++;
   }
-  return { hosts: hosts.length, online, offline, needUpdates, pendingPackages, securityPackages, securityHosts, needReboot };
+  // (stacks are not in the host list: only /api/summary counts them)
+  return { hosts: hosts.length, online, offline, needUpdates, pendingPackages, securityPackages, securityHosts, needReboot, stacksWithUpdates: 0 };
 }
 
 const byName = <T extends { name: string }>(a: T, b: T) => a.name.localeCompare(b.name, undefined, { numeric: true });
@@ -135,7 +136,7 @@ class LiveStore {
     return { total: ids.length, done, failed, finished: b.jobIds !== null && done === ids.length };
   });
 
-  /** The latest upgrade or reboot job of each host. */
+  /** The latest upgrade, reboot or stack update of each host. */
   latestChange = $derived.by(() => {
     const out: Record<string, Job> = {};
     for (const job of Object.values(this.jobs)) {
@@ -305,7 +306,7 @@ class LiveStore {
     const generation = this.#generation;
     const syncing = (async () => {
       try {
-        const [health, relays, hosts, jobs, upgrades, reboots] = await Promise.all([
+        const [health, relays, hosts, jobs, upgrades, reboots, stackUpdates] = await Promise.all([
           api.health().catch(() => null),
           api.relays(),
           api.hosts(),
@@ -313,12 +314,14 @@ class LiveStore {
           // upgrades and reboots apart: a fleet-wide scan must not push a running upgrade out of the list
           api.jobs({ kind: 'upgrade', limit: 200 }).catch(() => [] as Job[]),
           api.jobs({ kind: 'reboot', limit: 100 }).catch(() => [] as Job[]),
+          api.jobs({ kind: 'stack-update', limit: 100 }).catch(() => [] as Job[]),
           this.refreshSummary(),
         ]);
         if (generation !== this.#generation) return;
         this.rememberJobs(jobs);
         this.rememberJobs(upgrades);
         this.rememberJobs(reboots);
+        this.rememberJobs(stackUpdates);
         const changes = [...upgrades, ...reboots].sort((x, y) => x.createdAt.localeCompare(y.createdAt));
         for (const job of changes) this.#noteChange(this.jobs[job.id] ?? job);
         // output of jobs that finished while the socket was down, and that no view shows
@@ -452,7 +455,7 @@ class LiveStore {
 
   /** Add an upgrade or reboot job to the patch run (starting a new run when none is going). */
   #noteChange(job: Job) {
-    if (!isChangeJob(job)) return;
+    if (!isPatchJob(job)) return;
     const run = this.patchRun;
     if (run?.jobs.some((j) => j.jobId === job.id)) return;
     const going = !!run && !this.patchProgress?.finished;
@@ -498,6 +501,12 @@ class LiveStore {
     const res = await api.upgradeHosts(hostIds, key);
     this.trackChanges(res.results.flatMap((r) => (r.jobId ? [{ jobId: r.jobId, hostId: r.hostId }] : [])));
     return res;
+  }
+
+  /** Update a Compose stack (or some of its services). Its output streams in like an upgrade's. */
+  async updateStack(stackId: string, services: string[] | undefined, key: string): Promise<string> {
+    const { jobId } = await api.updateStack(stackId, services, key);
+    return jobId;
   }
 
   #appendOutput(jobId: string, data: string) {

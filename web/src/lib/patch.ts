@@ -26,7 +26,7 @@ export function selectiveBlock(host: Host): string | null {
 export function changeBlock(host: Host, active: Job | null | undefined): string | null {
   if (host.monitorOnly) return MONITOR_ONLY_REASON;
   if (!host.relayId) return 'No relay reaches this host: choose one in Edit host.';
-  if (active) return `${active.kind === 'reboot' ? 'A reboot' : 'An upgrade'} of this host is already ${active.status === 'queued' ? 'queued' : 'running'}.`;
+  if (active) return `${changeName(active)} of this host is already ${active.status === 'queued' ? 'queued' : 'running'}.`;
   return null;
 }
 
@@ -68,13 +68,25 @@ export function refusalText(code: string, message: string): string {
     case 'nothing-pending':
     case 'no-updates':
       return 'no updates are pending';
+    case 'host-key-changed':
+      return 'its SSH host key changed: an admin must accept the new key first';
     default:
       return message;
   }
 }
 
 export const ACTIVE_STATUSES = new Set<Job['status']>(['queued', 'dispatched', 'running']);
-export const isChangeJob = (job: Job) => job.kind === 'upgrade' || job.kind === 'reboot';
+/** Jobs that change a host: one at a time per host. */
+export const isChangeJob = (job: Job) => job.kind === 'upgrade' || job.kind === 'reboot' || job.kind === 'stack-update';
+/** Upgrades and reboots: what the patch banner follows (stack updates have their own page). */
+export const isPatchJob = (job: Job) => job.kind === 'upgrade' || job.kind === 'reboot';
+
+/** "An upgrade", "A reboot", "An update of stack media". */
+export function changeName(job: Pick<Job, 'kind' | 'stack'>): string {
+  if (job.kind === 'reboot') return 'A reboot';
+  if (job.kind === 'stack-update') return job.stack ? `An update of stack ${job.stack}` : 'A stack update';
+  return 'An upgrade';
+}
 
 const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`;
 
@@ -95,12 +107,21 @@ export function changesText(job: Job): string | null {
   return parts.length ? parts.join(', ') : 'nothing changed (every package was already up to date)';
 }
 
+/** What a stack update changed: "2 containers updated to newer images". */
+export function stackChangesText(job: Job): string | null {
+  if (!job.changes) return null;
+  const n = job.changes.length;
+  if (n === 0) return job.exitCode ? job.summary : 'nothing changed: every image was already up to date';
+  return `${plural(n, 'container')} recreated with a newer image`;
+}
+
 /** The outcome of a finished job in a sentence. */
 export function outcomeText(job: Job): string {
   switch (job.status) {
     case 'succeeded':
       if (job.kind === 'upgrade') return changesText(job) ?? job.summary ?? 'Upgrade finished';
       if (job.kind === 'reboot') return job.summary ?? 'The host rebooted and is back';
+      if (job.kind === 'stack-update') return stackChangesText(job) ?? job.summary ?? 'Stack updated';
       return job.summary ?? 'Done';
     case 'failed':
       return job.error ? errorText(job.error.code, job.error.message) : job.exitCode != null ? `Failed with exit code ${job.exitCode}` : 'Failed';
@@ -169,12 +190,34 @@ export function whatLabel(job: Job): string {
       return 'reboot';
     case 'scan':
       return 'check for updates';
+    case 'docker-scan':
+      return job.stack ? `check stack ${job.stack}` : 'check Compose stacks';
+    case 'stack-update':
+      if (!job.stack) return 'stack update';
+      if (!job.services) return `stack ${job.stack}`;
+      return `stack ${job.stack}: ${job.services.length <= 3 ? job.services.join(', ') : `${job.services.slice(0, 3).join(', ')} +${job.services.length - 3} more`}`;
     default:
       return job.kind;
   }
 }
 
-export const KIND_LABELS: Record<Job['kind'], string> = { scan: 'Scan', upgrade: 'Upgrade', reboot: 'Reboot' };
+export const KIND_LABELS: Record<Job['kind'], string> = {
+  scan: 'Scan',
+  upgrade: 'Upgrade',
+  reboot: 'Reboot',
+  'docker-scan': 'Stack check',
+  'stack-update': 'Stack update',
+};
+
+// ---- Docker images ---------------------------------------------------------------------
+
+/** `sha256:abcd1234…` from a full digest (the whole one goes in a title). */
+export function shortDigest(digest: string | null | undefined): string | null {
+  if (!digest) return null;
+  const m = /^(sha256:)?([0-9a-f]+)$/i.exec(digest);
+  if (!m) return digest.length > 24 ? `${digest.slice(0, 24)}…` : digest;
+  return `${m[1] ?? ''}${m[2].slice(0, 8)}${m[2].length > 8 ? '…' : ''}`;
+}
 export const STATUS_LABELS: Record<Job['status'], string> = {
   queued: 'queued',
   dispatched: 'starting',
@@ -217,4 +260,33 @@ export function lastLine(text: string): string | null {
     end = start - 1;
   }
   return null;
+}
+
+/** An image reference with a pinned digest shortened: `traefik@sha256:ffffffff…`. */
+export function shortImage(image: string): string {
+  return image.replace(/@sha256:([0-9a-f]{8})[0-9a-f]+/i, '@sha256:$1…');
+}
+
+/** Why this host's Compose stacks cannot be updated now, or null. */
+export function stackUpdateBlock(host: Host | undefined, active: Job | null | undefined): string | null {
+  if (!host) return null;
+  if (host.monitorOnly) return 'Monitor only: PatchMan never changes this host, its containers included. To update its stacks from here, turn “Monitor only” off in Edit host.';
+  if (host.hostKeyOffered) return `The SSH host key of ${host.name} changed: an admin must accept the new key on the host page first.`;
+  return changeBlock(host, active);
+}
+
+type ImageCheckStatus = 'up-to-date' | 'update-available' | 'not-checkable' | 'error';
+
+/** A container's image check in plain words. */
+export function imageCheckText(check: { status: ImageCheckStatus; reason: string | null }): string {
+  switch (check.status) {
+    case 'up-to-date':
+      return 'Up to date';
+    case 'update-available':
+      return 'Newer image available';
+    case 'not-checkable':
+      return check.reason ? `Cannot be checked: ${check.reason}` : 'Cannot be checked';
+    case 'error':
+      return check.reason ? `Check failed: ${check.reason}` : 'Check failed';
+  }
 }

@@ -9,7 +9,7 @@ const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 /** What each role may do, in a few words (the user menu, the tooltips). */
 export const ROLE_ABILITIES: Record<Role, string> = {
   viewer: 'can look at everything, and change nothing',
-  operator: 'can scan, test, upgrade and reboot hosts',
+  operator: 'can scan, test, upgrade and reboot hosts, and update Docker stacks',
   admin: 'can do everything: hosts, relays, settings, users',
 };
 
