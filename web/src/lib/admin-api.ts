@@ -82,24 +82,7 @@ export const ROLE_INFO: Record<Role, { label: string; description: string }> = {
 export const looksLikeEmail = (s: string) => /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(s);
 
 // ---- what to run with a secret that is shown once ----------------------------------------------
-
-/** Single-quote for a POSIX shell. */
-function shq(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
-}
-
-/** Run as root on the relay's machine: write the relay's environment file and restart it. */
-export function relayEnvCommand(origin: string, token: string): string {
-  return `printf ${shq(`PATCHMAN_URL=${origin}\\nPATCHMAN_RELAY_TOKEN=${token}\\n`)} > /etc/patchman-relay.env && systemctl restart patchman-relay`;
-}
-
-/** The first time on a new machine: the relay bundle and its systemd unit (README, Deploy). */
-export const RELAY_INSTALL_COMMANDS = [
-  'install -D -m 0755 relay/dist/patchman-relay.cjs /opt/patchman/patchman-relay.cjs',
-  'install -D -m 0644 relay/deploy/patchman-relay.service /etc/systemd/system/patchman-relay.service',
-  'install -m 0600 /dev/null /etc/patchman-relay.env',
-  'systemctl daemon-reload && systemctl enable patchman-relay',
-].join('\n');
+// (a relay's token: relay-setup.ts)
 
 /** A first call with a new API token. */
 export function tokenCurlExample(origin: string, secret: string): string {

@@ -218,3 +218,12 @@ export function fieldMessage(err: ApiError): string {
   if (err.field && err.message.startsWith(`${err.field}: `)) return err.message.slice(err.field.length + 2);
   return err.message;
 }
+
+/** Waits for a removal (DELETE) whose target may be gone already: a 404 counts as done. */
+export async function goneAnyway(removal: Promise<unknown>): Promise<void> {
+  try {
+    await removal;
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 404)) throw err;
+  }
+}

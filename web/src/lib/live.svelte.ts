@@ -3,7 +3,7 @@
 // socket was down are never lost; events are validated against protocol/api.ts.
 import * as v from 'valibot';
 import { LiveEvent, type Host, type Job, type Relay, type Summary } from '$protocol/api.ts';
-import { api, ApiError } from './api.ts';
+import { api, goneAnyway } from './api.ts';
 import { toasts } from './toasts.svelte.ts';
 import { isChangeJob, isPatchJob, lastLine } from './patch.ts';
 
@@ -619,11 +619,7 @@ class LiveStore {
   }
 
   async deleteHost(hostId: string): Promise<void> {
-    try {
-      await api.deleteHost(hostId);
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 404)) throw err;
-    }
+    await goneAnyway(api.deleteHost(hostId));
     this.apply({ type: 'host.deleted', id: hostId });
   }
 

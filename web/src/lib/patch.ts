@@ -2,6 +2,7 @@
 // button is disabled, what a finished upgrade or reboot did, and small helpers for logs.
 import type { Host, Job } from '$protocol/api.ts';
 import type { PackageUpdate } from '$protocol/relay.ts';
+import { ApiError } from './api.ts';
 
 export const MONITOR_ONLY_REASON = 'Monitor only: PatchMan never changes this host. To patch it from here, turn “Monitor only” off in Edit host.';
 
@@ -75,6 +76,20 @@ export function refusalText(code: string, message: string): string {
   }
 }
 
+const DONE = { reboot: 'rebooted', upgrade: 'upgraded' } as const;
+
+/**
+ * Why the server did not start a reboot or an upgrade, in words: the host `name` refused it
+ * for now (409; only with a name), or this server has no such API yet (404). Null for any
+ * other error.
+ */
+export function notStarted(err: unknown, what: 'reboot' | 'upgrade', name?: string): string | null {
+  if (!(err instanceof ApiError)) return null;
+  if (err.status === 409 && name !== undefined) return `${name} cannot be ${DONE[what]} now: ${refusalText(err.code, err.message)}.`;
+  if (err.status === 404 && err.code === 'http_404') return `This PatchMan server cannot ${what} hosts yet (no ${what} API).`;
+  return null;
+}
+
 export const ACTIVE_STATUSES = new Set<Job['status']>(['queued', 'dispatched', 'running']);
 /** Jobs that change a host: one at a time per host. */
 export const isChangeJob = (job: Job) => job.kind === 'upgrade' || job.kind === 'reboot' || job.kind === 'stack-update';
@@ -88,7 +103,8 @@ export function changeName(job: Pick<Job, 'kind' | 'stack'>): string {
   return 'An upgrade';
 }
 
-const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`;
+/** "1 host", "3 hosts". */
+export const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`;
 
 /** What an upgrade changed, counted: "12 packages upgraded, 1 installed". */
 export function changesText(job: Job): string | null {

@@ -1,4 +1,4 @@
-// Classes shared by the settings, audit and help pages (on top of fieldStyles.ts).
+// Classes shared by the settings, audit, history and help pages (on top of fieldStyles.ts).
 
 /** A small bordered button (secondary actions in lists and panels). */
 export const btnSecondary =
@@ -28,3 +28,6 @@ export const roleTone: Record<string, string> = {
   operator: 'bg-sky-500/10 text-sky-200 ring-sky-500/30',
   viewer: 'bg-slate-800 text-slate-300 ring-slate-700',
 };
+
+/** The label above a filter of a list (History, the audit log). */
+export const filterLabel = 'mb-1 block text-xs font-medium text-slate-400';
