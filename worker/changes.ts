@@ -12,12 +12,10 @@ import { jobJson } from './lib/serialize.ts';
 import { publish } from './live-feed.ts';
 import { relayHub } from './relay-hub.ts';
 import { ACTIVE, CHANGES } from './jobs.ts';
+import { fullUpgradeOnly } from '../protocol/upgrade-rules.ts';
 
 const { jobs, hostUpdates } = schema;
 
-export const PACMAN_FULL_ONLY =
-  'pacman upgrades the whole system (pacman -Syu) or nothing: Arch does not support partial upgrades.';
-export const PROXMOX_FULL_ONLY = 'Proxmox VE and Backup Server are always upgraded as a whole (apt full-upgrade), as Proxmox documents.';
 
 export interface ChangeRequest {
   kind: 'upgrade' | 'reboot' | 'stack-update';
@@ -43,10 +41,8 @@ export async function refusal(db: Db, host: HostRow, req: ChangeRequest): Promis
     return new ApiError(409, 'host-key-changed', `${host.name} offered a different SSH host key (${host.hostKeyOffered}); an admin must accept it on the host page before it can be ${verb}.`);
   }
   if (req.kind === 'upgrade' && req.packages) {
-    if (host.proxmox) return new ApiError(409, 'full-upgrade-only', PROXMOX_FULL_ONLY, 'packages');
-    if (host.packageManager !== 'apt') {
-      return new ApiError(409, 'full-upgrade-only', host.packageManager === 'pacman' ? PACMAN_FULL_ONLY : `${host.name} can only be upgraded as a whole`, 'packages');
-    }
+    const whole = fullUpgradeOnly(host);
+    if (whole) return new ApiError(409, 'full-upgrade-only', whole, 'packages');
     // Only pending updates: --only-upgrade would skip the rest silently.
     const pending = new Set<string>();
     const names = [...new Set(req.packages.map((p) => p.replace(/:.*$/, '')))];

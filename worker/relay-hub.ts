@@ -315,3 +315,22 @@ export function relayHub(env: Env, relayId: string) {
   return env.RELAY_HUB.get(env.RELAY_HUB.idFromName(relayId));
 }
 
+
+/** The outcome of `askRelay`: the relay's result, or why there is none — `fromRelay` when
+ * the relay itself answered with an error (its code is then one of the protocol's). */
+export type RelayAnswer =
+  | { ok: true; result: unknown }
+  | { ok: false; fromRelay: boolean; error: { code: string; message: string } & Record<string, unknown> };
+
+/** Ask a relay something now (no job) and unwrap both levels of failure: the RPC to its
+ * hub (not connected, timed out) and the relay's own error response. */
+export async function askRelay(env: Env, relayId: string, op: OperationName, params: unknown, timeoutMs: number): Promise<RelayAnswer> {
+  // (RPC wraps the union's members, so narrow it by hand)
+  const answer = (await relayHub(env, relayId).request(op, params, timeoutMs)) as
+    | { ok: true; response: unknown }
+    | { ok: false; code: string; message: string };
+  if (!answer.ok) return { ok: false, fromRelay: false, error: { code: answer.code, message: answer.message } };
+  const r = answer.response as { ok: boolean; result?: unknown; error?: { code: string; message: string } };
+  if (!r.ok) return { ok: false, fromRelay: true, error: r.error ?? { code: 'internal', message: 'no answer' } };
+  return { ok: true, result: r.result };
+}

@@ -12,9 +12,10 @@ import { runFailure, updateRunScript } from '../docker/compose.ts';
 import { DEFAULT_DOCKER_TIMEOUT_MS, locateStack, probeDocker, scanStacks } from '../docker/host.ts';
 import { sharedRegistryClient, type RegistryClient } from '../docker/registry.ts';
 import { OpError } from '../errors.ts';
-import { followRun, startRun } from '../run.ts';
-import { describeTarget, openSession, type SshSession } from '../ssh.ts';
+import { startRun } from '../run.ts';
+import { describeTarget } from '../ssh.ts';
 import type { ActiveRun, OpContext } from './context.ts';
+import { followForWorker, followOnce, HostLink } from './detached.ts';
 import { refuseMonitorOnly } from './upgrade.ts';
 
 type Params = OperationParams<'docker.update'>;
@@ -22,25 +23,16 @@ type Result = OperationResult<'docker.update'>;
 
 export async function runDockerUpdate(params: Params, ctx: OpContext, registry: RegistryClient = sharedRegistryClient()): Promise<Result> {
   refuseMonitorOnly(params.target, ctx, 'update Docker Compose stacks on');
-  const existing = ctx.runs?.get(params.runId);
-  if (existing) {
-    existing.offset = params.offset; // resend what the Worker is missing
-    return existing.promise as Promise<Result>;
-  }
-  const run: ActiveRun = { offset: params.offset, promise: Promise.resolve() };
-  const promise = update(params, ctx, run, registry).finally(() => ctx.runs?.delete(params.runId));
-  run.promise = promise;
-  ctx.runs?.set(params.runId, run);
-  return promise;
+  return followOnce(ctx, params.runId, params.offset, (run) => update(params, ctx, run, registry));
 }
 
 async function update(params: Params, ctx: OpContext, run: ActiveRun, registry: RegistryClient): Promise<Result> {
   const started = Date.now();
   const where = describeTarget(params.target);
   const timeoutMs = ctx.commandTimeoutMs ?? DEFAULT_DOCKER_TIMEOUT_MS;
-  let session: SshSession | null = await openSession(params.target, ctx);
-  const getSession = async (): Promise<SshSession> => (session ??= await openSession(params.target, ctx));
+  const link = await HostLink.open(params.target, ctx);
   try {
+    const session = await link.session();
     await probeDocker(session, timeoutMs);
     const warnings: string[] = [];
     const location = await locateStack(session, params.stack, timeoutMs, warnings);
@@ -48,22 +40,7 @@ async function update(params: Params, ctx: OpContext, run: ActiveRun, registry: 
     const state = await startRun(session, params.runId, script, ':');
     const what = params.services ? `services ${params.services.join(', ')} of stack "${params.stack}"` : `stack "${params.stack}"`;
     ctx.output?.(state === 'started' ? `[patchman] updating ${what} on ${where} (in ${location.workingDir})\n` : '[patchman] the run already exists on the host; following it\n');
-    const followed = await followRun(params.runId, {
-      offset: () => run.offset,
-      onData: (text, range) => {
-        run.offset = range.to;
-        ctx.output?.(text, range);
-      },
-      onNote: (text) => ctx.output?.(text),
-      session: getSession,
-      dropSession: () => {
-        session?.close();
-        session = null;
-      },
-      pollIntervalMs: ctx.pollIntervalMs ?? 1000,
-      deadline: started + (ctx.requestTimeoutMs ?? 3_600_000) - 5_000,
-      reconnectDelayMs: Math.min(2000, ctx.pollIntervalMs ?? 2000),
-    });
+    const followed = await followForWorker(params.runId, run, ctx, link, started);
     if (followed.exitCode !== 0) {
       const f = runFailure(followed.tail);
       const step = f.step ? `docker compose ${f.step}` : 'The stack update';
@@ -74,11 +51,11 @@ async function update(params: Params, ctx: OpContext, run: ActiveRun, registry: 
         { exitCode: followed.exitCode },
       );
     }
-    const s = await getSession();
+    const s = await link.session();
     const [stack] = await scanStacks(s, { only: params.stack, timeoutMs, registry, warnings });
     if (!stack) throw new OpError('command-failed', `The update of stack "${params.stack}" on ${where} finished, but docker compose ls no longer lists the stack`);
     return { exitCode: followed.exitCode, stack, logBytes: followed.size, logTail: followed.tail, durationMs: Date.now() - started };
   } finally {
-    session?.close();
+    link.drop();
   }
 }

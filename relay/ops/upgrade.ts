@@ -5,20 +5,20 @@
 // The same request sent again (same runId) re-attaches: in this process it joins the run
 // being followed; after a relay restart (`resume`) it polls the run the host still has.
 import type { OperationParams, OperationResult } from '../../protocol/relay.ts';
+import { PROXMOX_FULL_ONLY } from '../../protocol/upgrade-rules.ts';
 import { OpError } from '../errors.ts';
 import { moduleFor } from '../pkg/index.ts';
 import { SH_COMMAND, splitMarked } from '../pkg/shell.ts';
-import { collectScript, followRun, startRun } from '../run.ts';
-import { describeTarget, openSession, type SshSession, type SshTarget } from '../ssh.ts';
+import { collectScript, startRun } from '../run.ts';
+import { describeTarget, type SshSession, type SshTarget } from '../ssh.ts';
 import type { ActiveRun, OpContext } from './context.ts';
+import { followForWorker, followOnce, HostLink } from './detached.ts';
 import { DEFAULT_PROBE_TIMEOUT_MS, probeSession } from './probe.ts';
 
 type Params = OperationParams<'upgrade'>;
 type Result = OperationResult<'upgrade'>;
 
-/** Proxmox's own documentation: always `apt full-upgrade`, never partial upgrades. */
-export const PROXMOX_FULL_ONLY =
-  'Proxmox VE and Backup Server are upgraded as a whole (apt full-upgrade), never package by package: Proxmox documents partial upgrades as unsupported (pve.proxmox.com/wiki/Package_Repositories).';
+export { PROXMOX_FULL_ONLY };
 
 /** Refuse to change a host the relay itself protects. */
 export function refuseMonitorOnly(target: SshTarget, ctx: OpContext, what: string): void {
@@ -28,24 +28,15 @@ export function refuseMonitorOnly(target: SshTarget, ctx: OpContext, what: strin
 
 export async function runUpgrade(params: Params, ctx: OpContext): Promise<Result> {
   refuseMonitorOnly(params.target, ctx, 'upgrade');
-  const existing = ctx.runs?.get(params.runId);
-  if (existing) {
-    existing.offset = params.offset; // resend what the Worker is missing
-    return existing.promise as Promise<Result>;
-  }
-  const run: ActiveRun = { offset: params.offset, promise: Promise.resolve() };
-  const promise = upgrade(params, ctx, run).finally(() => ctx.runs?.delete(params.runId));
-  run.promise = promise;
-  ctx.runs?.set(params.runId, run);
-  return promise;
+  return followOnce(ctx, params.runId, params.offset, (run) => upgrade(params, ctx, run));
 }
 
 async function upgrade(params: Params, ctx: OpContext, run: ActiveRun): Promise<Result> {
   const started = Date.now();
   const where = describeTarget(params.target);
-  let session: SshSession | null = await openSession(params.target, ctx);
-  const getSession = async (): Promise<SshSession> => (session ??= await openSession(params.target, ctx));
+  const link = await HostLink.open(params.target, ctx);
   try {
+    const session = await link.session();
     const probe = await probeSession(session, DEFAULT_PROBE_TIMEOUT_MS);
     const mod = moduleFor(probe);
     if (!mod) throw new OpError('unsupported-os', `${probe.os.prettyName || 'This OS'} on ${where} has no package manager PatchMan can upgrade`);
@@ -60,23 +51,8 @@ async function upgrade(params: Params, ctx: OpContext, run: ActiveRun): Promise<
       const state = await startRun(session, params.runId, script, mod.upgrade.installedCommand);
       ctx.output?.(state === 'started' ? `[patchman] ${packages ? `upgrading ${packages.length} package(s)` : 'full upgrade'} started on ${where}\n` : '[patchman] the run already exists on the host; following it\n');
     }
-    const followed = await followRun(params.runId, {
-      offset: () => run.offset,
-      onData: (text, range) => {
-        run.offset = range.to;
-        ctx.output?.(text, range);
-      },
-      onNote: (text) => ctx.output?.(text),
-      session: getSession,
-      dropSession: () => {
-        session?.close();
-        session = null;
-      },
-      pollIntervalMs: ctx.pollIntervalMs ?? 1000,
-      deadline: started + (ctx.requestTimeoutMs ?? 3_600_000) - 5_000,
-      reconnectDelayMs: Math.min(2000, ctx.pollIntervalMs ?? 2000),
-    });
-    const s = await getSession();
+    const followed = await followForWorker(params.runId, run, ctx, link, started);
+    const s = await link.session();
     const warnings: string[] = [];
     const changes = await collectChanges(s, params.runId, mod.upgrade, warnings);
     if (followed.exitCode !== 0) throw mod.upgrade.failure(followed.exitCode, followed.tail, where);
@@ -93,7 +69,7 @@ async function upgrade(params: Params, ctx: OpContext, run: ActiveRun): Promise<
       warnings,
     };
   } finally {
-    session?.close();
+    link.drop();
   }
 }
 

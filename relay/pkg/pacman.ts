@@ -32,6 +32,7 @@ import {
   UPGRADE_ENV,
   rootPrefix,
 } from './shell.ts';
+import { PACMAN_FULL_ONLY } from './types.ts';
 import type { HeldPackage, PackageManagerModule, PackageScan, PackageUpdate, PackageUpgrader, RebootState, ScanOptions, UpgradeOptions } from './types.ts';
 
 
@@ -234,10 +235,7 @@ async function rebootCheck(session: SshSession, _probe: unknown, opts: { timeout
 
 // ---- upgrade -------------------------------------------------------------------------------
 
-/** Arch supports only whole-system upgrades: syncing the databases and upgrading some
- * packages leaves libraries out of step ("partial upgrades are unsupported"). */
-export const PACMAN_FULL_ONLY =
-  'pacman upgrades the whole system (pacman -Syu) or nothing: Arch does not support partial upgrades, which can leave packages linked against libraries that are not installed (wiki.archlinux.org/title/System_maintenance#Partial_upgrades_are_unsupported).';
+export { PACMAN_FULL_ONLY };
 
 export const PACMAN_UPGRADE = 'pacman -Syu --noconfirm --noprogressbar --color never';
 

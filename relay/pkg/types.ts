@@ -6,6 +6,9 @@ import type { OperationResult } from '../../protocol/relay.ts';
 import type { SshSession } from '../ssh.ts';
 import type { OpError } from '../errors.ts';
 
+/** The shared wording of which hosts upgrade only as a whole (the Worker and dashboard use it too). */
+export { PACMAN_FULL_ONLY } from '../../protocol/upgrade-rules.ts';
+
 type ScanResultT = OperationResult<'scan'>;
 export type ProbeResult = ScanResultT['probe'];
 export type PackageManagerName = ProbeResult['packageManagers'][number];

@@ -1,6 +1,6 @@
 // D1 rows → the API's JSON shapes (protocol/api.ts). Secrets (token hashes) never leave here.
-import type { Host, Job, Relay, Stack } from '../../protocol/api.ts';
-import type { HostRow, JobRow, RelayRow, StackRow } from '../db/index.ts';
+import type { ApiToken, AuditEntry, Host, Job, Relay, Stack, User } from '../../protocol/api.ts';
+import type { HostRow, JobRow, RelayRow, StackRow, schema } from '../db/index.ts';
 
 const iso = (t: number | null | undefined) => (t == null ? null : new Date(t).toISOString());
 
@@ -94,4 +94,18 @@ export function stackJson(s: StackRow, hostName: string): Stack {
     checkedAt: iso(s.checkedAt)!,
     error: s.error,
   };
+}
+
+/** Never the password hash. */
+export function userJson(u: typeof schema.users.$inferSelect): User {
+  return { id: u.id, username: u.username, role: u.role, createdAt: iso(u.createdAt)!, lastLoginAt: iso(u.lastLoginAt), disabled: !!u.disabledAt };
+}
+
+/** Never the token's hash. */
+export function tokenJson(t: typeof schema.apiTokens.$inferSelect): ApiToken {
+  return { id: t.id, name: t.name, role: t.role, createdBy: t.createdBy, createdAt: iso(t.createdAt)!, lastUsedAt: iso(t.lastUsedAt) };
+}
+
+export function auditJson(r: typeof schema.audit.$inferSelect): AuditEntry {
+  return { id: r.id, at: iso(r.at)!, actor: r.actor, actorType: r.actorType, action: r.action, target: r.target, status: r.status, ip: r.ip };
 }

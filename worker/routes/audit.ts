@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { and, desc, eq, lt } from 'drizzle-orm';
-import { AuditQuery, type AuditEntry } from '../../protocol/api.ts';
+import { AuditQuery } from '../../protocol/api.ts';
+import { auditJson } from '../lib/serialize.ts';
 import type { AppEnv } from '../env.ts';
 import { openDb, schema } from '../db/index.ts';
 import { readQuery } from '../lib/http.ts';
@@ -16,7 +17,5 @@ export const auditRoutes = new Hono<AppEnv>().get('/', async (c) => {
     .where(and(before !== undefined ? lt(audit.at, before) : undefined, actor ? eq(audit.actor, actor) : undefined))
     .orderBy(desc(audit.at))
     .limit(limit);
-  return c.json(
-    rows.map((r): AuditEntry => ({ id: r.id, at: new Date(r.at).toISOString(), actor: r.actor, actorType: r.actorType, action: r.action, target: r.target, status: r.status, ip: r.ip })),
-  );
+  return c.json(rows.map(auditJson));
 });

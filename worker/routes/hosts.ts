@@ -10,7 +10,7 @@ import { startChange } from '../changes.ts';
 import { newId } from '../lib/crypto.ts';
 import { hostJson } from '../lib/serialize.ts';
 import { filterCondition, isRelayBox, startScans } from '../hosts.ts';
-import { relayHub } from '../relay-hub.ts';
+import { askRelay } from '../relay-hub.ts';
 import { publish } from '../live-feed.ts';
 
 const { hosts, relays, hostUpdates } = schema;
@@ -49,18 +49,16 @@ async function assertUniqueTarget(db: Db, t: { relayId: string | null; address: 
 }
 
 /** Probe a target through its relay now and turn the outcome into plain words. */
+type ConnectionTestFailure = Extract<ConnectionTestResult, { ok: false }>['error'];
+
 async function testConnection(env: Env, relayId: string, target: { address: string; port: number; user: string }): Promise<ConnectionTestResult> {
-  // (RPC wraps the union's members, so narrow it by hand)
-  const answer = (await relayHub(env, relayId).request('probe', { target }, PROBE_TIMEOUT_MS)) as
-    | { ok: true; response: unknown }
-    | { ok: false; code: string; message: string };
+  const answer = await askRelay(env, relayId, 'probe', { target }, PROBE_TIMEOUT_MS);
   if (!answer.ok) {
-    const code = answer.code === 'timeout' || answer.code === 'relay-disconnected' ? answer.code : 'internal';
-    return { ok: false, error: { code, message: answer.message } };
+    if (answer.fromRelay) return { ok: false, error: answer.error as ConnectionTestFailure };
+    const code = answer.error.code === 'timeout' || answer.error.code === 'relay-disconnected' ? answer.error.code : 'internal';
+    return { ok: false, error: { code, message: answer.error.message } };
   }
-  const raw = answer.response as { ok: boolean; result?: unknown; error?: { code: any; message: string } };
-  if (!raw.ok) return { ok: false, error: raw.error ?? { code: 'internal', message: 'no answer' } };
-  const parsed = v.safeParse(ProbeResult, raw.result);
+  const parsed = v.safeParse(ProbeResult, answer.result);
   if (!parsed.success) return { ok: false, error: { code: 'internal', message: 'the relay answered with an invalid probe' } };
   const probe = parsed.output;
   const os = probe.os.prettyName || probe.os.id || 'this OS';
@@ -161,11 +159,8 @@ export const hostRoutes = new Hono<AppEnv>()
     if (fingerprint !== host.hostKeyOffered) {
       throw new ApiError(409, 'not-offered', `fingerprint: ${host.name} is not offering ${fingerprint}${host.hostKeyOffered ? ` (it offered ${host.hostKeyOffered})` : ''}`, 'fingerprint');
     }
-    const answer = (await relayHub(c.env, host.relayId).request('accept-host-key', { target: { address: host.address, port: host.port, user: host.user }, fingerprint }, PROBE_TIMEOUT_MS)) as
-      | { ok: true; response: { ok: boolean; error?: { code: string; message: string } } }
-      | { ok: false; code: string; message: string };
-    const failed = !answer.ok ? { code: answer.code, message: answer.message } : !answer.response.ok ? (answer.response.error ?? { code: 'internal', message: 'no answer' }) : null;
-    if (failed) throw new ApiError(502, failed.code, `the relay could not confirm the new key: ${failed.message}`);
+    const answer = await askRelay(c.env, host.relayId, 'accept-host-key', { target: { address: host.address, port: host.port, user: host.user }, fingerprint }, PROBE_TIMEOUT_MS);
+    if (!answer.ok) throw new ApiError(502, answer.error.code, `the relay could not confirm the new key: ${answer.error.message}`);
     const [row] = await db
       .update(hosts)
       .set({ hostKey: fingerprint, hostKeyOffered: null, status: 'unknown', statusReason: null, updatedAt: Date.now() })

@@ -1,19 +1,13 @@
 import { Hono } from 'hono';
 import { and, desc, eq, isNull } from 'drizzle-orm';
-import { TokenCreate, type ApiToken } from '../../protocol/api.ts';
+import { TokenCreate } from '../../protocol/api.ts';
+import { tokenJson } from '../lib/serialize.ts';
 import type { AppEnv } from '../env.ts';
 import { openDb, schema } from '../db/index.ts';
 import { notFound, readBody } from '../lib/http.ts';
 import { newId, randomToken, sha256Hex } from '../lib/crypto.ts';
 
 const { apiTokens } = schema;
-
-const iso = (t: number | null) => (t == null ? null : new Date(t).toISOString());
-
-/** Never the hash. */
-function tokenJson(t: typeof apiTokens.$inferSelect): ApiToken {
-  return { id: t.id, name: t.name, role: t.role, createdBy: t.createdBy, createdAt: iso(t.createdAt)!, lastUsedAt: iso(t.lastUsedAt) };
-}
 
 // API tokens for scripts: `Authorization: Bearer pmt_…`, with a role; shown once.
 export const tokenRoutes = new Hono<AppEnv>()

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { and, asc, eq, isNull, ne, sql } from 'drizzle-orm';
-import { UserCreate, UserPatch, type User } from '../../protocol/api.ts';
+import { UserCreate, UserPatch } from '../../protocol/api.ts';
+import { userJson } from '../lib/serialize.ts';
 import type { AppEnv } from '../env.ts';
 import { openDb, schema, type Db } from '../db/index.ts';
 import { ApiError, notFound, readBody } from '../lib/http.ts';
@@ -8,13 +9,6 @@ import { newId } from '../lib/crypto.ts';
 import { hashPassword } from '../auth/password.ts';
 
 const { users, sessions } = schema;
-
-const iso = (t: number | null) => (t == null ? null : new Date(t).toISOString());
-
-/** Never the password hash. */
-export function userJson(u: typeof users.$inferSelect): User {
-  return { id: u.id, username: u.username, role: u.role, createdAt: iso(u.createdAt)!, lastLoginAt: iso(u.lastLoginAt), disabled: !!u.disabledAt };
-}
 
 /** The last enabled admin cannot be demoted, disabled or deleted: someone must be able to
  * administer PatchMan. */

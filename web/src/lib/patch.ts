@@ -2,25 +2,15 @@
 // button is disabled, what a finished upgrade or reboot did, and small helpers for logs.
 import type { Host, Job } from '$protocol/api.ts';
 import type { PackageUpdate } from '$protocol/relay.ts';
+import { fullUpgradeOnly } from '$protocol/upgrade-rules.ts';
 import { ApiError } from './api.ts';
 
 export const MONITOR_ONLY_REASON = 'Monitor only: PatchMan never changes this host. To patch it from here, turn “Monitor only” off in Edit host.';
 
 /** Why this host's packages cannot be picked one by one, or null when they can (apt, not Proxmox). */
 export function selectiveBlock(host: Host): string | null {
-  if (host.proxmox) {
-    return 'Proxmox is always upgraded with a full upgrade, as Proxmox’s documentation requires: single packages cannot be picked.';
-  }
-  switch (host.packageManager) {
-    case 'apt':
-      return null;
-    case 'pacman':
-      return 'pacman upgrades the whole system with -Syu only: Arch does not support partial upgrades, so single packages cannot be picked.';
-    case null:
-      return 'Scan this host first.';
-    default:
-      return `Only apt hosts can upgrade single packages; ${host.packageManager} hosts are upgraded as a whole.`;
-  }
+  if (host.packageManager === null && !host.proxmox) return 'Scan this host first.';
+  return fullUpgradeOnly(host);
 }
 
 /** Why no upgrade or reboot can be started now (monitor-only, no relay, one already running), or null. */
