@@ -13,6 +13,9 @@ export const HostCreate = v.strictObject({
   tags: v.optional(v.pipe(v.array(Tag, 'must be a list of tags'), v.maxLength(32, 'at most 32 tags')), []),
   /** Default: true for the relay's own box (localhost or the relay's host name), else false. */
   monitorOnly: v.optional(v.boolean('must be true or false')),
+  /** Scan the host as soon as it is added (the dashboard always asks for this; scripts that
+   * add many hosts usually scan them together later). */
+  scan: v.optional(v.boolean('must be true or false'), false),
 });
 export type HostCreate = v.InferOutput<typeof HostCreate>;
 
@@ -206,6 +209,9 @@ export const Host = v.object({
   createdAt: v.string(),
 });
 export type Host = v.InferOutput<typeof Host>;
+/** POST /api/hosts answers with the new host and the scan it started (null without `scan: true`). */
+export const CreatedHost = v.object({ ...Host.entries, scanJobId: v.nullable(v.string()) });
+export type CreatedHost = v.InferOutput<typeof CreatedHost>;
 
 /** POST /api/hosts/:id/accept-host-key: the fingerprint the admin saw and accepts. */
 export const AcceptHostKey = v.strictObject({ fingerprint: Fingerprint });
@@ -351,6 +357,8 @@ export const AuditEntry = v.object({
   actorType: v.string(),
   action: v.string(),
   target: v.nullable(v.string()),
+  /** The target in words, as it was then (e.g. a host's name; the hosts of a bulk action). */
+  detail: v.nullable(v.string()),
   status: v.number(),
   ip: v.nullable(v.string()),
 });

@@ -143,6 +143,9 @@ export async function applyResponse(db: Db, msg: ResponseMsg): Promise<{ job: Jo
   return applyScan(db, job, parsed.output as Scan);
 }
 
+/** What a host may call itself and become named after (the host's word, so checked). */
+const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,62})$/;
+
 async function applyScan(db: Db, job: JobRow, scan: Scan): Promise<{ job: JobRow | null; host: HostRow | null }> {
   const now = Date.now();
   const { probe } = scan;
@@ -152,6 +155,8 @@ async function applyScan(db: Db, job: JobRow, scan: Scan): Promise<{ job: JobRow
     db
       .update(hosts)
       .set({
+        // a host added without a name is called by its address until its first scan finds its host name
+        ...(HOSTNAME.test(probe.hostname) ? { name: sql`case when ${hosts.name} = ${hosts.address} and ${hosts.lastScanAt} is null then ${probe.hostname} else ${hosts.name} end` } : {}),
         status: problem ? 'error' : 'online',
         statusReason: problem,
         osId: probe.os.id,

@@ -249,6 +249,8 @@ export const audit = sqliteTable(
     actorType: text('actor_type').notNull(),
     action: text('action').notNull(),
     target: text('target'),
+    /** The target in words as it was then: a host's name, the hosts of a bulk action. */
+    detail: text('detail'),
     /** HTTP status of the request. */
     status: integer('status').notNull(),
     ip: text('ip'),

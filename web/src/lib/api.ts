@@ -3,8 +3,10 @@
 import * as v from 'valibot';
 import {
   ErrorBody,
+  HostCreate,
   type BulkResult,
   type ConnectionTestResult,
+  type CreatedHost,
   type Host,
   type HostFilter,
   type HostPatch,
@@ -102,15 +104,8 @@ export async function request<T>(method: string, path: string, body?: Json, extr
   return data as T;
 }
 
-export interface NewHost {
-  name?: string;
-  address: string;
-  port?: number;
-  user?: string;
-  relayId?: string;
-  tags?: string[];
-  monitorOnly?: boolean;
-}
+/** The body of POST /api/hosts, as the API's schema takes it. */
+export type NewHost = v.InferInput<typeof HostCreate>;
 
 export interface JobQuery {
   hostId?: string;
@@ -177,7 +172,7 @@ export const api = {
   summary: () => request<Summary>('GET', '/api/summary'),
   hosts: (filter?: HostFilter) => request<Host[]>('GET', `/api/hosts${query({ filter })}`),
   host: (id: string) => request<Host>('GET', `/api/hosts/${enc(id)}`),
-  createHost: (body: NewHost) => request<Host>('POST', '/api/hosts', body),
+  createHost: (body: NewHost) => request<CreatedHost>('POST', '/api/hosts', body),
   updateHost: (id: string, patch: HostPatch) => request<Host>('PATCH', `/api/hosts/${enc(id)}`, patch),
   deleteHost: (id: string) => request<void>('DELETE', `/api/hosts/${enc(id)}`),
   hostUpdates: (id: string) => request<PackageUpdate[]>('GET', `/api/hosts/${enc(id)}/updates`),
