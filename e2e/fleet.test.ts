@@ -9,6 +9,7 @@ import { startApp, until, type RunningApp } from './app.ts';
 import { launchBrowser } from './browser.ts';
 import { startFleet, PROFILE_NAMES, type Fleet } from '../sim/fleet.ts';
 import { PROFILES } from '../sim/profiles.ts';
+import { simMachine } from '../sim/upgrade.ts';
 
 let app: RunningApp;
 let fleet: Fleet;
@@ -108,6 +109,35 @@ describe('a simulated fleet', () => {
     await expect.poll(async () => (await page.locator('[data-testid="host-row"]').allInnerTexts()).length, { timeout: 10_000 }).toBe(rebootNames.length);
     const shown = await page.locator('[data-testid="host-row"]').allInnerTexts();
     for (const n of rebootNames) expect(shown.some((t) => t.includes(n)), n).toBe(true);
+
+    // one host is offline: the card says "Offline" and shows exactly that host, in words that agree
+    const offlineName = [...added].find(([, h]) => h.profile === 'offline')![0];
+    const card = page.locator('[data-testid="summary-card"][data-filter="offline"]');
+    expect(await card.innerText()).toMatch(/Offline\s+1\s*\/\s*\d+/);
+    await card.click();
+    await expect.poll(async () => (await page.locator('[data-testid="host-row"]').allInnerTexts()).length, { timeout: 10_000 }).toBe(1);
+    expect(await page.locator('[data-testid="host-row"]').innerText()).toContain(offlineName);
+    expect(await page.locator('[data-testid="list-state"]').innerText()).toContain('Showing 1 host that is offline or failing');
+    await page.close();
+  });
+
+  it('a single-host patch shows how far it has got: n of N packages, from apt\'s own output', async () => {
+    const [name, { id }] = [...added].find(([, h]) => h.profile === 'debian12-security')!;
+    const { body: host } = await app.api(`/api/hosts/${id}`);
+    expect(host.updatesCount).toBeGreaterThan(1);
+    // slow the simulated run down so the dashboard sees it part way
+    simMachine(name).runMs = 8_000;
+    const page = await app.page(browser, { viewport: { width: 1280, height: 900 } });
+    await page.goto(`${app.url}/hosts/${id}`);
+    await page.locator('[data-testid="upgrade-all"]').click();
+    await page.locator('[data-testid="upgrade-confirm-button"]').click();
+    const progress = page.locator('[data-testid="live-log-progress"]');
+    await expect.poll(() => progress.getAttribute('data-total'), { timeout: 60_000 }).toMatch(/^\d+$/);
+    const total = Number(await progress.getAttribute('data-total'));
+    expect(total).toBeGreaterThan(1);
+    expect(await progress.innerText()).toMatch(new RegExp(`\\d+ of ${total} packages`));
+    await page.screenshot({ path: 'e2e/artifacts/patch-progress.png' });
+    await expect.poll(() => page.locator('[data-testid="live-log"]').getAttribute('data-status'), { timeout: 60_000 }).toBe('succeeded');
     await page.close();
   });
 });

@@ -325,6 +325,11 @@ export const Me = v.object({
   via: v.picklist(['user', 'token', 'access']),
 });
 export type Me = v.InferOutput<typeof Me>;
+/** GET /api/auth/session: who is signed in, or nobody — a 200 either way, so that a page
+ * that only wants to know does not log a failed request. `error`: why a caller who got
+ * through Cloudflare Access still has no account. */
+export const SessionAnswer = v.object({ me: v.nullable(Me), error: v.optional(v.string()) });
+export type SessionAnswer = v.InferOutput<typeof SessionAnswer>;
 
 export const User = v.object({
   id: v.string(),

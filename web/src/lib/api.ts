@@ -13,6 +13,7 @@ import {
   type Job,
   type JobDetail,
   type Me,
+  type SessionAnswer,
   type Relay,
   type Settings,
   type SetupState,
@@ -166,6 +167,7 @@ export const api = {
   login: (username: string, password: string) => request<Me>('POST', '/api/auth/login', { username, password }),
   logout: () => request<void>('POST', '/api/auth/logout'),
   me: () => request<Me>('GET', '/api/auth/me'),
+  session: () => request<SessionAnswer>('GET', '/api/auth/session'),
   relays: () => request<Relay[]>('GET', '/api/relays'),
   /** Pair a relay: its token is in this answer only (the Worker keeps its hash). */
   createRelay: (name: string) => request<{ relay: Relay; token: string }>('POST', '/api/relays', { name }),
