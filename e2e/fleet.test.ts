@@ -140,4 +140,26 @@ describe('a simulated fleet', () => {
     await expect.poll(() => page.locator('[data-testid="live-log"]').getAttribute('data-status'), { timeout: 60_000 }).toBe('succeeded');
     await page.close();
   });
+
+  it('Docker hosts: their Compose stacks are checked after the scan, with newer images found, and shown on the Stacks page', async () => {
+    const dockerHosts = [...added].filter(([, h]) => h.profile !== 'offline' && PROFILES[h.profile as keyof typeof PROFILES].probe.docker);
+    expect(dockerHosts.length).toBeGreaterThan(0);
+    const stacks = await until(async () => {
+      const { body } = await app.api('/api/stacks');
+      return new Set(body.map((s: any) => s.hostId)).size === dockerHosts.length && body;
+    }, 60_000, 'stacks of every docker host');
+    for (const [name, { id }] of dockerHosts) {
+      const mine = stacks.filter((s: any) => s.hostId === id);
+      expect(mine.map((s: any) => s.name).sort(), name).toEqual(['app', 'monitoring', 'web']);
+      expect(mine.find((s: any) => s.name === 'web').updatesCount, name).toBe(1);
+      expect(mine.every((s: any) => s.error === null), name).toBe(true);
+    }
+    const { body: failed } = await app.api('/api/jobs?kind=docker-scan&status=failed');
+    expect(failed).toEqual([]);
+    const page = await app.page(browser, { viewport: { width: 1280, height: 900 } });
+    await page.goto(`${app.url}/stacks`);
+    await expect.poll(() => page.locator('[data-testid="stack-card"]').count(), { timeout: 20_000 }).toBe(dockerHosts.length * 3);
+    await page.screenshot({ path: 'e2e/artifacts/fleet-stacks.png' });
+    await page.close();
+  });
 });
