@@ -2,7 +2,7 @@
 import { and, eq, gt, inArray, isNotNull, notExists, or, sql, type SQL } from 'drizzle-orm';
 import type { HostFilter } from '../protocol/api.ts';
 import { schema, type Db, type HostRow, type RelayRow } from './db/index.ts';
-import { ACTIVE } from './jobs.ts';
+import { ACTIVE_STATUSES } from '../protocol/api.ts';
 import type { Env } from './env.ts';
 import { newId } from './lib/crypto.ts';
 import { jobJson } from './lib/serialize.ts';
@@ -48,7 +48,7 @@ export async function startScans(env: Env, db: Db, targets: HostRow[], requested
     const rows = await db
       .select({ id: jobs.id, hostId: jobs.hostId })
       .from(jobs)
-      .where(and(inArray(jobs.hostId, ids.slice(i, i + 90)), eq(jobs.kind, 'scan'), inArray(jobs.status, ACTIVE)));
+      .where(and(inArray(jobs.hostId, ids.slice(i, i + 90)), eq(jobs.kind, 'scan'), inArray(jobs.status, [...ACTIVE_STATUSES])));
     for (const r of rows) running.set(r.hostId, r.id);
   }
   const jobIds: string[] = [];
@@ -94,7 +94,7 @@ export async function startDockerScan(
   const active = await db
     .select({ id: jobs.id, params: jobs.params })
     .from(jobs)
-    .where(and(eq(jobs.hostId, host.id), eq(jobs.kind, 'docker-scan'), inArray(jobs.status, ACTIVE)));
+    .where(and(eq(jobs.hostId, host.id), eq(jobs.kind, 'docker-scan'), inArray(jobs.status, [...ACTIVE_STATUSES])));
   const covering = active.find((j) => !j.params?.stack || j.params.stack === opts.stack);
   if (covering) return { jobId: covering.id, created: false };
   const [job] = await db

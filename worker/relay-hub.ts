@@ -11,11 +11,12 @@ import {
   decode,
   type OperationName,
 } from '../protocol/relay.ts';
-import type { LiveEvent } from '../protocol/api.ts';
+import { IN_FLIGHT_STATUSES, type LiveEvent } from '../protocol/api.ts';
 import { PendingRequests, RequestFailed } from '../protocol/pending.ts';
 import type { Env } from './env.ts';
 import { openDb, schema, type Db, type HostRow, type JobRow } from './db/index.ts';
-import { applyResponse, expireJobs, storeOutput, CHANGES, JOB_TIMEOUT_MS, REPEATABLE, RESUMABLE, requestFor } from './jobs.ts';
+import { applyResponse, expireJobs, storeOutput } from './jobs.ts';
+import { JOB_KINDS, REPEATABLE_KINDS, RESUMABLE_KINDS, requestFor, type FollowUp } from './job-kinds.ts';
 import { startDockerScan, startScans } from './hosts.ts';
 import { publish } from './live-feed.ts';
 import { hostJson, jobJson, relayJson } from './lib/serialize.ts';
@@ -26,8 +27,9 @@ const { relays, hosts, jobs } = schema;
 
 export const RELAY_ID_HEADER = 'X-PatchMan-Relay-Id';
 
-/** Failures after which a change did not touch the host, so no rescan follows. */
-const NOTHING_CHANGED = new Set(['monitor-only', 'invalid-request', 'unknown-operation', 'unsupported-os', 'sudo-password', 'not-started', 'unreachable', 'auth-refused', 'host-key-changed', 'locked', 'dpkg-interrupted']);
+/** A dispatched job's deadline is its kind's time limit plus this (the relay's own timeout
+ * fires first and answers). */
+const DEADLINE_GRACE_MS = 15_000;
 
 interface Attachment {
   relayId: string;
@@ -131,25 +133,18 @@ export class RelayHub extends DurableObject<Env> {
     if (job) events.push({ type: 'job', job: jobJson(job) });
     await publish(this.env, ...events);
     if (!job) return;
-    // A host with Docker: look at its Compose stacks too.
-    if (job.kind === 'scan' && job.status === 'succeeded' && host?.docker) {
-      await startDockerScan(this.env, this.db, host, job.requestedBy, { dispatch: false });
+    const next = JOB_KINDS[job.kind].after(job, host);
+    if (next && (await this.startFollowUp(next, host ?? (await this.db.query.hosts.findFirst({ where: eq(hosts.id, job.hostId) })) ?? null))) {
       await this.dispatch();
-      return;
     }
-    if (!CHANGES.includes(job.kind) || NOTHING_CHANGED.has(job.errorCode ?? '')) return;
-    const target = host ?? (await this.db.query.hosts.findFirst({ where: eq(hosts.id, job.hostId) }));
-    if (job.kind === 'stack-update') {
-      // A stack update that ended well brought the stack back, checked again; otherwise look.
-      if (job.status !== 'succeeded' && target) {
-        await startDockerScan(this.env, this.db, target, job.requestedBy ?? 'after stack-update', { stack: job.params?.stack, dispatch: false });
-        await this.dispatch();
-      }
-      return;
-    }
-    // After a change, look again: the package list, the reboot flag, the kernel.
-    if (target) await startScans(this.env, this.db, [target], job.requestedBy ?? `after ${job.kind}`, { dispatch: false });
-    await this.dispatch();
+  }
+
+  /** Queue a job that follows another (dispatched by the caller). */
+  async startFollowUp(next: FollowUp, host: HostRow | null): Promise<boolean> {
+    if (!host) return false;
+    if (next.kind === 'scan') await startScans(this.env, this.db, [host], next.requestedBy, { dispatch: false });
+    else await startDockerScan(this.env, this.db, host, next.requestedBy, { stack: next.stack, dispatch: false });
+    return true;
   }
 
   async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -177,21 +172,21 @@ export class RelayHub extends DurableObject<Env> {
    * stored here. A reboot is re-sent as `resume`: wait for the host, never reboot again.
    * Anything else can no longer be known and is marked lost. */
   async reclaimOrphans(relayId: string): Promise<LiveEvent[]> {
-    const inFlight = and(eq(jobs.relayId, relayId), inArray(jobs.status, ['dispatched', 'running']));
+    const inFlight = and(eq(jobs.relayId, relayId), inArray(jobs.status, [...IN_FLIGHT_STATUSES]));
     const requeued = await this.db
       .update(jobs)
       .set({ status: 'queued', dispatchedAt: null, startedAt: null, deadlineAt: null })
-      .where(and(inFlight, inArray(jobs.kind, REPEATABLE)))
+      .where(and(inFlight, inArray(jobs.kind, REPEATABLE_KINDS)))
       .returning();
     const resumed = await this.db
       .update(jobs)
-      .set({ status: 'queued', resume: sql`${jobs.kind} = 'reboot'` })
-      .where(and(inFlight, inArray(jobs.kind, RESUMABLE)))
+      .set({ status: 'queued', resume: true })
+      .where(and(inFlight, inArray(jobs.kind, RESUMABLE_KINDS)))
       .returning();
     const lost = await this.db
       .update(jobs)
       .set({ status: 'lost', finishedAt: Date.now(), errorCode: 'relay-disconnected', errorMessage: 'the relay reconnected without answering' })
-      .where(and(inFlight, notInArray(jobs.kind, [...REPEATABLE, ...RESUMABLE])))
+      .where(and(inFlight, notInArray(jobs.kind, [...REPEATABLE_KINDS, ...RESUMABLE_KINDS])))
       .returning();
     return [...requeued, ...resumed, ...lost].map((j) => ({ type: 'job', job: jobJson(j) }));
   }
@@ -203,7 +198,7 @@ export class RelayHub extends DurableObject<Env> {
     const lost = await this.db
       .update(jobs)
       .set({ status: 'lost', finishedAt: now, errorCode: 'relay-disconnected', errorMessage: 'the relay disconnected before answering' })
-      .where(and(eq(jobs.relayId, relayId), inArray(jobs.status, ['dispatched', 'running']), notInArray(jobs.kind, RESUMABLE)))
+      .where(and(eq(jobs.relayId, relayId), inArray(jobs.status, [...IN_FLIGHT_STATUSES]), notInArray(jobs.kind, RESUMABLE_KINDS)))
       .returning();
     const [row] = await this.db.update(relays).set({ lastSeenAt: now }).where(eq(relays.id, relayId)).returning();
     const events: LiveEvent[] = lost.map((j) => ({ type: 'job', job: jobJson(j) }));
@@ -231,17 +226,16 @@ export class RelayHub extends DurableObject<Env> {
     if (!ws) return 0;
     const relayId = (ws.deserializeAttachment() as Attachment).relayId;
     const now = Date.now();
-    // Claim the queued jobs in one statement per kind (the deadline depends on the kind).
-    const claimed: JobRow[] = [];
-    for (const [kind, timeoutMs] of Object.entries(JOB_TIMEOUT_MS) as [JobRow['kind'], number][]) {
-      claimed.push(
-        ...(await this.db
-          .update(jobs)
-          .set({ status: 'dispatched', dispatchedAt: now, startedAt: sql`coalesce(${jobs.startedAt}, ${now})`, deadlineAt: now + timeoutMs + 15_000 })
-          .where(and(eq(jobs.relayId, relayId), eq(jobs.status, 'queued'), eq(jobs.kind, kind)))
-          .returning()),
-      );
-    }
+    // Claim the queued jobs in one statement (the deadline depends on the kind).
+    const deadline = sql.join(
+      (Object.keys(JOB_KINDS) as JobRow['kind'][]).map((k) => sql`when ${k} then ${now + JOB_KINDS[k].timeoutMs + DEADLINE_GRACE_MS}`),
+      sql` `,
+    );
+    const claimed: JobRow[] = await this.db
+      .update(jobs)
+      .set({ status: 'dispatched', dispatchedAt: now, startedAt: sql`coalesce(${jobs.startedAt}, ${now})`, deadlineAt: sql`case ${jobs.kind} ${deadline} end` })
+      .where(and(eq(jobs.relayId, relayId), eq(jobs.status, 'queued')))
+      .returning();
     if (claimed.length === 0) return 0;
     const hostById = new Map<string, HostRow>();
     const hostIds = [...new Set(claimed.map((j) => j.hostId))];
@@ -251,8 +245,8 @@ export class RelayHub extends DurableObject<Env> {
     claimed.sort((a, b) => a.createdAt - b.createdAt);
     for (const job of claimed) {
       // (a job's host cannot vanish: deleting a host deletes its jobs)
-      const { op, params } = requestFor(job, hostById.get(job.hostId)!);
-      ws.send(JSON.stringify({ type: 'request', id: job.id, op, params, timeoutMs: JOB_TIMEOUT_MS[job.kind] }));
+      const { op, params, timeoutMs } = requestFor(job, hostById.get(job.hostId)!);
+      ws.send(JSON.stringify({ type: 'request', id: job.id, op, params, timeoutMs }));
     }
     await this.scheduleAlarm();
     await publish(this.env, ...claimed.map((job): LiveEvent => ({ type: 'job', job: jobJson(job) })));
@@ -304,7 +298,7 @@ export class RelayHub extends DurableObject<Env> {
     const relayId = await this.ctx.storage.get<string>('relayId');
     if (!relayId) return;
     const next = await this.db.query.jobs.findFirst({
-      where: and(eq(jobs.relayId, relayId), inArray(jobs.status, ['dispatched', 'running'])),
+      where: and(eq(jobs.relayId, relayId), inArray(jobs.status, [...IN_FLIGHT_STATUSES])),
       orderBy: asc(jobs.deadlineAt),
     });
     if (next?.deadlineAt) await this.ctx.storage.setAlarm(next.deadlineAt);
