@@ -125,3 +125,41 @@ export async function dueHosts(db: Db, intervalHours: number, now = Date.now()) 
     .where(and(eq(jobs.hostId, hosts.id), eq(jobs.kind, 'scan'), gt(jobs.createdAt, cutoff)));
   return db.select().from(hosts).where(and(isNotNull(hosts.relayId), notExists(recent)));
 }
+
+/** Queue docker scans for many hosts at once (the follow-ups of a batch of host scans): one
+ * look for scans already waiting or running, one batch of inserts, one live event batch.
+ * A host whose scan already covers the request is skipped. Returns the jobs created. */
+export async function startDockerScans(env: Env, db: Db, requests: { host: HostRow; stack?: string; requestedBy: string | null }[]) {
+  const wanted = requests.filter((r) => r.host.relayId);
+  const ids = [...new Set(wanted.map((r) => r.host.id))];
+  const active = new Map<string, (string | undefined)[]>();
+  for (let i = 0; i < ids.length; i += 90) {
+    const rows = await db
+      .select({ hostId: jobs.hostId, params: jobs.params })
+      .from(jobs)
+      .where(and(inArray(jobs.hostId, ids.slice(i, i + 90)), eq(jobs.kind, 'docker-scan'), inArray(jobs.status, [...ACTIVE_STATUSES])));
+    for (const r of rows) active.set(r.hostId, [...(active.get(r.hostId) ?? []), r.params?.stack]);
+  }
+  const now = Date.now();
+  const fresh = [];
+  for (const r of wanted) {
+    const covering = active.get(r.host.id) ?? [];
+    if (covering.some((stack) => !stack || stack === r.stack)) continue;
+    active.set(r.host.id, [...covering, r.stack]);
+    fresh.push({
+      id: newId(),
+      kind: 'docker-scan' as const,
+      hostId: r.host.id,
+      relayId: r.host.relayId,
+      status: 'queued' as const,
+      requestedBy: r.requestedBy,
+      params: r.stack ? { stack: r.stack } : {},
+      createdAt: now,
+    });
+  }
+  const inserts = [];
+  for (let i = 0; i < fresh.length; i += JOB_ROWS_PER_INSERT) inserts.push(db.insert(jobs).values(fresh.slice(i, i + JOB_ROWS_PER_INSERT)).returning());
+  const created = inserts.length ? (await db.batch(inserts as [(typeof inserts)[0], ...typeof inserts])).flat() : [];
+  await publish(env, ...created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
+  return created;
+}

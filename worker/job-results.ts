@@ -4,7 +4,7 @@
 import type * as v from 'valibot';
 import { and, eq, inArray } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
-import { type OperationResult, type RelayError as RelayErrorSchema, type Stack } from '../protocol/relay.ts';
+import type { OperationResult, PackageUpdate, RelayError as RelayErrorSchema, Stack } from '../protocol/relay.ts';
 import { schema, type Db, type JobRow, type StackRow } from './db/index.ts';
 import { newId } from './lib/crypto.ts';
 import { appendChunkStatement } from './job-log.ts';
@@ -25,14 +25,32 @@ export type HostSet = Partial<typeof hosts.$inferInsert>;
 export interface Outcome {
   /** New values of the job's host row (its updated row is returned for live events). */
   host?: HostSet;
-  /** Further statements (package lists, stacks, log lines), in the same transaction. */
+  /** Further statements (stacks, log lines), in the same transaction. */
   writes: BatchItem<'sqlite'>[];
+  /** The host's pending updates, replacing its list (kept as data so that the statements for
+   * many scans can be pooled: jobs.ts builds them). */
+  updates?: PackageUpdate[];
   status: 'succeeded' | 'failed' | 'lost';
   finish: FinishFields;
+  /** The relay's validated result (absent for an error answer), for the after-job hooks. */
+  result?: unknown;
 }
 
 /** D1 allows 100 bound parameters per statement: 7 columns → 14 rows per insert. */
 export const UPDATE_ROWS_PER_INSERT = 14;
+/** Ids per `in (...)` list, under the same limit. */
+export const IDS_PER_STATEMENT = 90;
+
+/** Replace the pending-update lists of some hosts: one delete per 90 hosts, then the rows
+ * of all of them pooled 14 to an insert. */
+export function replaceUpdatesStatements(db: Db, lists: { hostId: string; updates: PackageUpdate[] }[]): BatchItem<'sqlite'>[] {
+  const out: BatchItem<'sqlite'>[] = [];
+  const ids = lists.map((l) => l.hostId);
+  for (let i = 0; i < ids.length; i += IDS_PER_STATEMENT) out.push(db.delete(hostUpdates).where(inArray(hostUpdates.hostId, ids.slice(i, i + IDS_PER_STATEMENT))));
+  const rows = lists.flatMap((l) => l.updates.map((u) => ({ hostId: l.hostId, ...u })));
+  for (let i = 0; i < rows.length; i += UPDATE_ROWS_PER_INSERT) out.push(db.insert(hostUpdates).values(rows.slice(i, i + UPDATE_ROWS_PER_INSERT)).onConflictDoNothing());
+  return out;
+}
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
@@ -95,21 +113,10 @@ export function scanOutcome(db: Db, job: JobRow, scan: Scan): Outcome {
   const { probe } = scan;
   const security = scan.updates.filter((u) => u.security).length;
   const problem = hostProblem(scan);
-  const writes: BatchItem<'sqlite'>[] = [
-    db.delete(hostUpdates).where(eq(hostUpdates.hostId, job.hostId)),
-    // no Docker (any more): no stacks either
-    ...(probe.docker ? [] : [db.delete(stacks).where(eq(stacks.hostId, job.hostId))]),
-  ];
-  for (let i = 0; i < scan.updates.length; i += UPDATE_ROWS_PER_INSERT) {
-    const chunk = scan.updates.slice(i, i + UPDATE_ROWS_PER_INSERT);
-    writes.push(
-      db
-        .insert(hostUpdates)
-        .values(chunk.map((u) => ({ hostId: job.hostId, ...u })))
-        .onConflictDoNothing(),
-    );
-  }
+  // no Docker (any more): no stacks either
+  const writes: BatchItem<'sqlite'>[] = probe.docker ? [] : [db.delete(stacks).where(eq(stacks.hostId, job.hostId))];
   return {
+    updates: scan.updates,
     host: {
       status: problem ? 'error' : 'online',
       statusReason: problem,

@@ -8,8 +8,7 @@ import { ACTIVE_STATUSES, IN_FLIGHT_STATUSES } from '../protocol/api.ts';
 import { Operations, type FromRelay } from '../protocol/relay.ts';
 import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
 import { JOB_KINDS, RESUMABLE_KINDS } from './job-kinds.ts';
-import { failureOutcome, type FinishFields, type Outcome } from './job-results.ts';
-import { appendChunk, LOG_CAP } from './job-log.ts';
+import { failureOutcome, replaceUpdatesStatements, type FinishFields, type Outcome } from './job-results.ts';
 
 export { appendChunk, readLog, LOG_CAP } from './job-log.ts';
 
@@ -17,23 +16,19 @@ const { jobs, hosts } = schema;
 
 type ResponseMsg = Extract<FromRelay, { type: 'response' }>;
 
+
 /** A queued job whose relay stays offline this long is failed as expired. */
 export const QUEUE_EXPIRY_MS = 60 * 60_000;
 
 export const ACTIVE: JobRow['status'][] = [...ACTIVE_STATUSES];
 
 /** The statement that finishes a job, if it has not finished yet (one terminal state). */
-function finishStatement(db: Db, id: string, status: 'succeeded' | 'failed' | 'lost' | 'cancelled', fields: FinishFields) {
+export function finishStatement(db: Db, id: string, status: 'succeeded' | 'failed' | 'lost' | 'cancelled', fields: FinishFields) {
   return db
     .update(jobs)
     .set({ status, finishedAt: Date.now(), ...fields })
     .where(and(eq(jobs.id, id), inArray(jobs.status, ACTIVE)))
     .returning();
-}
-
-export async function finishJob(db: Db, id: string, status: 'succeeded' | 'failed' | 'lost' | 'cancelled', fields: FinishFields) {
-  const [row] = await finishStatement(db, id, status, fields);
-  return row ?? null;
 }
 
 /** What a response should do to its job and host (reads D1 only where a kind needs to). */
@@ -47,7 +42,7 @@ export async function outcomeOf(db: Db, job: JobRow, msg: ResponseMsg): Promise<
   if (!parsed.success) {
     return { writes: [], status: 'failed', finish: { errorCode: 'internal', errorMessage: `the relay's result did not validate: ${parsed.issues[0].message}` } };
   }
-  return kind.apply(db, job, parsed.output as never);
+  return { ...(await kind.apply(db, job, parsed.output as never)), result: parsed.output };
 }
 
 /** The statements of an outcome, in order: host row (returning), writes, the job's finish
@@ -59,59 +54,11 @@ export function outcomeStatements(db: Db, job: JobRow, outcome: Outcome): { stat
     hostAt = statements.length;
     statements.push(db.update(hosts).set(outcome.host).where(eq(hosts.id, job.hostId)).returning());
   }
+  if (outcome.updates) statements.push(...replaceUpdatesStatements(db, [{ hostId: job.hostId, updates: outcome.updates }]));
   statements.push(...outcome.writes);
   const jobAt = statements.length;
   statements.push(finishStatement(db, job.id, outcome.status, outcome.finish));
   return { statements, hostAt, jobAt };
-}
-
-/** Apply a relay's response to its job and host in one transaction. Returns what changed,
- * for live events. */
-export async function applyResponse(db: Db, msg: ResponseMsg): Promise<{ job: JobRow | null; host: HostRow | null }> {
-  const job = await db.query.jobs.findFirst({ where: eq(jobs.id, msg.id) });
-  if (!job || !ACTIVE.includes(job.status)) return { job: null, host: null };
-  const { statements, hostAt, jobAt } = outcomeStatements(db, job, await outcomeOf(db, job, msg));
-  const results = (await db.batch(statements as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])) as unknown[];
-  const host = hostAt === null ? null : ((results[hostAt] as HostRow[])[0] ?? null);
-  const done = (results[jobAt] as JobRow[])[0] ?? null;
-  return { job: done, host };
-}
-
-type OutputMsg = Extract<FromRelay, { type: 'output' }>;
-
-/**
- * Store a chunk of a running job's output. A chunk with a byte range is taken only if it
- * starts where the stored log ends (a re-attached relay may send a range again; a gap is
- * refilled when the request is re-sent with this offset). Past LOG_CAP the text is dropped,
- * once marked. Returns the job (now running) and the text to show live, or null.
- */
-export async function storeOutput(db: Db, msg: OutputMsg): Promise<{ job: JobRow; started: boolean } | null> {
-  const job = await db.query.jobs.findFirst({ where: eq(jobs.id, msg.id) });
-  if (!job || !ACTIVE.includes(job.status)) return null;
-  if (msg.range && msg.range.from !== job.logOffset) return null;
-  let keep = msg.data;
-  let truncated = job.logTruncated;
-  if (!truncated && job.logBytes + keep.length > LOG_CAP) {
-    keep =
-      keep.slice(0, Math.max(0, LOG_CAP - job.logBytes)) +
-      `\n[patchman: output truncated here — the log is capped at ${LOG_CAP / 1024 / 1024} MiB; its end is added when the job finishes]\n`;
-    truncated = true;
-  } else if (truncated) {
-    keep = '';
-  }
-  const [row] = await db
-    .update(jobs)
-    .set({
-      status: job.status === 'dispatched' ? 'running' : job.status,
-      logOffset: msg.range ? msg.range.to : job.logOffset,
-      logBytes: job.logBytes + keep.length,
-      logTruncated: truncated,
-    })
-    .where(and(eq(jobs.id, job.id), eq(jobs.logOffset, job.logOffset), inArray(jobs.status, ACTIVE)))
-    .returning();
-  if (!row) return null;
-  if (keep) await appendChunk(db, job.id, keep);
-  return { job: row, started: job.status === 'dispatched' };
 }
 
 /** Fail dispatched jobs past their deadline and queued jobs that waited too long. */

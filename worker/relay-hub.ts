@@ -15,11 +15,12 @@ import { IN_FLIGHT_STATUSES, type LiveEvent } from '../protocol/api.ts';
 import { PendingRequests, RequestFailed } from '../protocol/pending.ts';
 import type { Env } from './env.ts';
 import { openDb, schema, type Db, type HostRow, type JobRow } from './db/index.ts';
-import { applyResponse, expireJobs, storeOutput } from './jobs.ts';
-import { JOB_KINDS, REPEATABLE_KINDS, RESUMABLE_KINDS, requestFor, type FollowUp } from './job-kinds.ts';
-import { startDockerScan, startScans } from './hosts.ts';
+import { expireJobs } from './jobs.ts';
+import { JOB_KINDS, REPEATABLE_KINDS, RESUMABLE_KINDS, requestFor } from './job-kinds.ts';
+import { applyRelayMessages, MAX_MESSAGES_PER_BATCH, type RelayMessage } from './relay-apply.ts';
+import { afterJobsFinished } from './job-hooks.ts';
 import { publish } from './live-feed.ts';
-import { hostJson, jobJson, relayJson } from './lib/serialize.ts';
+import { jobJson, relayJson } from './lib/serialize.ts';
 import { newId } from './lib/crypto.ts';
 import { readSettings } from './settings.ts';
 
@@ -31,6 +32,10 @@ export const RELAY_ID_HEADER = 'X-PatchMan-Relay-Id';
  * fires first and answers). */
 const DEADLINE_GRACE_MS = 15_000;
 
+/** Longest a live event waits to be published with others (a job's output included: well
+ * inside the quarter second a line may take from the host to the browser). */
+const LIVE_FLUSH_MS = 40;
+
 interface Attachment {
   relayId: string;
   greeted: boolean;
@@ -40,10 +45,14 @@ export class RelayHub extends DurableObject<Env> {
   db: Db;
   /** Requests whose caller awaits the answer in memory (the object stays awake meanwhile). */
   pending = new PendingRequests<unknown>();
-  /** A relay's outputs and responses are applied one at a time, in order: a job's output
-   * must be stored before its response finishes it, and each output chunk is checked
-   * against the offset the previous one left. */
-  #inOrder: Promise<void> = Promise.resolve();
+  /** A relay's outputs and responses wait here and are applied in batches, in arrival
+   * order (relay-apply.ts): whatever arrived while one batch was being written is the next
+   * batch. Each entry settles when its message has been applied. */
+  #incoming: { relayId: string; msg: RelayMessage; done: () => void }[] = [];
+  #draining = false;
+  /** Live events wait here up to LIVE_FLUSH_MS and go out as one broadcast. */
+  #live: LiveEvent[] = [];
+  #liveTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -113,38 +122,54 @@ export class RelayHub extends DurableObject<Env> {
     }
     // output or a response (liveness comes from heartbeats: see status())
     if (m.type === 'response' && this.pending.settle(m.id, m)) return;
-    const step = this.#inOrder.then(() => (m.type === 'output' ? this.onOutput(m) : this.onResponse(m)));
-    this.#inOrder = step.catch((err) => console.error('relay message failed', err instanceof Error ? err.message : String(err)));
-    await step;
+    await new Promise<void>((done) => {
+      this.#incoming.push({ relayId: att.relayId, msg: m, done });
+      if (!this.#draining) void this.drain();
+    });
   }
 
-  async onOutput(m: Extract<FromRelay, { type: 'output' }>): Promise<void> {
-    const stored = await storeOutput(this.db, m);
-    if (!stored) return;
-    const events: LiveEvent[] = [{ type: 'job.output', jobId: stored.job.id, hostId: stored.job.hostId, data: m.data }];
-    if (stored.started) events.unshift({ type: 'job', job: jobJson(stored.job) });
-    await publish(this.env, ...events);
-  }
-
-  async onResponse(m: Extract<FromRelay, { type: 'response' }>): Promise<void> {
-    const { job, host } = await applyResponse(this.db, m);
-    const events: LiveEvent[] = [];
-    if (host) events.push({ type: 'host', host: hostJson(host) });
-    if (job) events.push({ type: 'job', job: jobJson(job) });
-    await publish(this.env, ...events);
-    if (!job) return;
-    const next = JOB_KINDS[job.kind].after(job, host);
-    if (next && (await this.startFollowUp(next, host ?? (await this.db.query.hosts.findFirst({ where: eq(hosts.id, job.hostId) })) ?? null))) {
-      await this.dispatch();
+  /** Apply the waiting messages, a batch at a time, until none are left. */
+  async drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#incoming.length) {
+        const batch = this.#incoming.splice(0, MAX_MESSAGES_PER_BATCH);
+        try {
+          await this.applyBatch(batch[0].relayId, batch.map((b) => b.msg));
+        } catch (err) {
+          // one bad message must not lose the others: apply them one at a time
+          console.error('relay batch failed; applying its messages singly', err instanceof Error ? err.message : String(err));
+          for (const b of batch) {
+            await this.applyBatch(b.relayId, [b.msg]).catch((e) =>
+              console.error(`relay message for job ${b.msg.id} failed`, e instanceof Error ? e.message : String(e)),
+            );
+          }
+        } finally {
+          for (const b of batch) b.done();
+        }
+      }
+    } finally {
+      this.#draining = false;
     }
   }
 
-  /** Queue a job that follows another (dispatched by the caller). */
-  async startFollowUp(next: FollowUp, host: HostRow | null): Promise<boolean> {
-    if (!host) return false;
-    if (next.kind === 'scan') await startScans(this.env, this.db, [host], next.requestedBy, { dispatch: false });
-    else await startDockerScan(this.env, this.db, host, next.requestedBy, { stack: next.stack, dispatch: false });
-    return true;
+  async applyBatch(relayId: string, messages: RelayMessage[]): Promise<void> {
+    const { events, finished, refused } = await applyRelayMessages(this.db, relayId, messages);
+    for (const r of refused) console.warn(`relay ${relayId}: dropped ${r.type} for job ${r.id} (${r.reason})`);
+    this.emit(events);
+    const hostOf = async (id: string) => (await this.db.query.hosts.findFirst({ where: eq(hosts.id, id) })) ?? null;
+    // follow-ups of the whole batch, then one dispatch
+    if ((await afterJobsFinished(this.env, this.db, finished, hostOf)) > 0) await this.dispatch();
+  }
+
+  /** Publish live events coalesced: one broadcast per LIVE_FLUSH_MS at most. */
+  emit(events: LiveEvent[]): void {
+    if (events.length === 0) return;
+    this.#live.push(...events);
+    this.#liveTimer ??= setTimeout(() => {
+      this.#liveTimer = null;
+      void publish(this.env, ...this.#live.splice(0));
+    }, LIVE_FLUSH_MS);
   }
 
   async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -249,7 +274,7 @@ export class RelayHub extends DurableObject<Env> {
       ws.send(JSON.stringify({ type: 'request', id: job.id, op, params, timeoutMs }));
     }
     await this.scheduleAlarm();
-    await publish(this.env, ...claimed.map((job): LiveEvent => ({ type: 'job', job: jobJson(job) })));
+    this.emit(claimed.map((job): LiveEvent => ({ type: 'job', job: jobJson(job) })));
     return claimed.length;
   }
 
