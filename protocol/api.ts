@@ -159,6 +159,13 @@ export const RelayCreate = v.strictObject({ name: Label });
 
 export const HostStatus = v.picklist(['unknown', 'online', 'offline', 'error']);
 export const JobStatus = v.picklist(['queued', 'dispatched', 'running', 'succeeded', 'failed', 'cancelled', 'lost']);
+export type JobStatus = v.InferOutput<typeof JobStatus>;
+/** A job not yet finished: waiting for its relay, sent to it, or under way. The one list of
+ * them (the Worker's queries, the one-change-per-host index, the dashboard). */
+export const ACTIVE_STATUSES = ['queued', 'dispatched', 'running'] as const satisfies JobStatus[];
+/** Sent to the relay and not finished: the job's relay owes it an answer. */
+export const IN_FLIGHT_STATUSES = ['dispatched', 'running'] as const satisfies JobStatus[];
+export const isActiveStatus = (s: JobStatus): boolean => (ACTIVE_STATUSES as readonly JobStatus[]).includes(s);
 export const JobKind = v.picklist(['scan', 'upgrade', 'reboot', 'docker-scan', 'stack-update']);
 export type JobKind = v.InferOutput<typeof JobKind>;
 

@@ -4,6 +4,10 @@ import { sql } from 'drizzle-orm';
 import { sqliteTable, text, integer, index, uniqueIndex, primaryKey } from 'drizzle-orm/sqlite-core';
 import type { InferOutput } from 'valibot';
 import type { StackContainer } from '../../protocol/relay.ts';
+import { ACTIVE_STATUSES, JobKind, JobStatus } from '../../protocol/api.ts';
+
+/** A list of names as SQL literals, for index conditions (the names are our own constants). */
+const sqlList = (names: readonly string[]) => sql.raw(names.map((n) => `'${n}'`).join(', '));
 
 /** Times are milliseconds since the epoch. */
 const ms = (name: string) => integer(name, { mode: 'number' });
@@ -68,14 +72,12 @@ export const jobs = sqliteTable(
   'jobs',
   {
     id: text('id').primaryKey(),
-    kind: text('kind', { enum: ['scan', 'upgrade', 'reboot', 'docker-scan', 'stack-update'] }).notNull(),
+    kind: text('kind', { enum: JobKind.options }).notNull(),
     hostId: text('host_id')
       .notNull()
       .references(() => hosts.id, { onDelete: 'cascade' }),
     relayId: text('relay_id'),
-    status: text('status', {
-      enum: ['queued', 'dispatched', 'running', 'succeeded', 'failed', 'cancelled', 'lost'],
-    })
+    status: text('status', { enum: JobStatus.options })
       .notNull()
       .default('queued'),
     exitCode: integer('exit_code'),
@@ -111,10 +113,10 @@ export const jobs = sqliteTable(
     index('jobs_created').on(t.createdAt),
     // One change at a time per host, enforced by the database: a second upgrade, reboot or
     // stack update while one is queued or running fails this index (→ 409), even when two
-    // requests race.
+    // requests race. (The kinds are job-kinds.ts's CHANGE_KINDS; job-kinds.test.ts checks.)
     uniqueIndex('jobs_one_change_per_host')
       .on(t.hostId)
-      .where(sql`${t.kind} in ('upgrade', 'reboot', 'stack-update') and ${t.status} in ('queued', 'dispatched', 'running')`),
+      .where(sql`${t.kind} in ('upgrade', 'reboot', 'stack-update') and ${t.status} in (${sqlList(ACTIVE_STATUSES)})`),
   ],
 );
 
