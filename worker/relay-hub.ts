@@ -21,6 +21,7 @@ import { publish } from './live-feed.ts';
 import { hostJson, jobJson, relayJson } from './lib/serialize.ts';
 import { newId } from './lib/crypto.ts';
 import { readSettings } from './settings.ts';
+import { notifyJobFinished, notifyRelayGone, notifyRelayUp } from './notify/events.ts';
 
 const { relays, hosts, jobs } = schema;
 
@@ -102,6 +103,7 @@ export class RelayHub extends DurableObject<Env> {
       const { scanConcurrency } = await readSettings(this.db);
       ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: row.id, name: row.name, concurrency: scanConcurrency }));
       await publish(this.env, { type: 'relay', relay: relayJson(row, { connected: true, lastSeenAt: Date.now() }) }, ...orphaned);
+      await notifyRelayUp(this.env, att.relayId);
       await this.dispatch();
       return;
     }
@@ -130,6 +132,7 @@ export class RelayHub extends DurableObject<Env> {
     if (host) events.push({ type: 'host', host: hostJson(host) });
     if (job) events.push({ type: 'job', job: jobJson(job) });
     await publish(this.env, ...events);
+    if (job) await notifyJobFinished(this.env, job);
     if (!job) return;
     // A host with Docker: look at its Compose stacks too.
     if (job.kind === 'scan' && job.status === 'succeeded' && host?.docker) {
@@ -209,6 +212,7 @@ export class RelayHub extends DurableObject<Env> {
     const events: LiveEvent[] = lost.map((j) => ({ type: 'job', job: jobJson(j) }));
     if (row) events.push({ type: 'relay', relay: relayJson(row, { connected: false, lastSeenAt: now }) });
     await publish(this.env, ...events);
+    await notifyRelayGone(this.env, relayId);
   }
 
   // ---- called by the Worker (RPC) -------------------------------------------------------

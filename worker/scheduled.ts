@@ -7,6 +7,7 @@ import { dueHosts, startScans } from './hosts.ts';
 import { readSettings } from './settings.ts';
 import { jobJson } from './lib/serialize.ts';
 import { publish } from './live-feed.ts';
+import { notifyCron } from './notify/cron.ts';
 
 const { jobs } = schema;
 
@@ -26,6 +27,7 @@ export async function runScheduled(env: Env, now = Date.now()) {
     .delete(jobs)
     .where(and(lt(jobs.createdAt, cutoff), inArray(jobs.status, ['succeeded', 'failed', 'cancelled', 'lost'])))
     .returning({ id: jobs.id });
+  await notifyCron(env, now);
 
   return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length };
 }
