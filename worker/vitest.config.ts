@@ -20,5 +20,7 @@ export default defineProject(async () => ({
     root: here('..'),
     include: ['worker/**/*.test.ts'],
     setupFiles: [here('./test/apply-migrations.ts')],
+    // a real HTTP receiver on loopback for notification deliveries
+    globalSetup: [here('../e2e/receiver-global-setup.ts')],
   },
 }));

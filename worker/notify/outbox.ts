@@ -124,7 +124,7 @@ export async function deliverDue(env: Env, db: Db, now: number): Promise<number 
       .returning();
     if (!claimed) continue;
     const outcome = await sendToChannel(env, ch, d.message);
-    await recordAttempt(db, d.id, ch, d.attempts + 1, outcome, Date.now(), true);
+    await recordAttempt(db, d.id, ch, d.attempts + 1, outcome, now, true);
   }
   const [{ next }] = await db.select({ next: min(notifyDeliveries.nextAttemptAt) }).from(notifyDeliveries).where(eq(notifyDeliveries.status, 'pending'));
   return next;
