@@ -1,7 +1,7 @@
 // The outbox: pending events are flushed into one delivery per channel and event name once
 // the window closes, and deliveries are sent with retries (exponential backoff) and a
 // per-channel hourly limit. Runs in the Notifier's alarm (and the cron, as a backstop).
-import { and, asc, count, eq, gte, inArray, lte, min } from 'drizzle-orm';
+import { and, asc, count, eq, gt, inArray, lte, min } from 'drizzle-orm';
 import { SEVERITY_RANK, EVENT_SEVERITY, type NotifyEvent, type NotifyMessage } from '../../protocol/notify.ts';
 import type { Env } from '../env.ts';
 import { schema, type Db, type NotifyChannelRow } from '../db/index.ts';
@@ -111,7 +111,7 @@ export async function deliverDue(env: Env, db: Db, now: number): Promise<number 
     const [{ n, first }] = await db
       .select({ n: count(), first: min(notifyDeliveries.sentAt) })
       .from(notifyDeliveries)
-      .where(and(eq(notifyDeliveries.channelId, ch.id), eq(notifyDeliveries.status, 'sent'), gte(notifyDeliveries.sentAt, now - RATE_WINDOW_MS)));
+      .where(and(eq(notifyDeliveries.channelId, ch.id), eq(notifyDeliveries.status, 'sent'), gt(notifyDeliveries.sentAt, now - RATE_WINDOW_MS)));
     if (n >= ch.maxPerHour) {
       await db.update(notifyDeliveries).set({ nextAttemptAt: (first ?? now) + RATE_WINDOW_MS, error: `rate limited: ${ch.maxPerHour} messages per hour` }).where(eq(notifyDeliveries.id, d.id));
       continue;
