@@ -97,6 +97,8 @@ export const CHANNEL_CONFIG = {
     password: v.optional(Secret),
     from: EmailAddress,
     to: v.pipe(v.array(EmailAddress, 'must be a list of e-mail addresses'), v.minLength(1, 'needs at least one address'), v.maxLength(20, 'at most 20 addresses')),
+    /** false: accept the server's self-signed certificate (common on a LAN mail server). */
+    tlsVerify: v.optional(v.boolean('must be true or false'), true),
   }),
 } as const satisfies Record<ChannelType, v.GenericSchema>;
 
@@ -247,6 +249,7 @@ export const NotifyOutgoing = v.variant('kind', [
       security: v.picklist(['tls', 'starttls', 'none']),
       user: v.optional(v.pipe(v.string(), v.maxLength(254))),
       password: v.optional(v.pipe(v.string(), v.maxLength(4000))),
+      tlsVerify: v.optional(v.boolean(), true),
     }),
     mail: v.strictObject({
       from: EmailAddress,

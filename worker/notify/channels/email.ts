@@ -15,6 +15,7 @@ export const email: ChannelKind<'email'> = {
       security: c.security,
       ...(c.user ? { user: c.user } : {}),
       ...(c.password ? { password: c.password } : {}),
+      tlsVerify: c.tlsVerify,
     },
     mail: { from: c.from, to: c.to, subject: `[PatchMan] ${m.title}`.replace(/[\r\n]+/g, ' ').slice(0, 200), text: plainText(m) },
   }),
