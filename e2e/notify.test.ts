@@ -122,4 +122,32 @@ describe('notifications on a simulated fleet', () => {
     expect(app.output()).not.toContain('tk_lan');
     expect(app.output()).not.toContain('tok3n');
   });
+
+  it('in the browser: add a channel, send a test, see it in the delivery log', async () => {
+    browser = await launchBrowser();
+    const page = await app.page(browser, { viewport: { width: 1280, height: 1000 } });
+    await page.goto(`${app.url}/settings`);
+    await page.locator('[data-testid="settings-notifications-link"]').click();
+    await page.locator('[data-testid="channel-add"]').click();
+    await page.locator('[data-testid="channel-name"]').fill('Browser hook');
+    await page.locator('[data-testid="channel-type"]').selectOption('webhook');
+    await page.locator('[data-testid="channel-field-url"]').fill(`${cloud.url}/from-browser/s3cr3t`);
+    await page.locator('[data-testid="channel-field-secret"]').fill('browser-hmac');
+    mkdirSync('e2e/artifacts', { recursive: true });
+    await page.screenshot({ path: 'e2e/artifacts/notifications-form.png' });
+    await page.locator('[data-testid="channel-save"]').click();
+    const row = page.locator('[data-testid="channel-row"][data-channel-name="Browser hook"]');
+    await row.waitFor({ timeout: 15_000 });
+    await row.locator('[data-testid="channel-test"]').click();
+    const logged = page.locator('[data-testid="delivery-row"][data-event="test"]');
+    await expect.poll(() => logged.first().getAttribute('data-status'), { timeout: 20_000 }).toBe('sent');
+    await expect.poll(() => row.locator('[data-testid="channel-last-sent"]').textContent()).not.toContain('never');
+    const got = await cloud.waitFor(1, '/from-browser/s3cr3t', 10_000);
+    expect(JSON.parse(got[0].body)).toMatchObject({ event: 'test', link: `${app.url}/settings/notifications` });
+    // the secret URL is not in the page, not even in the form when editing
+    expect(await page.content()).not.toContain('s3cr3t');
+    mkdirSync('e2e/artifacts', { recursive: true });
+    await page.screenshot({ path: 'e2e/artifacts/notifications.png', fullPage: true });
+    await page.close();
+  });
 });

@@ -6,6 +6,8 @@ import { eq } from 'drizzle-orm';
 import { api, testEnv } from '../test/helpers.ts';
 import { openDb, schema, type JobRow } from '../db/index.ts';
 import { factsForJob, recordFacts, factsForRelaysDown, notifyRelayGone, notifyRelayUp } from './events.ts';
+import { maybeDigest } from './digest.ts';
+import { writeNotifySettings } from './settings.ts';
 import { flushEvents, deliverDue, WINDOW_MIN_MS, WINDOW_MAX_MS, BACKOFF_BASE_MS, MAX_ATTEMPTS, RATE_WINDOW_MS } from './outbox.ts';
 import type { PendingFact } from './message.ts';
 
@@ -34,7 +36,7 @@ async function host(tags: string[] = []) {
 async function setSecurity(hostId: string, names: string[], rebootRequired = false) {
   await db().delete(schema.hostUpdates).where(eq(schema.hostUpdates.hostId, hostId));
   for (const name of names) await db().insert(schema.hostUpdates).values({ hostId, name, arch: 'amd64', currentVersion: '1', newVersion: '2', repository: 'Debian-Security', security: true });
-  await db().update(schema.hosts).set({ securityCount: names.length, rebootRequired, rebootReason: rebootRequired ? '/run/reboot-required' : null }).where(eq(schema.hosts.id, hostId));
+  await db().update(schema.hosts).set({ securityCount: names.length, updatesCount: names.length, rebootRequired, rebootReason: rebootRequired ? '/run/reboot-required' : null }).where(eq(schema.hosts.id, hostId));
 }
 
 async function job(hostId: string, fields: Partial<JobRow>): Promise<JobRow> {
@@ -74,6 +76,31 @@ describe('notification events', () => {
     const j = await job(h, { kind: 'upgrade', status: 'failed', errorCode: 'locked', errorMessage: 'another apt holds the lock' });
     const facts = await factsForJob(db(), j);
     expect(facts).toEqual([{ event: 'job-failed', hostId: h, data: expect.objectContaining({ jobId: j.id, detail: 'upgrade failed: another apt holds the lock' }) }]);
+  });
+
+  it('a changed host key is announced once per offered key', async () => {
+    const h = await host();
+    const offer = async (key: string) => {
+      await db().update(schema.hosts).set({ hostKey: 'SHA256:old', hostKeyOffered: key }).where(eq(schema.hosts.id, h));
+      return factsForJob(db(), await job(h, { status: 'failed', errorCode: 'host-key-changed', errorMessage: 'changed' }));
+    };
+    expect((await offer('SHA256:new1')).map((f) => f.event)).toEqual(['host-key-changed']);
+    expect(await offer('SHA256:new1')).toEqual([]);
+    expect((await offer('SHA256:new2'))[0].data.detail).toContain('SHA256:new2');
+  });
+
+  it('the digest goes out at its hour, once per period', async () => {
+    const h = await host();
+    await setSecurity(h, ['openssl', 'curl']);
+    await writeNotifySettings(db(), { digest: 'daily', digestHourUtc: 8 });
+    const at8 = Date.UTC(2027, 0, 4, 8, 5);
+    expect(await maybeDigest(testEnv, db(), Date.UTC(2027, 0, 4, 7, 55))).toBe(false);
+    expect(await maybeDigest(testEnv, db(), at8)).toBe(true);
+    expect(await maybeDigest(testEnv, db(), at8 + 5 * 60_000)).toBe(false); // the next cron run
+    expect(await maybeDigest(testEnv, db(), at8 + 86_400_000 - 60_000)).toBe(true); // tomorrow, a minute early
+    const [ev] = await db().select().from(schema.notifyEvents).where(eq(schema.notifyEvents.event, 'digest'));
+    expect(ev.data.detail).toContain('2 pending updates, 2 of them security');
+    expect(ev.data.detail).toContain('Most security updates: web');
   });
 
   it('a relay gone longer than the setting is announced once, and its return', async () => {
