@@ -21,7 +21,7 @@ import { publish } from './live-feed.ts';
 import { hostJson, jobJson, relayJson } from './lib/serialize.ts';
 import { newId } from './lib/crypto.ts';
 import { readSettings } from './settings.ts';
-import { notifyJobFinished, notifyRelayGone, notifyRelayUp } from './notify/events.ts';
+import { notifyJobFinished, notifyJobsFinished, notifyRelayGone, notifyRelayUp } from './notify/events.ts';
 
 const { relays, hosts, jobs } = schema;
 
@@ -297,6 +297,7 @@ export class RelayHub extends DurableObject<Env> {
     if (!relayId) return;
     const failed = await expireJobs(this.db, relayId);
     await publish(this.env, ...failed.map((j): LiveEvent => ({ type: 'job', job: jobJson(j) })));
+    await notifyJobsFinished(this.env, failed);
     await this.scheduleAlarm();
   }
 

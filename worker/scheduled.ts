@@ -8,6 +8,7 @@ import { readSettings } from './settings.ts';
 import { jobJson } from './lib/serialize.ts';
 import { publish } from './live-feed.ts';
 import { notifyCron } from './notify/cron.ts';
+import { notifyJobsFinished } from './notify/events.ts';
 
 const { jobs } = schema;
 
@@ -18,6 +19,7 @@ export async function runScheduled(env: Env, now = Date.now()) {
   const settings = await readSettings(db);
   const failed = await expireJobs(db, null, now);
   await publish(env, ...failed.map((job): LiveEvent => ({ type: 'job', job: jobJson(job) })));
+  await notifyJobsFinished(env, failed);
 
   const due = await dueHosts(db, settings.scanIntervalHours, now);
   const { created } = await startScans(env, db, due, 'schedule');

@@ -179,3 +179,43 @@ describe('notify.send over SMTP (a real SMTP server on loopback)', () => {
     expect(mails.length).toBe(before);
   });
 });
+
+describe('notify.send over SMTP with TLS (STARTTLS and implicit), self-signed certificate', () => {
+  const servers: SMTPServer[] = [];
+  const mails: ParsedMail[] = [];
+  async function serve(secure: boolean): Promise<number> {
+    // smtp-server's built-in self-signed certificate, as on many LAN mail servers
+    const server = new SMTPServer({
+      secure,
+      authOptional: true,
+      onData(stream, session, cb) {
+        simpleParser(stream).then((m) => {
+          if (!session.secure) return cb(new Error('not over TLS'));
+          mails.push(m);
+          cb();
+        }, cb);
+      },
+    });
+    // the strict client hangs up mid-handshake: expected, not a test failure
+    server.on('error', () => {});
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    return (server.server.address() as AddressInfo).port;
+  }
+  afterAll(() => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))));
+
+  for (const security of ['starttls', 'tls'] as const) {
+    it(`${security}: delivers over TLS when told to accept the server's certificate, refuses an unverified one by default`, async () => {
+      const p = await serve(security === 'tls');
+      const base = { host: '127.0.0.1', port: p, security, from: 'patchman@example.com', to: ['ops@example.com'] };
+      const strict = await send(await CHANNELS.email.render(message, { ...base, tlsVerify: true }), `127.0.0.1:${p}`);
+      expect(strict).toMatchObject({ ok: false, error: { code: 'delivery-failed' } });
+      const before = mails.length;
+      const lax = await send(await CHANNELS.email.render(message, { ...base, tlsVerify: false }), `127.0.0.1:${p}`);
+      expect(lax.ok, JSON.stringify(lax)).toBe(true);
+      expect(mails.length).toBe(before + 1);
+      expect(mails.at(-1)!.subject).toBe(`[PatchMan] ${message.title}`);
+    });
+  }
+});
+

@@ -147,6 +147,11 @@ export async function notifyJobFinished(env: Env, job: JobRow): Promise<void> {
   }
 }
 
+/** Jobs that ended without an answer (past their deadline, expired in the queue). */
+export async function notifyJobsFinished(env: Env, jobs: JobRow[]): Promise<void> {
+  for (const job of jobs) await notifyJobFinished(env, job);
+}
+
 /** A relay's socket closed (relay-hub.ts relayGone): announced if it stays away. */
 export async function notifyRelayGone(env: Env, relayId: string, now = Date.now()): Promise<void> {
   try {

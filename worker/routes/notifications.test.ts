@@ -112,7 +112,8 @@ describe('notification channels', () => {
     expect((await api(`/api/notifications/channels/${made.body.id}`, { method: 'DELETE' })).status).toBe(204);
     const audit = (await (await api('/api/audit')).json()) as any;
     const actions = audit.map((a: any) => `${a.action} ${a.status}`);
-    expect(actions).toContain('POST /api/notifications/:id 201');
+    expect(actions).toContain('POST /api/notifications/channels 201');
+    expect(audit.find((a: any) => a.action === 'DELETE /api/notifications/channels/:id')).toMatchObject({ status: 204, target: made.body.id });
     expect(actions.filter((a: string) => a.endsWith(' 403')).length).toBeGreaterThanOrEqual(3);
   });
 
