@@ -115,6 +115,13 @@ describe('notify.send over HTTP, every format', () => {
     expect(logs.join('\n')).not.toContain('secret-token-xyz');
   });
 
+  it('refuses headers that would redirect the request (Host, hop-by-hop)', async () => {
+    const before = rx.received.length;
+    const r = await send({ kind: 'http', url: `${rx.url}/x`, headers: { Host: 'internal-admin.lan' }, body: '{}' });
+    expect(r).toMatchObject({ ok: false, error: { code: 'invalid-request', message: 'notify.send may not set the Host header' } });
+    expect(rx.received.length).toBe(before);
+  });
+
   it('parses the allowlist strictly', () => {
     expect(parseNotifyAllow('ntfy.lan:80, 192.168.1.5:8080,[fd00::1]:25').allows('NTFY.lan', 80)).toBe(true);
     expect(parseNotifyAllow('ntfy.lan:80').allows('ntfy.lan', 443)).toBe(false);

@@ -8,6 +8,8 @@ import { OpError } from '../errors.ts';
 import type { OpContext } from './context.ts';
 
 const TIMEOUT_MS = 15_000;
+/** Headers that would change where or how the request goes, not what it says. */
+const FORBIDDEN_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-connection', 'keep-alive', 'expect']);
 
 function checkAllowed(ctx: OpContext, host: string, port: number, what: string) {
   if (ctx.notifyAllow?.allows(host, port)) return;
@@ -21,6 +23,8 @@ export async function runNotifySend(params: OperationParams<'notify.send'>, ctx:
     const url = new URL(params.url);
     const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
     checkAllowed(ctx, url.hostname, port, 'HTTP');
+    const bad = Object.keys(params.headers).find((h) => FORBIDDEN_HEADERS.has(h.toLowerCase()));
+    if (bad) throw new OpError('invalid-request', `notify.send may not set the ${bad} header`);
     let res: Response;
     try {
       res = await fetch(url, { method: 'POST', headers: params.headers, body: params.body, redirect: 'manual', signal: AbortSignal.timeout(TIMEOUT_MS) });

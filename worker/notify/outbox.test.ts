@@ -5,7 +5,7 @@ import { describe, expect, it, inject } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { api, testEnv } from '../test/helpers.ts';
 import { openDb, schema, type JobRow } from '../db/index.ts';
-import { factsForJob, recordFacts, factsForRelaysDown, notifyRelayGone, notifyRelayUp } from './events.ts';
+import { factsForJob, recordFacts, factsForRelaysDown, notifyRelayGone, notifyRelayUp, notifyRolloutFinished } from './events.ts';
 import { maybeDigest } from './digest.ts';
 import { writeNotifySettings } from './settings.ts';
 import { flushEvents, deliverDue, WINDOW_MIN_MS, WINDOW_MAX_MS, BACKOFF_BASE_MS, MAX_ATTEMPTS, RATE_WINDOW_MS } from './outbox.ts';
@@ -87,6 +87,35 @@ describe('notification events', () => {
     expect((await offer('SHA256:new1')).map((f) => f.event)).toEqual(['host-key-changed']);
     expect(await offer('SHA256:new1')).toEqual([]);
     expect((await offer('SHA256:new2'))[0].data.detail).toContain('SHA256:new2');
+  });
+
+  it('newer Docker images: announced per new image digest', async () => {
+    const h = await host();
+    const container = (name: string, remote: string) => ({
+      name,
+      service: name,
+      state: 'running',
+      image: `${name}:latest`,
+      imageId: 'sha256:aa',
+      repoDigests: [],
+      check: { status: 'update-available' as const, reason: null, localDigest: 'sha256:old', remoteDigest: remote },
+    });
+    const stack = async (remote: string) => {
+      await db().delete(schema.stacks).where(eq(schema.stacks.hostId, h));
+      await db().insert(schema.stacks).values({ id: `s${++n}`, hostId: h, name: 'web', status: 'running(2)', containers: [container('nginx', remote), container('app', 'sha256:same')], checkedAt: 0 });
+      return factsForJob(db(), await job(h, { kind: 'docker-scan' }));
+    };
+    const first = await stack('sha256:r1');
+    expect(first).toHaveLength(1);
+    expect(first[0]).toMatchObject({ event: 'images-outdated', data: { detail: '2 containers with a newer image: web/app, web/nginx' } });
+    expect(await stack('sha256:r1')).toEqual([]);
+    expect((await stack('sha256:r2'))[0].data.detail).toBe('1 container with a newer image: web/nginx');
+  });
+
+  it('rollout-finished, for the policies: one call records one fact', async () => {
+    await notifyRolloutFinished(testEnv, { id: 'ro1', name: 'nightly security', status: 'halted', succeeded: 3, failed: 2 });
+    const [ev] = await db().select().from(schema.notifyEvents).where(eq(schema.notifyEvents.event, 'rollout-finished'));
+    expect(ev.data).toMatchObject({ name: 'nightly security', detail: 'halted: 3 patched, 2 failed' });
   });
 
   it('the digest goes out at its hour, once per period', async () => {
