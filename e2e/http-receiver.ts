@@ -37,6 +37,7 @@ export async function startReceiver(host = '127.0.0.1'): Promise<Receiver> {
         return;
       }
       received.push({ method: req.method ?? '', path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      if (path.startsWith('/hang')) return; // never answers (until the receiver closes)
       const m = /\/status\/(\d{3})/.exec(path);
       const status = m ? Number(m[1]) : 200;
       res.writeHead(status, { 'Content-Type': 'application/json' }).end(status < 300 ? '{"ok":true}' : '{"ok":false,"error":"receiver says no"}');
@@ -57,6 +58,10 @@ export async function startReceiver(host = '127.0.0.1'): Promise<Receiver> {
         await new Promise((r) => setTimeout(r, 50));
       }
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

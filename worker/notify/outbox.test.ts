@@ -10,6 +10,7 @@ import { maybeDigest } from './digest.ts';
 import { writeNotifySettings } from './settings.ts';
 import { flushEvents, deliverDue, WINDOW_MIN_MS, WINDOW_MAX_MS, BACKOFF_BASE_MS, MAX_ATTEMPTS, RATE_WINDOW_MS } from './outbox.ts';
 import type { PendingFact } from './message.ts';
+import { SEND_TIMEOUT_MS } from './send.ts';
 
 const receiver = inject('receiverUrl');
 const db = () => openDb(testEnv.DB);
@@ -225,6 +226,25 @@ describe('the outbox', () => {
     await deliverDue(testEnv, db(), t0 + BACKOFF_BASE_MS);
     expect(await db().query.notifyDeliveries.findFirst({ where: eq(schema.notifyDeliveries.id, 'd2') })).toMatchObject({ status: 'sent', attempts: 2, error: null });
   });
+
+  it('a channel that hangs does not hold up the others', async () => {
+    await reset();
+    const hang = await channel('hang');
+    const ok = await channel('quick');
+    const t0 = Date.now() + 3_600_000;
+    const msg = { event: 'job-failed' as const, severity: 'critical' as const, title: 't', text: 'x', link: null, at: '', count: 1, items: [] };
+    await db().insert(schema.notifyDeliveries).values({ id: 'h1', channelId: hang.id, event: 'job-failed', message: msg, createdAt: t0, nextAttemptAt: t0 - 1 });
+    await db().insert(schema.notifyDeliveries).values({ id: 'q1', channelId: ok.id, event: 'job-failed', message: msg, createdAt: t0, nextAttemptAt: t0 });
+    const started = Date.now();
+    const run = deliverDue(testEnv, db(), t0);
+    for (;;) {
+      if ((await received()).some((r) => r.path === '/quick')) break;
+      expect(Date.now() - started, 'the quick channel waited for the hanging one').toBeLessThan(SEND_TIMEOUT_MS - 2000);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await run;
+    expect(await db().query.notifyDeliveries.findFirst({ where: eq(schema.notifyDeliveries.id, 'h1') })).toMatchObject({ status: 'pending', attempts: 1, error: expect.stringContaining('timed out') });
+  }, 40_000);
 
   it('rate limits each channel per hour', async () => {
     await reset();

@@ -4,7 +4,7 @@
 import { and, asc, count, eq, gt, inArray, lte, min } from 'drizzle-orm';
 import { SEVERITY_RANK, EVENT_SEVERITY, type NotifyEvent, type NotifyMessage } from '../../protocol/notify.ts';
 import type { Env } from '../env.ts';
-import { schema, type Db, type NotifyChannelRow } from '../db/index.ts';
+import { schema, type Db, type NotifyChannelRow, type NotifyDeliveryRow } from '../db/index.ts';
 import { newId } from '../lib/crypto.ts';
 import { buildMessage, type PendingFact } from './message.ts';
 import { readNotifySettings, publicBase } from './settings.ts';
@@ -98,11 +98,19 @@ export async function deliverDue(env: Env, db: Db, now: number): Promise<number 
     .where(and(eq(notifyDeliveries.status, 'pending'), lte(notifyDeliveries.nextAttemptAt, now)))
     .orderBy(asc(notifyDeliveries.nextAttemptAt))
     .limit(BATCH);
-  const channels = new Map<string, NotifyChannelRow | null>();
-  for (const d of due) {
-    if (!channels.has(d.channelId)) channels.set(d.channelId, (await db.query.notifyChannels.findFirst({ where: eq(notifyChannels.id, d.channelId) })) ?? null);
-    const ch = channels.get(d.channelId);
-    if (!ch) continue; // deleted: its deliveries went with it
+  // channels are served side by side: one that hangs (up to the send timeout) does not hold
+  // up the others; each channel's own deliveries go in order
+  const byChannel = new Map<string, typeof due>();
+  for (const d of due) byChannel.set(d.channelId, [...(byChannel.get(d.channelId) ?? []), d]);
+  await Promise.all([...byChannel].map(([channelId, list]) => deliverForChannel(env, db, channelId, list, now)));
+  const [{ next }] = await db.select({ next: min(notifyDeliveries.nextAttemptAt) }).from(notifyDeliveries).where(eq(notifyDeliveries.status, 'pending'));
+  return next;
+}
+
+async function deliverForChannel(env: Env, db: Db, channelId: string, list: NotifyDeliveryRow[], now: number): Promise<void> {
+  const ch = await db.query.notifyChannels.findFirst({ where: eq(notifyChannels.id, channelId) });
+  if (!ch) return; // deleted: its deliveries went with it
+  for (const d of list) {
     if (!ch.enabled) {
       await db.update(notifyDeliveries).set({ status: 'failed', error: 'the channel is disabled', nextAttemptAt: null }).where(eq(notifyDeliveries.id, d.id));
       continue;
@@ -126,8 +134,6 @@ export async function deliverDue(env: Env, db: Db, now: number): Promise<number 
     const outcome = await sendToChannel(env, ch, d.message);
     await recordAttempt(db, d.id, ch, d.attempts + 1, outcome, now, true);
   }
-  const [{ next }] = await db.select({ next: min(notifyDeliveries.nextAttemptAt) }).from(notifyDeliveries).where(eq(notifyDeliveries.status, 'pending'));
-  return next;
 }
 
 /** "Send test": now, once, no retry; logged like any delivery. */

@@ -80,7 +80,7 @@ export const EVENT_LABEL: Record<NotifyEvent, string> = {
   'host-back': 'Host reachable again',
   'host-key-changed': 'Host key changed',
   'job-failed': 'Patch, reboot or stack update failed',
-  'job-succeeded': '… succeeded',
+  'job-succeeded': 'Patch, reboot or stack update succeeded',
   'rollout-finished': 'Rollout finished',
   'relay-down': 'Relay disconnected',
   'relay-back': 'Relay back',
