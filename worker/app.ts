@@ -18,6 +18,7 @@ import { upgradeRoutes } from './routes/upgrades.ts';
 import { summaryRoutes } from './routes/summary.ts';
 import { settingsRoutes } from './routes/settings.ts';
 import { stackRoutes } from './routes/stacks.ts';
+import { notificationRoutes } from './routes/notifications.ts';
 
 // Every /api path goes through `authenticate` (identity, role, CSRF, audit) first; the relay
 // socket authenticates with its own bearer token.
@@ -36,6 +37,7 @@ export const app = new Hono<AppEnv>()
   .route('/api/summary', summaryRoutes)
   .route('/api/settings', settingsRoutes)
   .route('/api/stacks', stackRoutes)
+  .route('/api/notifications', notificationRoutes)
   .route('/api/jobs', jobRoutes)
   .route('/api/live', live)
   .route('/relay/connect', relayConnect)

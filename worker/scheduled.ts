@@ -7,6 +7,8 @@ import { dueHosts, startScans } from './hosts.ts';
 import { readSettings } from './settings.ts';
 import { jobJson } from './lib/serialize.ts';
 import { publish } from './live-feed.ts';
+import { notifyCron } from './notify/cron.ts';
+import { notifyJobsFinished } from './notify/events.ts';
 
 const { jobs } = schema;
 
@@ -17,6 +19,7 @@ export async function runScheduled(env: Env, now = Date.now()) {
   const settings = await readSettings(db);
   const failed = await expireJobs(db, null, now);
   await publish(env, ...failed.map((job): LiveEvent => ({ type: 'job', job: jobJson(job) })));
+  await notifyJobsFinished(env, failed);
 
   const due = await dueHosts(db, settings.scanIntervalHours, now);
   const { created } = await startScans(env, db, due, 'schedule');
@@ -26,6 +29,7 @@ export async function runScheduled(env: Env, now = Date.now()) {
     .delete(jobs)
     .where(and(lt(jobs.createdAt, cutoff), inArray(jobs.status, ['succeeded', 'failed', 'cancelled', 'lost'])))
     .returning({ id: jobs.id });
+  await notifyCron(env, now);
 
   return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length };
 }

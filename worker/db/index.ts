@@ -8,3 +8,5 @@ export type RelayRow = typeof schema.relays.$inferSelect;
 export type HostRow = typeof schema.hosts.$inferSelect;
 export type JobRow = typeof schema.jobs.$inferSelect;
 export type StackRow = typeof schema.stacks.$inferSelect;
+export type NotifyChannelRow = typeof schema.notifyChannels.$inferSelect;
+export type NotifyDeliveryRow = typeof schema.notifyDeliveries.$inferSelect;
