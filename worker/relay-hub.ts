@@ -111,21 +111,21 @@ export class RelayHub extends DurableObject<Env> {
     }
     // output or a response (liveness comes from heartbeats: see status())
     if (m.type === 'response' && this.pending.settle(m.id, m)) return;
-    const step = this.#inOrder.then(() => (m.type === 'output' ? this.onOutput(m) : this.onResponse(m)));
+    const step = this.#inOrder.then(() => (m.type === 'output' ? this.onOutput(m, att.relayId) : this.onResponse(m, att.relayId)));
     this.#inOrder = step.catch((err) => console.error('relay message failed', err instanceof Error ? err.message : String(err)));
     await step;
   }
 
-  async onOutput(m: Extract<FromRelay, { type: 'output' }>): Promise<void> {
-    const stored = await storeOutput(this.db, m);
+  async onOutput(m: Extract<FromRelay, { type: 'output' }>, relayId: string): Promise<void> {
+    const stored = await storeOutput(this.db, m, relayId);
     if (!stored) return;
     const events: LiveEvent[] = [{ type: 'job.output', jobId: stored.job.id, hostId: stored.job.hostId, data: m.data }];
     if (stored.started) events.unshift({ type: 'job', job: jobJson(stored.job) });
     await publish(this.env, ...events);
   }
 
-  async onResponse(m: Extract<FromRelay, { type: 'response' }>): Promise<void> {
-    const { job, host } = await applyResponse(this.db, m);
+  async onResponse(m: Extract<FromRelay, { type: 'response' }>, relayId: string): Promise<void> {
+    const { job, host } = await applyResponse(this.db, m, relayId);
     const events: LiveEvent[] = [];
     if (host) events.push({ type: 'host', host: hostJson(host) });
     if (job) events.push({ type: 'job', job: jobJson(job) });
