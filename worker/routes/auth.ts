@@ -10,6 +10,7 @@ import { clearFailures, lockedFor, recordFailure, throttleKey } from '../auth/th
 import { recordAudit } from '../auth/audit.ts';
 import { checkCsrf } from '../auth/middleware.ts';
 import { readSettings } from '../settings.ts';
+import { closeLive } from '../live-feed.ts';
 
 const { users } = schema;
 
@@ -47,6 +48,7 @@ export const authRoutes = new Hono<AppEnv>()
   .post('/logout', async (c) => {
     const id = c.get('identity');
     await endSession(c, openDb(c.env.DB), id.sessionId);
+    if (id.sessionId) await closeLive(c.env, { sessionId: id.sessionId }, 'signed out');
     return c.body(null, 204);
   })
   .get('/me', (c) => {
