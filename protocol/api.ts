@@ -168,6 +168,10 @@ export const Relay = v.object({
   hostname: v.nullable(v.string()),
   lastSeenAt: v.nullable(v.string()),
   createdAt: v.string(),
+  /** The pinned key's fingerprint; a different key the relay presented since, waiting for an admin. */
+  publicKeyFingerprint: v.nullable(v.string()),
+  publicKeyOffered: v.nullable(v.string()),
+  publicKeyOfferedFingerprint: v.nullable(v.string()),
 });
 export type Relay = v.InferOutput<typeof Relay>;
 
