@@ -121,7 +121,7 @@ async function main() {
   run(wranglerBin, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist]);
   const tokenFile = pairLocalRelay(persist);
 
-  start('worker', wranglerBin, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn'], quietEnv);
+  start('worker', wranglerBin, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn', '--var', 'PATCHMAN_LOCAL:1'], quietEnv);
   await waitForHealth(120_000);
 
   const relayNode = process.env.PATCHMAN_RELAY_NODE ?? process.execPath;
