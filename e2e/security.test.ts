@@ -36,9 +36,8 @@ async function watchedPage(): Promise<{ page: Page; violations: string[] }> {
     if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
   });
   await page.exposeFunction('__cspViolation', (v: string) => violations.push(v));
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => (window as any).__cspViolation(`${e.violatedDirective} ${e.blockedURI}`));
-  });
+  // (a string: it runs in the page, whose types this Node project does not have)
+  await page.addInitScript(`document.addEventListener('securitypolicyviolation', (e) => window.__cspViolation(e.violatedDirective + ' ' + e.blockedURI))`);
   return { page, violations };
 }
 
@@ -84,10 +83,16 @@ describe('security headers and CSP, end to end', () => {
       await page.locator('nav').first().waitFor({ timeout: 30_000 });
       await page.waitForLoadState('networkidle');
     }
-    // the live socket connected under connect-src 'self'
+    // the live socket connected (connect-src 'self', and /api/live's same-origin check)
     await page.goto(app.url + '/settings');
+    await page.locator('[data-testid="live-indicator"][data-state="open"]').first().waitFor({ timeout: 30_000 });
     await page.locator('[data-testid="relay-row"][data-connected="true"]').first().waitFor({ timeout: 30_000 });
     expect(violations).toEqual([]);
+    // and the watch works: an injected inline script is refused and seen
+    await page.evaluate(`(() => { const s = document.createElement('script'); s.textContent = 'window.__ran = 1'; document.body.appendChild(s); })()`);
+    await until(async () => violations.length > 0, 10_000, 'the injected script refused');
+    expect(violations.join('\n')).toMatch(/script-src/);
+    expect(await page.evaluate('window.__ran')).toBeUndefined();
     await page.context().close();
   });
 
