@@ -1,6 +1,7 @@
 // The relay is configured by environment variables only (see README "Configuration").
 import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
+import { HEARTBEAT_INTERVAL_MS } from '../protocol/relay.ts';
 
 const Int = (min: number, max: number) =>
   v.pipe(v.string(), v.regex(/^\d+$/, 'must be a whole number'), v.transform(Number), v.minValue(min), v.maxValue(max));
@@ -17,6 +18,8 @@ const Env = v.object({
     v.pipe(v.string(), v.regex(/^[A-Za-z0-9.:%_, -]*$/, 'must be "self", "none" or a comma-separated list of addresses')),
     'self',
   ),
+  /** Seconds between heartbeats; keep it well under the Worker's heartbeat timeout. */
+  PATCHMAN_HEARTBEAT_INTERVAL: v.optional(Int(1, 300), String(HEARTBEAT_INTERVAL_MS / 1000)),
 });
 
 export type RelayConfig = {
@@ -28,6 +31,7 @@ export type RelayConfig = {
   commandTimeoutMs: number;
   /** Hosts the relay never upgrades or reboots: "self" (default), "none", or addresses. */
   monitorOnly: string;
+  heartbeatMs: number;
 };
 
 export class ConfigError extends Error {}
@@ -57,5 +61,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayConfig {
     connectTimeoutMs: e.PATCHMAN_CONNECT_TIMEOUT * 1000,
     commandTimeoutMs: e.PATCHMAN_COMMAND_TIMEOUT * 1000,
     monitorOnly: e.PATCHMAN_MONITOR_ONLY.trim() || 'none',
+    heartbeatMs: e.PATCHMAN_HEARTBEAT_INTERVAL * 1000,
   };
 }

@@ -136,7 +136,12 @@ async function main() {
   run(wranglerBin, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist]);
   const tokenFile = pairLocalRelay(persist);
 
-  start('worker', wranglerBin, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn', '--var', 'PATCHMAN_LOCAL:1'], quietEnv);
+  // fault tests shorten the relay heartbeat timeout (see worker/relay-heartbeat.ts); the
+  // local relay then beats four times as often
+  const timeout = /^\d+$/.test(process.env.RELAY_HEARTBEAT_TIMEOUT_MS ?? '') ? Number(process.env.RELAY_HEARTBEAT_TIMEOUT_MS) : null;
+  const heartbeatVar = timeout ? ['--var', `RELAY_HEARTBEAT_TIMEOUT_MS:${timeout}`] : [];
+  const relayHeartbeat = timeout ? { PATCHMAN_HEARTBEAT_INTERVAL: String(Math.max(1, Math.floor(timeout / 4000))) } : {};
+  start('worker', wranglerBin, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn', '--var', 'PATCHMAN_LOCAL:1', ...heartbeatVar], quietEnv);
   await waitForHealth(120_000);
 
   const relayNode = process.env.PATCHMAN_RELAY_NODE ?? process.execPath;
@@ -148,6 +153,7 @@ async function main() {
         PATCHMAN_URL: url,
         PATCHMAN_RELAY_TOKEN_FILE: tokenFile,
         PATCHMAN_DATA_DIR: join(state, 'relay'),
+        ...relayHeartbeat,
       }),
     log: say,
     kill: (c) => {
