@@ -22,6 +22,9 @@ export interface Env {
   /** `1` under `npm start`: this Worker runs on this machine, not behind Cloudflare (the login
    * throttle's address), and channels it delivers may target loopback receivers. */
   PATCHMAN_LOCAL?: string;
+  /** `1`: channels the Worker delivers may target loopback receivers, as under `npm start`
+   * (the Worker tests use it without the rest of local mode). */
+  NOTIFY_LOOPBACK?: string;
 }
 
 /** Who is making a request (set by worker/auth/middleware.ts). */
