@@ -21,13 +21,14 @@ import { publish } from './live-feed.ts';
 import { hostJson, jobJson, relayJson } from './lib/serialize.ts';
 import { newId } from './lib/crypto.ts';
 import { readSettings } from './settings.ts';
+import { PACKAGE_FAILURE_CODES } from '../protocol/package-managers.ts';
 
 const { relays, hosts, jobs } = schema;
 
 export const RELAY_ID_HEADER = 'X-PatchMan-Relay-Id';
 
 /** Failures after which a change did not touch the host, so no rescan follows. */
-const NOTHING_CHANGED = new Set(['monitor-only', 'invalid-request', 'unknown-operation', 'unsupported-os', 'sudo-password', 'not-started', 'unreachable', 'auth-refused', 'host-key-changed', 'locked', 'dpkg-interrupted']);
+const NOTHING_CHANGED = new Set(['monitor-only', 'invalid-request', 'unknown-operation', 'unsupported-os', 'sudo-password', 'not-started', 'unreachable', 'auth-refused', 'host-key-changed', 'locked', 'dpkg-interrupted', ...PACKAGE_FAILURE_CODES]);
 
 interface Attachment {
   relayId: string;

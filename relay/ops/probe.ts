@@ -7,6 +7,7 @@ import { splitMarked } from '../pkg/shell.ts';
 import { openSession, describeTarget, type SshSession } from '../ssh.ts';
 import type { OperationParams, OperationResult } from '../../protocol/relay.ts';
 import type { OpContext } from './context.ts';
+import { PACKAGE_MANAGERS as DESCRIPTORS, PACKAGE_MANAGER_NAMES } from '../../protocol/package-managers.ts';
 
 export type ProbeResult = OperationResult<'probe'>;
 type PackageManager = ProbeResult['packageManagers'][number];
@@ -20,6 +21,9 @@ export const DEFAULT_PROBE_TIMEOUT_MS = 30_000;
 export const PROBE_COMMAND = 'env LC_ALL=C LANG=C /bin/sh -s';
 
 export const PROBE_BEGIN = '@@patchman-probe 1';
+
+/** `apt-get pacman dnf yum zypper apk`: constants from the descriptors. */
+const PROBE_COMMANDS = PACKAGE_MANAGER_NAMES.map((n) => DESCRIPTORS[n].probeCommand).join(' ');
 
 // POSIX sh only (dash, busybox ash). The body is one brace group so the shell has read the
 // whole script before anything runs, and nothing it starts can swallow the rest of stdin.
@@ -45,7 +49,7 @@ export const PROBE_SCRIPT = [
   'section uptime',
   'cat /proc/uptime 2>/dev/null',
   'section package-managers',
-  'for pm in apt-get pacman dnf yum zypper apk; do',
+  `for pm in ${PROBE_COMMANDS}; do`,
   '  if command -v "$pm" >/dev/null 2>&1; then echo "$pm"; fi',
   'done',
   'section proxmox',
@@ -69,7 +73,7 @@ export const PROBE_SCRIPT = [
   'if [ "$(id -u)" = 0 ]; then echo root',
   'elif command -v sudo >/dev/null 2>&1; then',
   '  pmbin=',
-  '  for pm in apt-get pacman dnf yum zypper apk; do',
+  `  for pm in ${PROBE_COMMANDS}; do`,
   '    if command -v "$pm" >/dev/null 2>&1; then pmbin=$(command -v "$pm"); break; fi',
   '  done',
   '  if [ -n "$pmbin" ]; then',
@@ -98,14 +102,8 @@ const SECTIONS = [
   'end',
 ];
 
-const PACKAGE_MANAGERS: ReadonlyArray<[command: string, name: PackageManager]> = [
-  ['apt-get', 'apt'],
-  ['pacman', 'pacman'],
-  ['dnf', 'dnf'],
-  ['yum', 'yum'],
-  ['zypper', 'zypper'],
-  ['apk', 'apk'],
-];
+/** The binary each package manager is found by, in the descriptors' order of preference. */
+const PACKAGE_MANAGERS: ReadonlyArray<[command: string, name: PackageManager]> = PACKAGE_MANAGER_NAMES.map((n) => [DESCRIPTORS[n].probeCommand, n]);
 
 // ---- os-release(5) --------------------------------------------------------------------------
 

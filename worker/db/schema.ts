@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm';
 import { sqliteTable, text, integer, index, uniqueIndex, primaryKey } from 'drizzle-orm/sqlite-core';
 import type { InferOutput } from 'valibot';
 import type { StackContainer } from '../../protocol/relay.ts';
+import { PACKAGE_MANAGER_NAMES } from '../../protocol/package-managers.ts';
 
 /** Times are milliseconds since the epoch. */
 const ms = (name: string) => integer(name, { mode: 'number' });
@@ -42,7 +43,7 @@ export const hosts = sqliteTable(
     arch: text('arch'),
     bootId: text('boot_id'),
     bootedAt: ms('booted_at'),
-    packageManager: text('package_manager', { enum: ['apt', 'pacman', 'dnf', 'yum', 'zypper', 'apk'] }),
+    packageManager: text('package_manager', { enum: PACKAGE_MANAGER_NAMES }),
     packageManagers: text('package_managers', { mode: 'json' }).$type<string[]>().notNull().default([]),
     proxmox: text('proxmox', { mode: 'json' }).$type<{ product: 'pve' | 'pbs'; version: string } | null>(),
     docker: integer('docker', { mode: 'boolean' }).notNull().default(false),

@@ -143,6 +143,15 @@ describe('POST /api/hosts/:id/upgrade', () => {
     expect(pvePartial.status).toBe(409);
     expect((await json(pvePartial)).error.message).toMatch(/Proxmox/);
     expect((await upgrade(pve.id, { confirm: true })).status).toBe(202);
+    expect((await a.relay.next()).op).toBe('upgrade');
+
+    // The descriptor's per-OS rule: zypper picks packages on Leap, never on Tumbleweed.
+    const tw = await addHost(a.relayId, { name: 'tw', address: '192.0.2.22' });
+    const twProbe = { ...probeResult, os: { ...probeResult.os, id: 'opensuse-tumbleweed' }, packageManagers: ['zypper' as const] };
+    await scanHost(a.relay, tw.id, scanWith({ packageManager: 'zypper', probe: twProbe }));
+    const twPartial = await upgrade(tw.id, { confirm: true, packages: ['openssl'] });
+    expect(twPartial.status).toBe(409);
+    expect((await json(twPartial)).error).toMatchObject({ code: 'full-upgrade-only', message: expect.stringMatching(/zypper dup/) });
   });
 
   it('runs one change per host at a time, and a repeated Idempotency-Key returns the first job', async () => {
