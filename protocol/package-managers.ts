@@ -82,8 +82,9 @@ export const PACKAGE_MANAGERS: { readonly [K in PackageManagerName]: PackageMana
     reboot: 'the running kernel’s modules directory `/usr/lib/modules/$(uname -r)` is gone, because the kernel package was upgraded.',
   },
   dnf: { ...DNF, name: 'dnf', label: 'dnf', probeCommand: 'dnf' },
-  // yum on RHEL/CentOS 8+ is dnf under its old name; the relay drives `dnf` either way.
-  yum: { ...DNF, name: 'yum', label: 'yum (dnf)', probeCommand: 'yum' },
+  // yum on RHEL/CentOS 8+ is dnf under its old name (the probe finds both, and dnf comes
+  // first); yum alone (RHEL/CentOS 7, end of life) has no relay module.
+  yum: { ...DNF, name: 'yum', label: 'yum', probeCommand: 'yum' },
   zypper: {
     name: 'zypper',
     label: 'zypper',

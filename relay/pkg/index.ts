@@ -3,11 +3,13 @@
 // and one line here; no other module changes.
 import { apt } from './apt.ts';
 import { pacman } from './pacman.ts';
+import { dnf } from './dnf.ts';
 import type { PackageManagerModule, PackageManagerName, ProbeResult } from './types.ts';
 
 export const registry: Readonly<Partial<Record<PackageManagerName, PackageManagerModule>>> = Object.freeze({
   apt,
   pacman,
+  dnf,
 });
 
 /** The module for a probed host: the first of the probe's package managers (the probe lists
