@@ -14,7 +14,7 @@ import { OpError } from '../errors.ts';
 import { loadOrCreateKeyPair, type KeyPair } from '../keys.ts';
 import { KnownHosts } from '../known-hosts.ts';
 import { openSession } from '../ssh.ts';
-import { buildRpm, existing, namespaceHost, publishRepo, rpmInto, toolVersion, updateinfoXml } from '../test/rpm-host.ts';
+import { buildRpm, existing, fedoraRpmMacros, namespaceHost, publishRepo, rpmInto, toolVersion, updateinfoXml, type NamespaceHost } from '../test/rpm-host.ts';
 import { freePort, startSshd, type Sshd } from '../test/sshd.ts';
 import type { OpContext } from '../ops/context.ts';
 import { runScan } from '../ops/scan.ts';
@@ -132,6 +132,7 @@ let ctx: OpContext;
 let conf: string;
 let repoDir: string;
 let built: Record<string, string>;
+let host: NamespaceHost;
 const target = () => ({ address: '127.0.0.1', port: sshd.port, user: 'root' });
 
 function writeRepo(name: string, baseurl: string, extra = 'gpgcheck=0\n'): void {
@@ -176,22 +177,22 @@ describe('dnf on a Fedora test host (real dnf, rpm, createrepo_c, sshd)', () => 
     // /etc/dnf of the test host: its own cache, history and logs in the temp dir.
     conf = join(tmp, 'etc-dnf');
     mkdirSync(join(conf, 'repos.d'), { recursive: true });
-    for (const d of ['cache', 'persist', 'log', 'no-plugins']) mkdirSync(join(tmp, d));
+    mkdirSync(join(tmp, 'no-plugins'));
     writeFileSync(
       join(conf, 'dnf.conf'),
-      `[main]\ngpgcheck=True\ninstallonly_limit=3\nbest=False\nskip_if_unavailable=False\nreposdir=/etc/dnf/repos.d\ncachedir=${tmp}/cache\npersistdir=${tmp}/persist\nlogdir=${tmp}/log\npluginpath=${tmp}/no-plugins\n`,
+      `[main]\ngpgcheck=True\ninstallonly_limit=3\nbest=False\nskip_if_unavailable=False\nreposdir=/etc/dnf/repos.d\npluginpath=${tmp}/no-plugins\n`,
     );
     // No plugins: Debian's dnf-plugins-core (needs-restarting) conflicts with zypper, so the
     // reboot check takes its fallback, the kernels, which this test can move for real.
     writeRepo('patchman-test', `file://${repoDir}`);
     writeFileSync(join(tmp, 'os-release'), OS_RELEASE);
 
-    const ns = namespaceHost(tmp, [[join(tmp, 'os-release'), '/etc/os-release'], [conf, '/etc/dnf']], existing(['/usr/bin/apt-get', '/usr/bin/pacman', '/usr/bin/zypper', ...VM_NOT_CONTAINER]));
+    host = namespaceHost(tmp, [[join(tmp, 'os-release'), '/etc/os-release'], [conf, '/etc/dnf']], existing(['/usr/bin/apt-get', '/usr/bin/pacman', '/usr/bin/zypper', ...VM_NOT_CONTAINER]));
     key = await loadOrCreateKeyPair(join(tmp, 'relay'));
-    sshd = await startSshd({ authorizedKeys: [key.publicKey], wrap: ns.wrap });
-    const home = join(sshd.dir, 'home');
-    rpmInto(home, ['--initdb']);
-    rpmInto(home, ['-i', built.release, built.hello1, built.other1, built.kernel1]);
+    sshd = await startSshd({ authorizedKeys: [key.publicKey], wrap: host.wrap });
+    fedoraRpmMacros(join(sshd.dir, 'home'));
+    rpmInto(host, ['--initdb']);
+    rpmInto(host, ['-i', built.release, built.hello1, built.other1, built.kernel1]);
     ctx = { privateKey: key.privateKey, knownHosts: KnownHosts.open(join(tmp, 'relay')), connectTimeoutMs: 10_000, pollIntervalMs: 50, runs: new Map(), output: (t) => { if (process.env.DNF_DEBUG) process.stderr.write(t); } };
     console.info(`[dnf] ${toolVersion('dnf')} (dnf), ${toolVersion('rpm')}, ${toolVersion('createrepo_c')}`);
   }, 300_000);
@@ -244,14 +245,14 @@ describe('dnf on a Fedora test host (real dnf, rpm, createrepo_c, sshd)', () => 
     } finally {
       s.close();
     }
-    const lock = join(tmp, 'persist', 'rpmdb_lock.pid');
+    const lock = join(host.varDir, 'lib', 'dnf', 'rpmdb_lock.pid');
     const until = Date.now() + 120_000;
     while (!existsSync(lock) && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
     expect(existsSync(lock)).toBe(true);
     const err = await upgradeError(runUpgrade({ target: target(), runId: 'dnf-lock', resume: false, offset: 0 }, ctx));
     expect(err).toMatchObject({ code: 'lock-held', exitCode: 200 });
     expect(err.message).toMatch(/holds the rpmdb lock \(process \d+, dnf\)\. Nothing was changed/);
-    expect(rpmInto(join(sshd.dir, 'home'), ['-q', 'other-pm']).trim()).toBe('other-pm-2.1-1.noarch');
+    expect(rpmInto(host, ['-q', 'other-pm']).trim()).toBe('other-pm-2.1-1.noarch');
     while (existsSync(lock) && Date.now() < until + 60_000) await new Promise((r) => setTimeout(r, 500));
   });
 

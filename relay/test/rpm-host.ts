@@ -4,12 +4,12 @@
 // The host is the test sshd (relay/test/sshd.ts) started as root inside a private mount
 // namespace (`unshare --mount --propagation private`), where bind mounts give it its own
 // /etc/os-release, package-manager configuration (/etc/dnf, /etc/zypp) and hide the other
-// package managers' binaries from `command -v` (a non-executable file over them). Every SSH
-// session inherits the namespace, so the relay's constant commands hit the real tools.
-// Nothing outside the temp dir is changed: the mounts vanish with the namespace, and rpm's
-// database is Debian's default `~/.rpmdb` in the sshd's HOME (a temp dir).
+// package managers' binaries from `command -v` (a non-executable file over them), and a
+// private /var (rpm database in /var/lib/rpm, caches, logs, locks). Every SSH session inherits
+// the namespace, so the relay's constant commands hit the real tools. Nothing outside the
+// temp dir is changed: the mounts vanish with the namespace.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Tool versions, for the fixtures' notes and the test log. */
@@ -105,14 +105,22 @@ export function updateinfoXml(advisories: Advisory[], repo: string): string {
   ].join('\n');
 }
 
-/** rpm against the test host's database (`<home>/.rpmdb`, Debian rpm's default dbpath). */
-export function rpmInto(home: string, args: string[]): string {
-  return execFileSync('rpm', ['--dbpath', join(home, '.rpmdb'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
 export interface NamespaceHost {
   /** Prefix for startSshd's `wrap`. */
   wrap: string[];
+  /** The test host's /var, as seen from outside. */
+  varDir: string;
+}
+
+/** rpm against the test host's database (/var/lib/rpm inside it). */
+export function rpmInto(host: NamespaceHost, args: string[]): string {
+  return execFileSync('rpm', ['--dbpath', join(host.varDir, 'lib', 'rpm'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Debian's rpm keeps its database in ~/.rpmdb; Fedora and openSUSE in /var/lib/rpm. The
+ * test host's HOME (the sshd's) gets the latter. */
+export function fedoraRpmMacros(home: string): void {
+  writeFileSync(join(home, '.rpmmacros'), '%_dbpath /var/lib/rpm\n');
 }
 
 /**
@@ -124,10 +132,16 @@ export function namespaceHost(dir: string, binds: [source: string, target: strin
   const hidden = join(dir, 'hidden-binary');
   writeFileSync(hidden, '');
   chmodSync(hidden, 0o644);
-  const all: [string, string][] = [...binds, ...hide.map((h): [string, string] => [hidden, h])];
+  const varDir = join(dir, 'var');
+  for (const d of ['lib/rpm', 'lib/dnf', 'lib/zypp', 'cache', 'log', 'spool']) mkdirSync(join(varDir, d), { recursive: true });
+  mkdirSync(join(varDir, 'tmp'), { mode: 0o1777 });
+  chmodSync(join(varDir, 'tmp'), 0o1777);
+  symlinkSync('/run', join(varDir, 'run'));
+  symlinkSync('/run/lock', join(varDir, 'lock'));
+  const all: [string, string][] = [[varDir, '/var'], ...binds, ...hide.map((h): [string, string] => [hidden, h])];
   for (const [s, t] of all) if (/['\s]/.test(s + t)) throw new Error(`unexpected path ${s} ${t}`);
   const script = [...all.map(([s, t]) => `mount --bind '${s}' '${t}'`), 'exec "$@"'].join(' && ');
-  return { wrap: ['unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'patchman-test-host'] };
+  return { wrap: ['unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'patchman-test-host'], varDir };
 }
 
 /** Which of these binaries exist here (only those can be bind-mounted over). */
