@@ -47,7 +47,7 @@ async function upgrade(params: Params, ctx: OpContext, run: ActiveRun): Promise<
     const packages = params.packages ?? null;
     if (!params.resume) {
       // (a resumed run needs no script: it only polls, whatever sudo says today)
-      const script = mod.upgrade.runScript({ privilege: probe.privilege, packages });
+      const script = mod.upgrade.runScript({ privilege: probe.privilege, packages, osId: probe.os.id });
       const state = await startRun(session, params.runId, script, mod.upgrade.installedCommand);
       ctx.output?.(state === 'started' ? `[patchman] ${packages ? `upgrading ${packages.length} package(s)` : 'full upgrade'} started on ${where}\n` : '[patchman] the run already exists on the host; following it\n');
     }

@@ -4,12 +4,14 @@
 import { apt } from './apt.ts';
 import { pacman } from './pacman.ts';
 import { dnf } from './dnf.ts';
+import { zypper } from './zypper.ts';
 import type { PackageManagerModule, PackageManagerName, ProbeResult } from './types.ts';
 
 export const registry: Readonly<Partial<Record<PackageManagerName, PackageManagerModule>>> = Object.freeze({
   apt,
   pacman,
   dnf,
+  zypper,
 });
 
 /** The module for a probed host: the first of the probe's package managers (the probe lists

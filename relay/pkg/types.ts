@@ -40,6 +40,9 @@ export interface UpgradeOptions {
   privilege: Privilege;
   /** Only these (allowlisted) packages; null = everything. */
   packages: string[] | null;
+  /** The probe's os-release ID, for package managers whose command depends on the OS
+   * (zypper: dup on Tumbleweed). */
+  osId?: string;
 }
 
 /** How a package manager upgrades. The run's script is started detached (relay/run.ts). */

@@ -5,7 +5,7 @@
 // namespace (`unshare --mount --propagation private`), where bind mounts give it its own
 // /etc/os-release, package-manager configuration (/etc/dnf, /etc/zypp) and hide the other
 // package managers' binaries from `command -v` (a non-executable file over them), and a
-// private /var (rpm database in /var/lib/rpm, caches, logs, locks). Every SSH session inherits
+// private /var and /run (rpm database in /var/lib/rpm, caches, logs, locks, reboot flags). Every SSH session inherits
 // the namespace, so the relay's constant commands hit the real tools. Nothing outside the
 // temp dir is changed: the mounts vanish with the namespace.
 import { execFileSync } from 'node:child_process';
@@ -108,8 +108,9 @@ export function updateinfoXml(advisories: Advisory[], repo: string): string {
 export interface NamespaceHost {
   /** Prefix for startSshd's `wrap`. */
   wrap: string[];
-  /** The test host's /var, as seen from outside. */
+  /** The test host's /var and /run, as seen from outside. */
   varDir: string;
+  runDir: string;
 }
 
 /** rpm against the test host's database (/var/lib/rpm inside it). */
@@ -138,10 +139,13 @@ export function namespaceHost(dir: string, binds: [source: string, target: strin
   chmodSync(join(varDir, 'tmp'), 0o1777);
   symlinkSync('/run', join(varDir, 'run'));
   symlinkSync('/run/lock', join(varDir, 'lock'));
-  const all: [string, string][] = [[varDir, '/var'], ...binds, ...hide.map((h): [string, string] => [hidden, h])];
+  // A private /run too: zypper's lock (/run/zypp.pid) and reboot flag (/run/reboot-needed).
+  const runDir = join(dir, 'run');
+  for (const d of ['sshd', 'lock']) mkdirSync(join(runDir, d), { recursive: true, mode: 0o755 });
+  const all: [string, string][] = [[varDir, '/var'], [runDir, '/run'], ...binds, ...hide.map((h): [string, string] => [hidden, h])];
   for (const [s, t] of all) if (/['\s]/.test(s + t)) throw new Error(`unexpected path ${s} ${t}`);
   const script = [...all.map(([s, t]) => `mount --bind '${s}' '${t}'`), 'exec "$@"'].join(' && ');
-  return { wrap: ['unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'patchman-test-host'], varDir };
+  return { wrap: ['unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'patchman-test-host'], varDir, runDir };
 }
 
 /** Which of these binaries exist here (only those can be bind-mounted over). */
