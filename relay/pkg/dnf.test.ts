@@ -194,7 +194,7 @@ describe('dnf on a Fedora test host (real dnf, rpm, createrepo_c, sshd)', () => 
     rpmInto(host, ['--initdb']);
     rpmInto(host, ['-i', built.release, built.hello1, built.other1, built.kernel1]);
     ctx = { privateKey: key.privateKey, knownHosts: KnownHosts.open(join(tmp, 'relay')), connectTimeoutMs: 10_000, pollIntervalMs: 50, runs: new Map(), output: (t) => { if (process.env.DNF_DEBUG) process.stderr.write(t); } };
-    console.info(`[dnf] ${toolVersion('dnf')} (dnf), ${toolVersion('rpm')}, ${toolVersion('createrepo_c')}`);
+    console.info(`[dnf] ${toolVersion('dnf')}, ${toolVersion('rpm')}, ${toolVersion('createrepo-c')}`);
   }, 300_000);
 
   afterAll(async () => {

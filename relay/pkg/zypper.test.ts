@@ -172,7 +172,7 @@ describe('zypper on an openSUSE test host (real zypper, rpm, createrepo_c, sshd)
     rpmInto(host, ['--initdb']);
     rpmInto(host, ['-i', built.hello1, built.other1, built.kernel1]);
     ctx = { privateKey: key.privateKey, knownHosts: KnownHosts.open(join(tmp, 'relay')), connectTimeoutMs: 10_000, pollIntervalMs: 50, runs: new Map(), output: () => {} };
-    console.info(`[zypper] ${toolVersion('zypper')}, ${toolVersion('rpm')}`);
+    console.info(`[zypper] ${toolVersion('zypper')}, ${toolVersion('rpm')}, ${toolVersion('createrepo-c')}`);
   }, 300_000);
 
   afterAll(async () => {

@@ -12,12 +12,13 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Tool versions, for the fixtures' notes and the test log. */
-export function toolVersion(cmd: string, args: string[] = ['--version']): string {
+/** Debian package versions of the tools, for the test log. (Asked of dpkg, not the tools:
+ * `zypper --version` outside the test host would write this machine's /var/log/zypper.log.) */
+export function toolVersion(pkg: string): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0].trim();
+    return `${pkg} ${execFileSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()}`;
   } catch {
-    return 'unknown';
+    return `${pkg} unknown`;
   }
 }
 
