@@ -9,7 +9,7 @@ import { dnf } from './dnf.ts';
 describe('the package-manager registry', () => {
   it('maps probe names to modules that carry the same name', () => {
     for (const [name, mod] of Object.entries(registry)) expect(mod?.name).toBe(name);
-    expect(Object.keys(registry).sort()).toEqual(['apt', 'dnf', 'pacman', 'zypper']);
+    expect(Object.keys(registry).sort()).toEqual(['apk', 'apt', 'dnf', 'pacman', 'zypper']);
     expect(Object.isFrozen(registry)).toBe(true);
   });
 
@@ -21,12 +21,11 @@ describe('the package-manager registry', () => {
     expect(moduleFor({ packageManagers: ['dnf', 'pacman'] })).toBe(dnf);
     expect(moduleFor({ packageManagers: ['pacman', 'dnf'] })).toBe(pacman);
     expect(moduleFor({ packageManagers: ['yum'] })).toBeNull(); // yum alone: RHEL/CentOS 7
-    expect(moduleFor({ packageManagers: ['apk'] })).toBeNull();
     expect(moduleFor({ packageManagers: [] })).toBeNull();
   });
 
   it('modules never import each other (adding one never touches another); each reads only its descriptor', () => {
-    for (const file of ['apt.ts', 'pacman.ts', 'dnf.ts', 'zypper.ts']) {
+    for (const file of ['apt.ts', 'pacman.ts', 'dnf.ts', 'zypper.ts', 'apk.ts']) {
       const src = readFileSync(join(import.meta.dirname, file), 'utf8');
       const imports = [...src.matchAll(/from '(\.[^']+)'/g)].map((m) => m[1]);
       expect(imports.every((i) => ['../errors.ts', '../ssh.ts', './shell.ts', './types.ts', '../../protocol/package-managers.ts'].includes(i)), `${file}: ${imports.join(', ')}`).toBe(true);
