@@ -13,7 +13,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['protocol/**/*.test.ts', 'relay/**/*.test.ts', 'sim/**/*.test.ts', 'scripts/**/*.test.ts'],
+          include: ['protocol/**/*.test.ts', 'relay/**/*.test.ts', 'sim/**/*.test.ts', 'scripts/**/*.test.ts', 'web/src/lib/distro.test.ts'],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -289,6 +289,7 @@ export function renderProbe(p: ProbeFacts, id: HostIdentity, privilege: Privileg
     proxmox: () => p.proxmox,
     docker: () => [p.docker ? 'yes' : 'no'],
     privilege: () => [privilege],
+    derivative: () => [],
     end: () => [],
   };
   let out = `\n${PROBE_BEGIN}\n`;

@@ -83,6 +83,10 @@ export const PROBE_SCRIPT = [
   '  fi',
   'else echo no-sudo',
   'fi',
+  // Derivatives that keep ID=debian in os-release but mark themselves elsewhere.
+  'section derivative',
+  'if [ -e /etc/rpi-issue ]; then echo raspberrypi; fi',
+  'if [ -e /boot/dietpi/.version ]; then echo dietpi; fi',
   'section end',
   '} </dev/null',
   '',
@@ -99,6 +103,7 @@ const SECTIONS = [
   'proxmox',
   'docker',
   'privilege',
+  'derivative',
   'end',
 ];
 
@@ -177,6 +182,23 @@ export function osFromRelease(vars: Record<string, string>): ProbeResult['os'] {
   };
 }
 
+/** Raspberry Pi OS (since bookworm) and DietPi say ID=debian; the probe's derivative section
+ * says which they are, and the host gets their own ID (Raspberry Pi OS's older `raspbian`)
+ * with debian in ID_LIKE, so the dashboard shows the right badge. */
+const DERIVATIVES: Record<string, { id: string; name: string }> = {
+  raspberrypi: { id: 'raspbian', name: 'Raspberry Pi OS' },
+  dietpi: { id: 'dietpi', name: 'DietPi' },
+};
+
+export function withDerivative(os: ProbeResult['os'], lines: string[]): ProbeResult['os'] {
+  if (os.id !== 'debian') return os;
+  // DietPi runs on Raspberry Pis too: it is the more specific of the two.
+  const found = ['dietpi', 'raspberrypi'].find((d) => lines.some((l) => l.trim() === d));
+  if (!found) return os;
+  const d = DERIVATIVES[found];
+  return { ...os, id: d.id, name: d.name, prettyName: `${d.name} (${os.prettyName})`, idLike: [...new Set([...os.idLike, 'debian'])] };
+}
+
 // ---- Proxmox ----------------------------------------------------------------------------
 
 /** From the probe's proxmox section: `pve <pveversion line>` and/or `pbs <versions line>`.
@@ -228,7 +250,7 @@ export function parseProbe(output: string): ProbeResult {
   const uptime = Number.parseFloat(firstLine(s.get('uptime')).split(/\s+/)[0] ?? '');
   const found = new Set((s.get('package-managers') ?? []).map((l) => l.trim()));
   return {
-    os: osFromRelease(parseOsRelease((s.get('os-release') ?? []).join('\n'))),
+    os: withDerivative(osFromRelease(parseOsRelease((s.get('os-release') ?? []).join('\n'))), s.get('derivative') ?? []),
     kernel: firstLine(s.get('kernel')),
     arch: firstLine(s.get('arch')),
     hostname: firstLine(s.get('hostname')),
