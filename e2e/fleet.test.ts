@@ -110,4 +110,29 @@ describe('a simulated fleet', () => {
     for (const n of rebootNames) expect(shown.some((t) => t.includes(n)), n).toBe(true);
     await page.close();
   });
+
+  it('host pages: package checkboxes only where single packages may be upgraded, else the reason', async () => {
+    mkdirSync('e2e/artifacts', { recursive: true });
+    const page = await app.page(browser, { viewport: { width: 1280, height: 900 } });
+    const cases: [string, boolean, RegExp | null, string][] = [
+      ['rocky9', true, null, 'fedora'],
+      ['leap15', true, null, 'suse'],
+      ['arch-reboot', false, /Arch does not support partial upgrades/, 'arch'],
+      ['pve8-reboot', false, /Proxmox documents partial upgrades as unsupported/, 'debian'],
+      ['alpine320', false, /only as a whole \(apk upgrade\)/, 'alpine'],
+    ];
+    for (const [name, selectable, why, distro] of cases) {
+      const id = [...added.values()].find((h) => h.profile === name)!.id;
+      await page.goto(`${app.url}/hosts/${id}`);
+      await page.locator('[data-testid="package-row"]').first().waitFor({ timeout: 20_000 });
+      expect(await page.locator('[data-testid="host-distro"]').first().getAttribute('data-distro'), name).toBe(distro);
+      expect(await page.locator('[data-testid="package-select"]').count(), name).toBe(selectable ? await page.locator('[data-testid="package-row"]').count() : 0);
+      expect(await page.locator('[data-testid="upgrade-selected"]').count(), name).toBe(selectable ? 1 : 0);
+      expect(await page.locator('[data-testid="upgrade-all"]').isEnabled(), name).toBe(true);
+      if (why) expect(await page.locator('[data-testid="selective-note"]').innerText(), name).toMatch(why);
+      else expect(await page.locator('[data-testid="selective-note"]').count(), name).toBe(0);
+      await page.screenshot({ path: `e2e/artifacts/host-${name}.png` });
+    }
+    await page.close();
+  });
 });
