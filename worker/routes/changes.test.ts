@@ -197,6 +197,17 @@ describe('POST /api/hosts/:id/upgrade', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(relay.inbox).toEqual([]);
 
+    // The neutral codes every package manager uses (protocol/package-managers.ts) likewise.
+    for (const code of ['lock-held', 'repo-unreachable'] as const) {
+      const { jobId: next } = await json(upgrade(host.id, { confirm: true }));
+      await relay.next();
+      relay.send({ type: 'response', id: next, ok: false, error: { code, message: `dnf on web1: ${code}`, exitCode: 200 } });
+      await until(async () => (await json(api(`/api/jobs/${next}`))).status === 'failed');
+      expect((await json(api(`/api/jobs/${next}`))).error).toMatchObject({ code });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(relay.inbox).toEqual([]);
+    }
+
     const { jobId: second } = await json(upgrade(host.id, { confirm: true }));
     await relay.next();
     relay.send({ type: 'response', id: second, ok: false, error: { code: 'lost', message: 'the host rebooted during the run' } });
