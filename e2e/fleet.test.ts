@@ -114,14 +114,14 @@ describe('a simulated fleet', () => {
   it('host pages: package checkboxes only where single packages may be upgraded, else the reason', async () => {
     mkdirSync('e2e/artifacts', { recursive: true });
     const page = await app.page(browser, { viewport: { width: 1280, height: 900 } });
-    const cases: [string, boolean, RegExp | null, string][] = [
-      ['rocky9', true, null, 'fedora'],
-      ['leap15', true, null, 'suse'],
-      ['arch-reboot', false, /Arch does not support partial upgrades/, 'arch'],
-      ['pve8-reboot', false, /Proxmox documents partial upgrades as unsupported/, 'debian'],
-      ['alpine320', false, /only as a whole \(apk upgrade\)/, 'alpine'],
+    const cases: [string, boolean, RegExp | null, string, RegExp][] = [
+      ['rocky9', true, null, 'fedora', /with a full upgrade \(dnf -y upgrade\)/],
+      ['leap15', true, null, 'suse', /with a full upgrade \(zypper update\)/],
+      ['arch-reboot', false, /Arch does not support partial upgrades/, 'arch', /full system upgrade \(pacman -Syu\), the only kind this pacman host allows/],
+      ['pve8-reboot', false, /Proxmox documents partial upgrades as unsupported/, 'debian', /apt-get dist-upgrade\), as Proxmox VE requires/],
+      ['alpine320', false, /only as a whole \(apk upgrade\)/, 'alpine', /full system upgrade \(apk upgrade\), the only kind this apk host allows/],
     ];
-    for (const [name, selectable, why, distro] of cases) {
+    for (const [name, selectable, why, distro, command] of cases) {
       const id = [...added.values()].find((h) => h.profile === name)!.id;
       await page.goto(`${app.url}/hosts/${id}`);
       await page.locator('[data-testid="package-row"]').first().waitFor({ timeout: 20_000 });
@@ -132,6 +132,11 @@ describe('a simulated fleet', () => {
       if (why) expect(await page.locator('[data-testid="selective-note"]').innerText(), name).toMatch(why);
       else expect(await page.locator('[data-testid="selective-note"]').count(), name).toBe(0);
       await page.screenshot({ path: `e2e/artifacts/host-${name}.png` });
+      // The confirmation names the command the descriptor gives for this host.
+      await page.locator('[data-testid="upgrade-all"]').click();
+      expect(await page.locator('[data-testid="upgrade-confirm-summary"]').innerText(), name).toMatch(command);
+      await page.keyboard.press('Escape');
+      await page.locator('[data-testid="upgrade-confirm-summary"]').waitFor({ state: 'hidden' });
     }
     await page.close();
   });
