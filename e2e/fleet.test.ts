@@ -138,6 +138,14 @@ describe('a simulated fleet', () => {
       await page.keyboard.press('Escape');
       await page.locator('[data-testid="upgrade-confirm-summary"]').waitFor({ state: 'hidden' });
     }
+    // Help lists every package manager from the same descriptors.
+    await page.goto(`${app.url}/help#full-or-selected`);
+    const q = page.locator('[data-testid="help-question"][data-id="full-or-selected"]');
+    await q.locator('summary').waitFor();
+    if ((await q.getAttribute('open')) === null) await q.locator('summary').click();
+    const text = await q.innerText();
+    for (const line of [/dnf \(Fedora, RHEL, Rocky.*dnf -y upgrade/, /zypper \(openSUSE Leap.*zypper update/, /apk \(Alpine Linux\).*apk upgrade.*whole system only/]) expect(text).toMatch(line);
+    await q.screenshot({ path: 'e2e/artifacts/help-full-or-selected.png' });
     await page.close();
   });
 });
