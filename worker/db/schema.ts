@@ -9,6 +9,7 @@ import type { NotifyMessage } from '../../protocol/notify.ts';
 
 /** A list of names as SQL literals, for index conditions (the names are our own constants). */
 const sqlList = (names: readonly string[]) => sql.raw(names.map((n) => `'${n}'`).join(', '));
+import { PACKAGE_MANAGER_NAMES } from '../../protocol/package-managers.ts';
 
 /** Times are milliseconds since the epoch. */
 const ms = (name: string) => integer(name, { mode: 'number' });
@@ -49,7 +50,7 @@ export const hosts = sqliteTable(
     arch: text('arch'),
     bootId: text('boot_id'),
     bootedAt: ms('booted_at'),
-    packageManager: text('package_manager', { enum: ['apt', 'pacman', 'dnf', 'yum', 'zypper', 'apk'] }),
+    packageManager: text('package_manager', { enum: PACKAGE_MANAGER_NAMES }),
     packageManagers: text('package_managers', { mode: 'json' }).$type<string[]>().notNull().default([]),
     proxmox: text('proxmox', { mode: 'json' }).$type<{ product: 'pve' | 'pbs'; version: string } | null>(),
     docker: integer('docker', { mode: 'boolean' }).notNull().default(false),
