@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { api, createRelay, testEnv } from './test/helpers.ts';
 import { openDb, schema } from './db/index.ts';
 
-type Row = typeof schema.hosts.$inferInsert;
+type Row = Omit<typeof schema.hosts.$inferInsert, 'createdAt' | 'updatedAt'>;
 
 /** Six hosts over two relays, with tags, OSes and counts to filter, sort and group by. */
 async function seed() {
