@@ -138,10 +138,17 @@ async function main() {
       const frames = (await page.evaluate('window.__bench.recording = false, window.__bench.frames')) as number[];
       const gaps = frames.slice(1).map((t, i) => t - frames[i]);
       const failed = await progress.getAttribute('data-failed');
+      // why scans failed, by error code (the newest 500 scans)
+      const causes: Record<string, number> = {};
+      for (const j of (await app.api('/api/jobs?kind=scan&status=failed&limit=500')).body as any[]) {
+        const k = `${j.error?.code ?? 'unknown'}: ${(j.error?.message ?? '').slice(0, 80)}`;
+        causes[k] = (causes[k] ?? 0) + 1;
+      }
       if (shots) await page.screenshot({ path: join(shots, 'dashboard-1000-after-scan.png') });
       scan = {
         wallS: round(wallS),
         failed: Number(failed ?? 0),
+        failureCauses: causes,
         frames: frames.length,
         gapMs: { p50: round(percentile(gaps, 50)), p95: round(percentile(gaps, 95)), p99: round(percentile(gaps, 99)), max: round(Math.max(0, ...gaps)) },
         gapsOver100ms: gaps.filter((g) => g > 100).length,

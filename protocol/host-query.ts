@@ -5,12 +5,12 @@ import * as v from 'valibot';
 import { Id, Tag } from './fields.ts';
 import { PackageManagerName } from './relay.ts';
 import { Host, HostFilter } from './api.ts';
+import { HOST_GROUP_KEYS, HOST_SORT_KEYS } from './host-list-keys.ts';
 
-export const HOST_SORT_KEYS = ['name', 'os', 'updates', 'status', 'lastScan'] as const;
+export { HOST_GROUP_KEYS, HOST_SORT_KEYS };
 export const HostSortKey = v.picklist(HOST_SORT_KEYS, 'must be name, os, updates, status or lastScan');
 export type HostSortKey = v.InferOutput<typeof HostSortKey>;
 
-export const HOST_GROUP_KEYS = ['tag', 'os', 'packageManager', 'relay'] as const;
 export const HostGroupKey = v.picklist(HOST_GROUP_KEYS, 'must be tag, os, packageManager or relay');
 export type HostGroupKey = v.InferOutput<typeof HostGroupKey>;
 

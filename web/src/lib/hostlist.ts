@@ -3,7 +3,8 @@
 // filtering and sorting itself: the list is kept current by live events, so filtering locally
 // (with the same rules as `GET /api/hosts?filter=`) keeps a filtered view live too.
 import type { Host, HostFilter } from '$protocol/api.ts';
-import { HOST_GROUP_KEYS, type HostGroup, type HostGroupKey } from '$protocol/host-query.ts';
+import type { HostGroup } from '$protocol/host-query.ts';
+import { HOST_GROUP_KEYS, HOST_SORT_KEYS, type HostGroupKey, type HostSortKey } from '$protocol/host-list-keys.ts';
 import { distroLabel } from './distro.ts';
 
 /** One collator for every comparison: `localeCompare` with options builds one per call,
@@ -14,9 +15,10 @@ const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'bas
 export type ListFilter = HostFilter | 'pending';
 export const LIST_FILTERS: readonly ListFilter[] = ['needs-updates', 'pending', 'security', 'needs-reboot', 'offline'];
 
-export type SortKey = 'name' | 'os' | 'updates' | 'status' | 'lastScan';
+/** The same keys as GET /api/hosts?sort= */
+export type SortKey = HostSortKey;
 export type SortDir = 'asc' | 'desc';
-export const SORT_KEYS: readonly SortKey[] = ['name', 'os', 'updates', 'status', 'lastScan'];
+export const SORT_KEYS: readonly SortKey[] = HOST_SORT_KEYS;
 /** The direction a column sorts in when first clicked: biggest problems / newest first. */
 export const DEFAULT_DIR: Record<SortKey, SortDir> = { name: 'asc', os: 'asc', updates: 'desc', status: 'desc', lastScan: 'desc' };
 
