@@ -118,6 +118,8 @@ async function main() {
       ['jobs list (100)', '/api/jobs?limit=100'],
       ['jobs list (scan, 500)', '/api/jobs?kind=scan&limit=500'],
       ['whole host list (no paging)', '/api/hosts'],
+      // the floor: no sign-in check, no D1 (what the machine and wrangler dev cost per request)
+      ['health (the floor: no auth, no D1)', '/api/health'],
     ];
     const pid = serverPids(app.state);
     const acc = new Map<string, { times: number[]; wall: number; cpu: number; bytes: number; failed: number }>();

@@ -140,7 +140,8 @@ async function main() {
       const failed = await progress.getAttribute('data-failed');
       // why scans failed, by error code (the newest 500 scans)
       const causes: Record<string, number> = {};
-      for (const j of (await app.api('/api/jobs?kind=scan&status=failed&limit=500')).body as any[]) {
+      const since = encodeURIComponent(new Date(t0 - 1000).toISOString());
+      for (const j of (await app.api(`/api/jobs?kind=scan&status=failed&since=${since}&limit=500`)).body as any[]) {
         const k = `${j.error?.code ?? 'unknown'}: ${(j.error?.message ?? '').slice(0, 80)}`;
         causes[k] = (causes[k] ?? 0) + 1;
       }
