@@ -69,7 +69,11 @@ export const hosts = sqliteTable(
     createdAt: ms('created_at').notNull(),
     updatedAt: ms('updated_at').notNull(),
   },
-  (t) => [uniqueIndex('hosts_target').on(t.relayId, t.address, t.port, t.user)],
+  (t) => [
+    uniqueIndex('hosts_target').on(t.relayId, t.address, t.port, t.user),
+    // the host list's default order and the dashboard's page of it
+    index('hosts_name').on(sql`${t.name} collate nocase`),
+  ],
 );
 
 export const jobs = sqliteTable(
@@ -115,6 +119,8 @@ export const jobs = sqliteTable(
     index('jobs_host').on(t.hostId, t.createdAt),
     index('jobs_relay_status').on(t.relayId, t.status),
     index('jobs_created').on(t.createdAt),
+    // the jobs list filtered by kind (History, the dashboard's recent upgrades), newest first
+    index('jobs_kind_created').on(t.kind, t.createdAt),
     // One change at a time per host, enforced by the database: a second upgrade, reboot or
     // stack update while one is queued or running fails this index (→ 409), even when two
     // requests race. (The kinds are job-kinds.ts's CHANGE_KINDS; job-kinds.test.ts checks.)
