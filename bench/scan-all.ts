@@ -212,7 +212,10 @@ async function main(): Promise<void> {
     const b = results.find((r) => r.kind === 'relay-alone' && r.round === i + 1)!;
     return { round: i + 1, app: a.wallSeconds, relayAlone: b.wallSeconds, ratio: a.wallSeconds / b.wallSeconds };
   });
-  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((x, y) => x - y);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`;
   writeFileSync(outFile, JSON.stringify({ date: started.toISOString(), machine, hosts: hostCount, concurrency: CONCURRENCY, rounds, command: `node bench/scan-all.ts ${argv.join(' ')}`.trim(), results, pairs }, null, 2) + '\n');
   console.log('\n| round | run | idle before | wall s | ok | relay CPU s | workerd CPU s |');

@@ -154,7 +154,7 @@ export class RelayHub extends DurableObject<Env> {
   }
 
   async applyBatch(relayId: string, messages: RelayMessage[]): Promise<void> {
-    const { events, finished, refused } = await applyRelayMessages(this.db, relayId, messages);
+    const { events, finished, refused } = await applyRelayMessages(this.db, relayId, messages, (output) => this.emit(output, true));
     for (const r of refused) console.warn(`relay ${relayId}: dropped ${r.type} for job ${r.id} (${r.reason})`);
     this.emit(events);
     const hostOf = async (id: string) => (await this.db.query.hosts.findFirst({ where: eq(hosts.id, id) })) ?? null;
@@ -162,14 +162,22 @@ export class RelayHub extends DurableObject<Env> {
     if ((await afterJobsFinished(this.env, this.db, finished, hostOf)) > 0) await this.dispatch();
   }
 
-  /** Publish live events coalesced: one broadcast per LIVE_FLUSH_MS at most. */
-  emit(events: LiveEvent[]): void {
+  /** Publish live events coalesced: one broadcast per LIVE_FLUSH_MS at most; `now` (a job's
+   * output) sends what is waiting at once, in order. */
+  emit(events: LiveEvent[], now = false): void {
     if (events.length === 0) return;
     this.#live.push(...events);
-    this.#liveTimer ??= setTimeout(() => {
+    if (now && this.#liveTimer) {
+      clearTimeout(this.#liveTimer);
       this.#liveTimer = null;
-      void publish(this.env, ...this.#live.splice(0));
-    }, LIVE_FLUSH_MS);
+    }
+    this.#liveTimer ??= setTimeout(
+      () => {
+        this.#liveTimer = null;
+        void publish(this.env, ...this.#live.splice(0));
+      },
+      now ? 0 : LIVE_FLUSH_MS,
+    );
   }
 
   async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
