@@ -60,7 +60,7 @@ async function main() {
   const app = await startApp({ PATCHMAN_MONITOR_ONLY: 'none', ...(argv.includes('--skip-build') ? { PATCHMAN_SKIP_BUILD: '1' } : {}) });
   const browser = await launchBrowser();
   let sshd: Awaited<ReturnType<typeof startSshd>> | undefined;
-  const results: { round: number; idleBefore: number; loadBefore: string; n: number; p50: number; p95: number; max: number }[] = [];
+  const results: { round: number; idleBefore: number; loadBefore: string; n: number; p50: number; p95: number; max: number; latenciesMs: number[] }[] = [];
   try {
     const relay = await until(async () => (await app.api('/api/relays')).body?.find((r: any) => r.connected && r.publicKey), 120_000, 'relay');
     sshd = await startSshd({ authorizedKeys: [relay.publicKey], env: { PATH: `${stub}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` } });
@@ -103,7 +103,7 @@ async function main() {
       if (job.status !== 'succeeded') throw new Error(`upgrade ${job.status}: ${JSON.stringify(job.error)}`);
       await sleep(500);
       const lat: number[] = await page.evaluate(() => (globalThis as any).__lat);
-      const r = { round, idleBefore, loadBefore, n: lat.length, p50: pct(lat, 50), p95: pct(lat, 95), max: Math.max(...lat) };
+      const r = { round, idleBefore, loadBefore, n: lat.length, p50: pct(lat, 50), p95: pct(lat, 95), max: Math.max(...lat), latenciesMs: lat };
       results.push(r);
       log(`round ${round}: ${r.n}/${lines} lines, p50 ${r.p50} ms, p95 ${r.p95} ms, max ${r.max} ms, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
     }
@@ -113,8 +113,10 @@ async function main() {
     await app.stop();
     rmSync(work, { recursive: true, force: true });
   }
-  writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), machine: `${cpus().length} × ${cpus()[0]?.model}`, command: `node bench/live-output.ts ${argv.join(' ')}`.trim(), lines, results }, null, 2) + '\n');
-  log(`written to ${outFile}`);
+  const all = results.flatMap((r) => r.latenciesMs);
+  const pooled = { n: all.length, p50: pct(all, 50), p95: pct(all, 95), max: Math.max(...all) };
+  writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), machine: `${cpus().length} × ${cpus()[0]?.model}`, command: `node bench/live-output.ts ${argv.join(' ')}`.trim(), lines, pooled, results }, null, 2) + '\n');
+  log(`all rounds: ${pooled.n} lines, p50 ${pooled.p50} ms, p95 ${pooled.p95} ms, max ${pooled.max} ms; written to ${outFile}`);
 }
 
 main().catch((err) => {

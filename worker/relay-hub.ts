@@ -153,13 +153,19 @@ export class RelayHub extends DurableObject<Env> {
     }
   }
 
+  /** Apply a batch; throws only if its one transaction failed (then nothing of it was
+   * written, and the caller may apply the messages again one by one). */
   async applyBatch(relayId: string, messages: RelayMessage[]): Promise<void> {
     const { events, finished, refused } = await applyRelayMessages(this.db, relayId, messages, (output) => this.emit(output, true));
     for (const r of refused) console.warn(`relay ${relayId}: dropped ${r.type} for job ${r.id} (${r.reason})`);
     this.emit(events);
-    const hostOf = async (id: string) => (await this.db.query.hosts.findFirst({ where: eq(hosts.id, id) })) ?? null;
-    // follow-ups of the whole batch, then one dispatch
-    if ((await afterJobsFinished(this.env, this.db, finished, hostOf)) > 0) await this.dispatch();
+    try {
+      const hostOf = async (id: string) => (await this.db.query.hosts.findFirst({ where: eq(hosts.id, id) })) ?? null;
+      // follow-ups of the whole batch, then one dispatch
+      if ((await afterJobsFinished(this.env, this.db, finished, hostOf)) > 0) await this.dispatch();
+    } catch (err) {
+      console.error('after-job hooks failed', err instanceof Error ? err.message : String(err));
+    }
   }
 
   /** Publish live events coalesced: one broadcast per LIVE_FLUSH_MS at most; `now` (a job's
