@@ -3,6 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { api, createRelay, FakeRelay, testEnv, until } from './test/helpers.ts';
 import { scanResult } from './test/fixtures.ts';
+import { openDb, schema } from './db/index.ts';
+import { appendChunk, readLog } from './job-log.ts';
+import { runScheduled } from './scheduled.ts';
+import { newId } from './lib/crypto.ts';
 
 const json = async (res: Response | Promise<Response>) => (await (await res).json()) as any;
 
@@ -49,5 +53,21 @@ describe('compressed logs', () => {
     const done = await json(api(`/api/jobs/${jobId}`));
     expect(done.status).toBe('succeeded');
     expect(done.log).toBe(text);
+  });
+
+  it('the scheduled run compresses the logs of jobs that ended without a response (timed out, lost)', { timeout: 30_000 }, async () => {
+    const { id: relayId } = await createRelay('lost-logs');
+    const { id: hostId } = await json(api('/api/hosts', { method: 'POST', json: { relayId, name: 'z2', address: '192.0.2.78' } }));
+    const db = openDb(testEnv.DB);
+    const id = newId();
+    const text = Array.from({ length: 30 }, (_, i) => `[pass ${i}] ${RUN_LOG}`);
+    const logBytes = text.join('').length;
+    await db.insert(schema.jobs).values({ id, kind: 'upgrade', hostId, relayId, status: 'lost', errorCode: 'lost', createdAt: Date.now(), finishedAt: Date.now(), logBytes });
+    for (const chunk of text) await appendChunk(db, id, chunk);
+    const r = await runScheduled(testEnv);
+    expect(r.logsCompressed).toBeGreaterThanOrEqual(1);
+    const row = await testEnv.DB.prepare('select count(*) as n, sum(gz is not null) as z from job_output where job_id = ?').bind(id).first<{ n: number; z: number }>();
+    expect(row).toEqual({ n: 1, z: 1 });
+    expect(await readLog(db, id)).toBe(text.join(''));
   });
 });

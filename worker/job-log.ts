@@ -1,10 +1,11 @@
 // A job's output log: chunks in job_output, in arrival order; once the job has finished,
 // its chunks are replaced by one gzip-compressed row (upgrade logs are the fastest-growing
 // data in D1, and apt/dnf output compresses about 6–10×).
-import { and, asc, eq, lte, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, isNull, lte, notInArray, sql } from 'drizzle-orm';
+import { ACTIVE_STATUSES } from '../protocol/api.ts';
 import { schema, type Db } from './db/index.ts';
 
-const { jobOutput } = schema;
+const { jobOutput, jobs } = schema;
 
 /** Most output kept per job (characters); the rest is dropped with a visible marker, and the
  * relay's last 16 KiB are appended at the end. */
@@ -44,6 +45,18 @@ async function rowsOf(db: Db, jobId: string): Promise<Row[]> {
 /** The whole stored log of a job (compressed or not). */
 export async function readLog(db: Db, jobId: string): Promise<string> {
   return (await Promise.all((await rowsOf(db, jobId)).map(rowText))).join('');
+}
+
+/** Finished jobs whose logs are still plain chunks (finished without a response: timed
+ * out, lost, expired), at most `limit`, for the scheduled run to compact. */
+export async function uncompactedLogs(db: Db, limit = 50): Promise<string[]> {
+  const rows = await db
+    .selectDistinct({ id: jobOutput.jobId })
+    .from(jobOutput)
+    .innerJoin(jobs, eq(jobs.id, jobOutput.jobId))
+    .where(and(isNull(jobOutput.gz), notInArray(jobs.status, [...ACTIVE_STATUSES]), gte(jobs.logBytes, COMPRESS_MIN_CHARS)))
+    .limit(limit);
+  return rows.map((r) => r.id);
 }
 
 /** Replace each finished job's log chunks by one compressed row (one transaction per job:

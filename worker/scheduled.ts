@@ -3,6 +3,7 @@ import type { LiveEvent } from '../protocol/api.ts';
 import type { Env } from './env.ts';
 import { openDb, schema } from './db/index.ts';
 import { expireJobs } from './jobs.ts';
+import { compactLogs, uncompactedLogs } from './job-log.ts';
 import { dueHosts, startScans } from './hosts.ts';
 import { readSettings } from './settings.ts';
 import { jobJson } from './lib/serialize.ts';
@@ -27,5 +28,9 @@ export async function runScheduled(env: Env, now = Date.now()) {
     .where(and(lt(jobs.createdAt, cutoff), inArray(jobs.status, ['succeeded', 'failed', 'cancelled', 'lost'])))
     .returning({ id: jobs.id });
 
-  return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length };
+  // logs of jobs that ended without a response (timed out, lost) are compressed here
+  const compact = await uncompactedLogs(db);
+  await compactLogs(db, compact);
+
+  return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length, logsCompressed: compact.length };
 }
