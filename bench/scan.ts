@@ -8,21 +8,24 @@
 //
 // Per run: wall time from the first request sent to the last response; the relay's CPU
 // (utime+stime from /proc/<pid>/stat) and peak RSS (VmHWM, reset between rounds through
-// /proc/<pid>/clear_refs); for parallel-ssh, every ssh client's own CPU and max RSS (a
-// wrapper runs each one under /usr/bin/time) and the whole parallel-ssh tree's CPU.
-// Round 1 is "cold" (every host key is new: the relay pins it, ssh writes known_hosts);
-// later rounds are "warm". Everything listens on 127.0.0.0/8 only, and every loop is bounded.
+// /proc/<pid>/clear_refs); for parallel-ssh, the whole process tree's CPU (parallel-ssh's
+// Python and every ssh client: /usr/bin/time counts waited-for descendants) as its CPU
+// figure, and beside it the ssh clients' own CPU and max RSS (a wrapper runs each one under
+// /usr/bin/time). Relay and parallel-ssh rounds are interleaved (relay first in odd rounds,
+// parallel-ssh first in even ones: ABBA) so that a machine whose load changes over the run
+// treats both alike, and the machine's idle CPU is measured for 1 s before every round and
+// recorded. Round 1 is "cold" (every host key is new: the relay pins it, ssh writes
+// known_hosts); later rounds are "warm". Everything listens on 127.0.0.0/8 only, and every loop is bounded.
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { FakeWorker, cpuTimes, idleShare, loadAverage, procStatus, resetPeakRss, type Outcome } from './fake-worker.ts';
 import { loadOrCreateKeyPair } from '../relay/keys.ts';
 import { startSshdFleet, type SshdFleet } from './sshd-fleet.ts';
 import { benchScript, type PmGroup } from '../sim/commands.ts';
 
 const root = resolve(import.meta.dirname, '..');
-const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux x86_64/arm64
 
 // ---- options ----------------------------------------------------------------------------
 
@@ -46,106 +49,6 @@ function log(line: string): void {
   console.log(`[bench] ${line}`);
 }
 
-// ---- /proc ------------------------------------------------------------------------------
-
-function cpuTimes(pid: number): { user: number; sys: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is state (field 3); utime is field 14, stime field 15
-  return { user: Number(fields[11]) / CLK_TCK, sys: Number(fields[12]) / CLK_TCK };
-}
-
-function cpuSeconds(pid: number): number {
-  const t = cpuTimes(pid);
-  return t.user + t.sys;
-}
-
-function procStatus(pid: number, key: string): number {
-  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : 0;
-}
-
-function resetPeakRss(pid: number): void {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-  } catch {
-    /* old kernel: the peak then covers the whole process life */
-  }
-}
-
-// ---- the fake Worker ----------------------------------------------------------------------
-
-interface Outcome {
-  ok: boolean;
-  code?: string;
-  message?: string;
-  result?: any;
-}
-
-class FakeWorker {
-  wss: WebSocketServer;
-  port = 0;
-  #socket: WebSocket | null = null;
-  #helloWaiters: Array<(hello: any) => void> = [];
-  #pending = new Map<string, (o: Outcome) => void>();
-
-  constructor() {
-    this.wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/relay/connect', maxPayload: 64 * 1024 * 1024 });
-    this.wss.on('connection', (ws) => {
-      this.#socket = ws;
-      ws.on('message', (data) => {
-        const msg = JSON.parse(data.toString());
-        if (msg.type === 'hello') {
-          ws.send(JSON.stringify({ type: 'welcome', v: msg.v, relayId: 'bench', name: 'bench relay', concurrency }));
-          for (const w of this.#helloWaiters.splice(0)) w(msg);
-        } else if (msg.type === 'ping') {
-          ws.send('{"type":"pong"}');
-        } else if (msg.type === 'response') {
-          const done = this.#pending.get(msg.id);
-          this.#pending.delete(msg.id);
-          done?.(msg.ok ? { ok: true, result: msg.result } : { ok: false, code: msg.error?.code, message: msg.error?.message });
-        }
-      });
-      ws.on('close', () => {
-        if (this.#socket === ws) this.#socket = null;
-        for (const [id, done] of this.#pending) {
-          this.#pending.delete(id);
-          done({ ok: false, code: 'relay-disconnected' });
-        }
-      });
-    });
-  }
-
-  async listening(): Promise<void> {
-    await new Promise<void>((r) => (this.wss.address() ? r() : this.wss.once('listening', () => r())));
-    this.port = (this.wss.address() as { port: number }).port;
-  }
-
-  hello(timeoutMs: number): Promise<any> {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('the relay did not connect')), timeoutMs);
-      this.#helloWaiters.push((h) => {
-        clearTimeout(t);
-        resolve(h);
-      });
-    });
-  }
-
-  request(id: string, op: string, params: unknown): Promise<Outcome> {
-    const ws = this.#socket;
-    if (!ws) return Promise.resolve({ ok: false, code: 'relay-disconnected' });
-    return new Promise((resolve) => {
-      this.#pending.set(id, resolve);
-      ws.send(JSON.stringify({ type: 'request', id, op, params, timeoutMs: REQUEST_TIMEOUT_MS }));
-    });
-  }
-
-  close(): void {
-    for (const c of this.wss.clients) c.terminate();
-    this.wss.close();
-  }
-}
-
 // ---- the relay process ---------------------------------------------------------------------
 
 interface Target {
@@ -167,15 +70,24 @@ interface RunResult {
   /** The relay's CPU, or the sum of the ssh clients' CPU. */
   cpuSeconds: number;
   cpuMsPerHost: number;
-  /** parallel-ssh only: the whole tree (python + ssh clients). */
-  treeCpuSeconds?: number;
+  /** parallel-ssh only: the ssh clients alone (cpuSeconds is the whole tree: python + ssh clients). */
+  sshCpuSeconds?: number;
+  /** The machine's idle CPU share in the second before the round (shared machine), and its load average. */
+  idleBefore: number;
+  loadBefore: string;
   /** Relay: VmHWM of the relay process. parallel-ssh: largest single ssh client. */
   peakRssMB: number;
   /** parallel-ssh only: sum of all ssh clients' max RSS (an upper bound for the concurrent total). */
   summary?: string;
 }
 
-async function relayRuns(worker: FakeWorker, targets: Target[], dataDir: string): Promise<RunResult[]> {
+interface RelayProcess {
+  pid: number;
+  log: () => string;
+  stop: () => Promise<void>;
+}
+
+async function startRelay(worker: FakeWorker, dataDir: string): Promise<RelayProcess> {
   const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   const relay: ChildProcess = spawn(process.execPath, [...nodeArgs, join(root, 'relay', 'dist', 'patchman-relay.cjs')], {
     env: {
@@ -192,67 +104,77 @@ async function relayRuns(worker: FakeWorker, targets: Target[], dataDir: string)
   let relayLog = '';
   relay.stdout!.on('data', (d) => (relayLog = (relayLog + d).slice(-20_000)));
   relay.stderr!.on('data', (d) => (relayLog = (relayLog + d).slice(-20_000)));
-  const results: RunResult[] = [];
-  try {
-    await worker.hello(30_000);
-    await new Promise((r) => setTimeout(r, 300)); // welcome processed
-    const pid = relay.pid!;
-    for (let round = 1; round <= rounds; round++) {
-      resetPeakRss(pid);
-      const times0 = cpuTimes(pid);
-      const cpu0 = times0.user + times0.sys;
-      const t0 = performance.now();
-      let maxRss = procStatus(pid, 'VmRSS');
-      const sampler = setInterval(() => {
-        try {
-          maxRss = Math.max(maxRss, procStatus(pid, 'VmRSS'));
-        } catch {
-          /* exited */
-        }
-      }, 50);
-      const outcomes = await Promise.race([
-        Promise.all(
-          targets.map((t, i) =>
-            worker.request(`r${round}-${i}`, op, { target: { address: t.address, port: t.port, user: 'root' }, ...(op === 'scan' ? { refresh: false } : {}) }),
-          ),
-        ),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('relay run deadline')), RUN_DEADLINE_MS).unref()),
-      ]);
-      const wall = (performance.now() - t0) / 1000;
-      clearInterval(sampler);
-      const times1 = cpuTimes(pid);
-      const cpu = times1.user + times1.sys - cpu0;
-      const userSys = `user ${(times1.user - times0.user).toFixed(2)} s + sys ${(times1.sys - times0.sys).toFixed(2)} s`;
-      const hwm = procStatus(pid, 'VmHWM');
-      const failures: Record<string, number> = {};
-      for (const o of outcomes) if (!o.ok) failures[o.code ?? '?'] = (failures[o.code ?? '?'] ?? 0) + 1;
-      const ok = outcomes.filter((o) => o.ok).length;
-      results.push({
-        tool: 'relay',
-        hosts: targets.length,
-        round,
-        wallSeconds: wall,
-        hostsPerSecond: targets.length / wall,
-        ok,
-        failed: targets.length - ok,
-        failures,
-        cpuSeconds: cpu,
-        cpuMsPerHost: (cpu * 1000) / targets.length,
-        peakRssMB: Math.max(hwm, maxRss) / 1048576,
-        summary: summarise(outcomes),
-      });
-      const firstFailure = outcomes.find((o) => !o.ok);
-      if (firstFailure) log(`relay: first failure: ${firstFailure.code}: ${firstFailure.message}`);
-      log(`relay   ${targets.length} hosts round ${round}: ${wall.toFixed(2)} s, ${ok} ok, CPU ${cpu.toFixed(2)} s (${userSys}), peak RSS ${(Math.max(hwm, maxRss) / 1048576).toFixed(1)} MB`);
-    }
-  } catch (err) {
-    log(`relay run failed: ${(err as Error).message}\n${relayLog.slice(-3000)}`);
-    throw err;
-  } finally {
+  const stop = async () => {
     relay.kill('SIGTERM');
     await new Promise((r) => (relay.exitCode !== null ? r(null) : relay.once('exit', r)));
+  };
+  try {
+    await worker.hello(30_000);
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}\n${relayLog.slice(-3000)}`);
   }
-  return results;
+  await new Promise((r) => setTimeout(r, 300)); // welcome processed
+  return { pid: relay.pid!, log: () => relayLog, stop };
+}
+
+async function relayRound(worker: FakeWorker, relay: RelayProcess, targets: Target[], round: number): Promise<RunResult> {
+  const pid = relay.pid;
+  const loadBefore = loadAverage();
+  const idleBefore = await idleShare();
+  resetPeakRss(pid);
+  const times0 = cpuTimes(pid);
+  const cpu0 = times0.user + times0.sys;
+  const t0 = performance.now();
+  let maxRss = procStatus(pid, 'VmRSS');
+  const sampler = setInterval(() => {
+    try {
+      maxRss = Math.max(maxRss, procStatus(pid, 'VmRSS'));
+    } catch {
+      /* exited */
+    }
+  }, 50);
+  let outcomes: Outcome[];
+  try {
+    outcomes = await Promise.race([
+      Promise.all(
+        targets.map((t, i) => worker.request(`r${round}-${i}`, op, { target: { address: t.address, port: t.port, user: 'root' }, ...(op === 'scan' ? { refresh: false } : {}) })),
+      ),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('relay run deadline')), RUN_DEADLINE_MS).unref()),
+    ]);
+  } catch (err) {
+    log(`relay run failed: ${(err as Error).message}\n${relay.log().slice(-3000)}`);
+    throw err;
+  } finally {
+    clearInterval(sampler);
+  }
+  const wall = (performance.now() - t0) / 1000;
+  const times1 = cpuTimes(pid);
+  const cpu = times1.user + times1.sys - cpu0;
+  const userSys = `user ${(times1.user - times0.user).toFixed(2)} s + sys ${(times1.sys - times0.sys).toFixed(2)} s`;
+  const hwm = procStatus(pid, 'VmHWM');
+  const failures: Record<string, number> = {};
+  for (const o of outcomes) if (!o.ok) failures[o.code ?? '?'] = (failures[o.code ?? '?'] ?? 0) + 1;
+  const ok = outcomes.filter((o) => o.ok).length;
+  const firstFailure = outcomes.find((o) => !o.ok);
+  if (firstFailure) log(`relay: first failure: ${firstFailure.code}: ${firstFailure.message}`);
+  log(`relay   ${targets.length} hosts round ${round}: ${wall.toFixed(2)} s, ${ok} ok, CPU ${cpu.toFixed(2)} s (${userSys}), peak RSS ${(Math.max(hwm, maxRss) / 1048576).toFixed(1)} MB, idle before ${(idleBefore * 100).toFixed(0)} %`);
+  return {
+    tool: 'relay',
+    hosts: targets.length,
+    round,
+    wallSeconds: wall,
+    hostsPerSecond: targets.length / wall,
+    ok,
+    failed: targets.length - ok,
+    failures,
+    cpuSeconds: cpu,
+    cpuMsPerHost: (cpu * 1000) / targets.length,
+    peakRssMB: Math.max(hwm, maxRss) / 1048576,
+    summary: summarise(outcomes),
+    idleBefore,
+    loadBefore,
+  };
 }
 
 function summarise(outcomes: Outcome[]): string {
@@ -344,9 +266,10 @@ function psshRun(targets: Target[], groups: Map<PmGroup, Target[]>, keyPath: str
   return { pending: Promise.all(children), t0, procs, timesFile };
 }
 
-async function psshRuns(targets: Target[], groups: Map<PmGroup, Target[]>, keyPath: string, work: string): Promise<RunResult[]> {
-  const results: RunResult[] = [];
-  for (let round = 1; round <= rounds; round++) {
+async function psshRound(targets: Target[], groups: Map<PmGroup, Target[]>, keyPath: string, work: string, round: number): Promise<RunResult> {
+  {
+    const loadBefore = loadAverage();
+    const idleBefore = await idleShare();
     const started = psshRun(targets, groups, keyPath, work, round);
     await started.pending;
     const wall = (performance.now() - started.t0) / 1000;
@@ -375,7 +298,8 @@ async function psshRuns(targets: Target[], groups: Map<PmGroup, Target[]>, keyPa
       sshCpu += u + s;
       maxRss = Math.max(maxRss, m * 1024);
     }
-    results.push({
+    log(`pssh    ${targets.length} hosts round ${round}: ${wall.toFixed(2)} s, ${ok} ok, tree CPU ${tree.toFixed(2)} s (ssh clients ${sshCpu.toFixed(2)} s), largest ssh RSS ${(maxRss / 1048576).toFixed(1)} MB, idle before ${(idleBefore * 100).toFixed(0)} %`);
+    return {
       tool: 'parallel-ssh',
       hosts: targets.length,
       round,
@@ -384,15 +308,15 @@ async function psshRuns(targets: Target[], groups: Map<PmGroup, Target[]>, keyPa
       ok,
       failed: targets.length - ok,
       failures,
-      cpuSeconds: sshCpu,
-      cpuMsPerHost: (sshCpu * 1000) / targets.length,
-      treeCpuSeconds: tree,
+      cpuSeconds: tree,
+      cpuMsPerHost: (tree * 1000) / targets.length,
+      sshCpuSeconds: sshCpu,
       peakRssMB: maxRss / 1048576,
       summary: `${lines.length} ssh clients`,
-    });
-    log(`pssh    ${targets.length} hosts round ${round}: ${wall.toFixed(2)} s, ${ok} ok, ssh CPU ${sshCpu.toFixed(2)} s (tree ${tree.toFixed(2)} s), largest ssh RSS ${(maxRss / 1048576).toFixed(1)} MB`);
+      idleBefore,
+      loadBefore,
+    };
   }
-  return results;
 }
 
 // ---- hosts ---------------------------------------------------------------------------------
@@ -439,7 +363,7 @@ async function main(): Promise<void> {
   execFileSync(process.execPath, [join(root, 'scripts', 'build-relay.ts')], { cwd: root, stdio: 'inherit' });
 
   const work = mkdtempSync(join(tmpdir(), 'patchman-bench-'));
-  const worker = new FakeWorker();
+  const worker = new FakeWorker(concurrency, REQUEST_TIMEOUT_MS);
   await worker.listening();
   const all: RunResult[] = [];
   const started = new Date();
@@ -462,8 +386,17 @@ async function main(): Promise<void> {
       try {
         const groups = new Map<PmGroup, Target[]>([['apt', []], ['pacman', []]]);
         for (const t of targets) groups.get(groupOf(t.profile))!.push(t);
-        all.push(...(await relayRuns(worker, targets, dataDir)));
-        if (withPssh) all.push(...(await psshRuns(targets, groups, join(dataDir, 'id_ed25519'), work)));
+        const relay = await startRelay(worker, dataDir);
+        try {
+          // interleaved, ABBA: relay first in odd rounds, parallel-ssh first in even ones
+          for (let round = 1; round <= rounds; round++) {
+            const steps = [() => relayRound(worker, relay, targets, round), ...(withPssh ? [() => psshRound(targets, groups, join(dataDir, 'id_ed25519'), work, round)] : [])];
+            if (round % 2 === 0) steps.reverse();
+            for (const step of steps) all.push(await step());
+          }
+        } finally {
+          await relay.stop();
+        }
       } finally {
         await sshd?.stop();
         await sim?.stop();
@@ -476,11 +409,11 @@ async function main(): Promise<void> {
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${readFileSync('/etc/os-release', 'utf8').match(/PRETTY_NAME="([^"]+)"/)?.[1]}, Node ${process.versions.node}, ${execFileSync('ssh', ['-V'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) || spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim()}`;
   writeFileSync(outFile, JSON.stringify({ date: started.toISOString(), machine, op, concurrency, rounds, command: `node bench/scan.ts ${argv.join(' ')}`.trim(), results: all }, null, 2) + '\n');
-  console.log('\n| hosts | round | tool | wall s | hosts/s | ok | CPU s | CPU ms/host | peak RSS MB |');
-  console.log('|---:|---:|---|---:|---:|---:|---:|---:|---:|');
+  console.log('\n| hosts | round | tool | idle before | wall s | hosts/s | ok | CPU s | CPU ms/host | peak RSS MB |');
+  console.log('|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of all) {
     console.log(
-      `| ${r.hosts} | ${r.round === 1 ? '1 (cold)' : `${r.round} (warm)`} | ${r.tool} | ${r.wallSeconds.toFixed(2)} | ${r.hostsPerSecond.toFixed(1)} | ${r.ok}/${r.hosts} | ${r.cpuSeconds.toFixed(2)}${r.treeCpuSeconds !== undefined ? ` (tree ${r.treeCpuSeconds.toFixed(2)})` : ''} | ${r.cpuMsPerHost.toFixed(1)} | ${r.peakRssMB.toFixed(1)} |`,
+      `| ${r.hosts} | ${r.round === 1 ? '1 (cold)' : `${r.round} (warm)`} | ${r.tool} | ${(r.idleBefore * 100).toFixed(0)} % (load ${r.loadBefore}) | ${r.wallSeconds.toFixed(2)} | ${r.hostsPerSecond.toFixed(1)} | ${r.ok}/${r.hosts} | ${r.cpuSeconds.toFixed(2)}${r.sshCpuSeconds !== undefined ? ` (tree; ssh clients ${r.sshCpuSeconds.toFixed(2)})` : ''} | ${r.cpuMsPerHost.toFixed(1)} | ${r.peakRssMB.toFixed(1)} |`,
     );
   }
   console.log(`\nmachine: ${machine}\nwritten to ${outFile}`);

@@ -12,6 +12,8 @@ const root = resolve(import.meta.dirname, '..');
 export interface RunningApp {
   url: string;
   state: string;
+  /** The `npm start` process (its tree holds workerd and the relay). */
+  pid: number;
   output: () => string;
   /** Calls the API as the admin (an admin API token), unless `anonymous`. */
   api: <T = any>(path: string, init?: RequestInit & { json?: unknown; anonymous?: boolean }) => Promise<{ status: number; body: T }>;
@@ -97,7 +99,7 @@ export async function startApp(env: Record<string, string> = {}, opts: { setup?:
     }
     return context.newPage();
   };
-  return { url, state, output: () => out, api, page, stop };
+  return { url, state, pid: child.pid!, output: () => out, api, page, stop };
 }
 
 export async function until<T>(fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {

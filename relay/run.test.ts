@@ -157,6 +157,43 @@ describe('a detached run on a real host', () => {
     expect(readFileSync(join(runsDir(), 'run-a.sh'), 'utf8')).toBe(command('a') + '\n');
   });
 
+  it('follows a running log as it grows (tail -f), not once per poll interval: each line arrives about when it is written', async () => {
+    const cmd = ["printf 'one\\n'", 'sleep 1', "printf 'two\\n'", 'sleep 1', "printf 'three\\n'", 'exit 0'].join('\n');
+    expect(await withSession((s) => startRun(s, 'run-stream', cmd, 'true'))).toBe('started');
+    let session: SshSession | null = null;
+    const arrivals: { text: string; at: number; from: number }[] = [];
+    let offset = 0;
+    const t0 = Date.now();
+    try {
+      const result = await followRun('run-stream', {
+        offset: () => offset,
+        onData: (text, range) => {
+          arrivals.push({ text, at: Date.now() - t0, from: range.from });
+          offset = range.to;
+        },
+        onNote: () => {},
+        session: async () => (session ??= await openSession(target(), ctx)),
+        dropSession: () => {
+          session?.close();
+          session = null;
+        },
+        // polling alone would see "two" and "three" only after 20 s
+        pollIntervalMs: 20_000,
+        deadline: Date.now() + 60_000,
+      });
+      expect(result.exitCode).toBe(0);
+    } finally {
+      (session as SshSession | null)?.close();
+    }
+    expect(arrivals.map((a) => a.text).join('')).toBe('one\ntwo\nthree\n');
+    const two = arrivals.find((a) => a.text.includes('two'))!;
+    const three = arrivals.find((a) => a.text.includes('three'))!;
+    // "two" came on its own, before "three" was written, and the whole run took seconds
+    expect(two.text).not.toContain('three');
+    expect(three.at - two.at).toBeGreaterThan(500);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  }, 30_000);
+
   it('the same run id again: "exists", and the command does not run a second time', async () => {
     const size = readFileSync(join(runsDir(), 'run-a.log')).length;
     expect(await withSession((s) => startRun(s, 'run-a', command('a'), 'echo before-list'))).toBe('exists');

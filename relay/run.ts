@@ -109,6 +109,40 @@ export function pollScript(runId: string, offset: number, maxBytes = POLL_MAX_BY
   ].join('\n');
 }
 
+/** Longest one follow (streamScript) lasts before the relay polls again (and re-follows). */
+export const FOLLOW_MAX_SECONDS = 300;
+
+/**
+ * The follow script: the run's log from `offset` as it grows (`tail -f`: inotify where the
+ * host has it), ended by the script itself once the exit status file appears, the wrapper is
+ * gone, or FOLLOW_MAX_SECONDS passed — it never decides how the run ended: the poll after it
+ * does, and re-sends anything the follow did not pass on. (The script ends itself because
+ * OpenSSH ignores signals for root sessions; closing the channel alone could leave it.)
+ */
+export function followScript(runId: string, offset: number): string {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new OpError('internal', 'invalid log offset');
+  const r = runPath(runId);
+  return [
+    '{',
+    'umask 077',
+    ...RUN_DIR_LINES,
+    `r=${r}`,
+    'if [ ! -e "$r.log" ] || [ -e "$r.rc" ]; then exit 0; fi',
+    `tail -c +${offset + 1} -f "$r.log" &`,
+    't=$!',
+    'n=0',
+    `while [ ! -e "$r.rc" ] && [ $n -lt ${FOLLOW_MAX_SECONDS * 5} ] && [ -s "$r.pid" ] && kill -0 "$(cat "$r.pid")" 2>/dev/null; do`,
+    '  sleep 0.2 2>/dev/null || sleep 1',
+    '  n=$((n+1))',
+    'done',
+    'kill $t 2>/dev/null',
+    'wait $t 2>/dev/null',
+    'exit 0',
+    '} </dev/null',
+    '',
+  ].join('\n');
+}
+
 /** The packages installed before the run (what the start script saved) and now. */
 export function collectScript(runId: string, installedCommand: string): string {
   const r = runPath(runId);
@@ -180,6 +214,9 @@ export interface FollowOptions {
   reconnectDelayMs?: number;
   /** Most log bytes per poll (default POLL_MAX_BYTES). */
   maxBytes?: number;
+  /** Between polls, follow the log as it grows (followScript) instead of waiting
+   * pollIntervalMs: a line reaches the Worker as soon as it is written. Default true. */
+  stream?: boolean;
 }
 
 /**
@@ -239,7 +276,42 @@ export async function followRun(runId: string, o: FollowOptions): Promise<{ exit
       );
     }
     if (Date.now() > o.deadline) throw new OpError('lost', 'The run was still going when the relay stopped following it (time limit); its outcome is unknown.');
-    if (caughtUp) await sleep(o.pollIntervalMs);
+    if (!caughtUp) continue;
+    const at = from + p.data.length;
+    const followed = o.stream === false ? 'failed' : await follow(at);
+    if (followed !== 'followed') await sleep(followed === 'ended-at-once' ? Math.min(150, o.pollIntervalMs) : o.pollIntervalMs);
+  }
+
+  /** Follow the log from `at` (where the last poll ended) until the follow script ends or
+   * the Worker's offset is rewound; then the loop polls again. 'failed' if it could not
+   * follow (e.g. a host whose shell lacks `tail -f`): the loop then waits and polls;
+   * 'ended-at-once' (the run ended meanwhile, or nothing to follow): a short wait. */
+  async function follow(at: number): Promise<'followed' | 'ended-at-once' | 'failed'> {
+    let off = at;
+    const started = Date.now();
+    const stop = new AbortController();
+    try {
+      const session = await o.session();
+      const r = await session.exec(SH_COMMAND, {
+        stdin: followScript(runId, at),
+        timeoutMs: Math.max(1000, Math.min((FOLLOW_MAX_SECONDS + 30) * 1000, o.deadline - Date.now())),
+        signal: stop.signal,
+        onStdout: (chunk) => {
+          // a resumed request rewound the offset: stop, and poll from there
+          if (o.offset() !== off) return stop.abort();
+          const text = decoder.decode(chunk, { stream: true });
+          decodedUpTo = off + chunk.length;
+          tail = (tail + text).slice(-16_384);
+          o.onData(text, { from: off, to: off + chunk.length });
+          off += chunk.length;
+        },
+      });
+      if (r.code !== 0) return off > at ? 'followed' : 'failed';
+      return off > at || Date.now() - started > 500 ? 'followed' : 'ended-at-once';
+    } catch {
+      // a dropped connection, a timeout, a rewind: the next poll sorts it out
+      return off > at || stop.signal.aborted ? 'followed' : 'failed';
+    }
   }
 }
 

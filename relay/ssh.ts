@@ -31,6 +31,11 @@ export interface ExecOptions {
   maxOutputBytes?: number;
   /** Also return stdout as raw bytes (`stdoutBytes`): for byte offsets into a remote file. */
   binary?: boolean;
+  /** Hand stdout to this as it arrives instead of collecting it (a followed log); the
+   * result's stdout is then empty and maxOutputBytes does not apply to it. */
+  onStdout?: (chunk: Buffer) => void;
+  /** Stop the command (as on a timeout) and reject with an 'internal' OpError. */
+  signal?: AbortSignal;
 }
 
 export interface ExecResult {
@@ -278,6 +283,14 @@ class Session implements SshSession {
       };
       const onLost = (err: OpError): void => finish(err);
       this.#pending.add(onLost);
+      if (opts.signal) {
+        const onAbort = (): void => {
+          finish(new OpError('internal', `Command on ${where} was stopped`));
+          kill();
+        };
+        if (opts.signal.aborted) onAbort();
+        else opts.signal.addEventListener('abort', onAbort, { once: true });
+      }
 
       if (opts.timeoutMs !== undefined) {
         timer = setTimeout(() => {
@@ -306,6 +319,7 @@ class Session implements SshSession {
             kill();
           };
           ch.on('data', (chunk: Buffer) => {
+            if (opts.onStdout) return void (settled || opts.onStdout(chunk));
             outLen += chunk.length;
             if (outLen > maxOutput) return tooMuch();
             out.push(chunk);

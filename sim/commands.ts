@@ -12,7 +12,7 @@ import { APK_LIST_COMMAND, APK_REBOOT_BEGIN, APK_REBOOT_SCRIPT, APK_UPDATE, apk 
 import { PACKAGE_MANAGERS, PACKAGE_MANAGER_NAMES, type PackageManagerName } from '../protocol/package-managers.ts';
 import { SH_COMMAND, privileged } from '../relay/pkg/shell.ts';
 import type { PackageUpgrader } from '../relay/pkg/types.ts';
-import { RUN_POLL_BEGIN, RUN_START_BEGIN, collectScript, pollScript, startScript } from '../relay/run.ts';
+import { RUN_POLL_BEGIN, RUN_START_BEGIN, collectScript, followScript, pollScript, startScript } from '../relay/run.ts';
 
 export interface RelayCommand {
   /** What the command is for; profiles key their recorded outputs by it. */
@@ -225,6 +225,19 @@ export function recognisePoll(stdin: string): { runId: string; offset: number; m
   const maxBytes = Number(t[2]);
   try {
     return pollScript(runId, offset, maxBytes) === stdin ? { runId, offset, maxBytes } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The follow script (a run's log as it grows): run id, offset. */
+export function recogniseFollow(stdin: string): { runId: string; offset: number } | null {
+  const t = /^tail -c \+(\d+) -f "\$r\.log" &$/m.exec(stdin);
+  const runId = runIdOf(stdin);
+  if (!runId || !t) return null;
+  const offset = Number(t[1]) - 1;
+  try {
+    return followScript(runId, offset) === stdin ? { runId, offset } : null;
   } catch {
     return null;
   }

@@ -21,6 +21,9 @@ export interface Reply {
   dropConnections?: boolean;
   /** Called once the reply has been sent (e.g. a reboot: the host goes down after saying OK). */
   after?: () => void;
+  /** Answer this much later than the host's usual latency (a command that waits, e.g. a
+   * follow of a run's log). */
+  delayMs?: number;
 }
 
 export interface ExecInfo {
@@ -334,7 +337,7 @@ export class SimHost {
     }
     this.#opts.onExec?.(this.name, found.kind);
     const l = this.latency;
-    const delay = (l.perKind?.[found.kind] ?? l.commandMs ?? 0) + (l.jitterMs ? Math.random() * l.jitterMs : 0);
+    const delay = (l.perKind?.[found.kind] ?? l.commandMs ?? 0) + (l.jitterMs ? Math.random() * l.jitterMs : 0) + (found.reply.delayMs ?? 0);
     this.#later(Math.round(delay), () => {
       if (this.failure === 'drop' || found.reply.dropConnections) {
         const out = found.reply.stdout ?? '';

@@ -20,7 +20,7 @@ import type { FailureMode, Reply, SimHost } from './host.ts';
 import { isKernel, isRpmApk, loadPending, renderPatchInfo, renderScan, upgradeLog, type Pending, type RpmApkRecordings } from './rpm-apk.ts';
 import { ZYPPER_PATCH_INFO } from '../relay/pkg/zypper.ts';
 import { splitNameVersion } from '../relay/pkg/apk.ts';
-import { REBOOT_CHECKS, REBOOT_COMMANDS, BOOT_ID_COMMAND, SH_COMMAND, UPGRADERS, recogniseCollect, recognisePoll, recogniseStart, type PmGroup, type StartRequest } from './commands.ts';
+import { REBOOT_CHECKS, REBOOT_COMMANDS, BOOT_ID_COMMAND, SH_COMMAND, UPGRADERS, recogniseCollect, recogniseFollow, recognisePoll, recogniseStart, type PmGroup, type StartRequest } from './commands.ts';
 
 // ---- the recorded material this module uses (paths under sim/fixtures) --------------------
 
@@ -238,6 +238,8 @@ export class SimMachine {
       if (start) return { kind: 'run-start', reply: this.#start(start, user) };
       const poll = recognisePoll(stdin);
       if (poll) return { kind: 'run-poll', reply: this.#poll(poll.runId, poll.offset, poll.maxBytes) };
+      const follow = recogniseFollow(stdin);
+      if (follow) return { kind: 'run-follow', reply: this.#follow(follow.runId) };
       const collect = recogniseCollect(stdin, this.group);
       if (collect) return { kind: 'run-collect', reply: this.#collect(collect.runId) };
       return undefined;
@@ -465,6 +467,16 @@ export class SimMachine {
       reply.dropConnections = true;
     }
     return reply;
+  }
+
+  /** A follow of the run's log: the simulator streams nothing, it only waits (up to a
+   * second, a quarter of the run — so that polls still see it running, e.g. for
+   * drop-during-run — or until the run ends) like a follow that saw no line; the poll
+   * after it returns the log. */
+  #follow(runId: string): Reply {
+    const run = this.runs.get(runId);
+    if (!run || run.ended) return { stdout: '' };
+    return { stdout: '', delayMs: Math.max(0, Math.min(1000, run.durationMs / 4, run.startedAt + run.durationMs - Date.now())) };
   }
 
   #collect(runId: string): Reply {

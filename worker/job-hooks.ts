@@ -7,6 +7,7 @@ import type { Env } from './env.ts';
 import type { Db, HostRow, JobRow } from './db/index.ts';
 import { JOB_KINDS, type FollowUp } from './job-kinds.ts';
 import { startDockerScans, startScans } from './hosts.ts';
+import { compactLogs, COMPRESS_MIN_CHARS } from './job-log.ts';
 
 export interface FinishedJob {
   /** The job as it finished (terminal status). */
@@ -25,7 +26,10 @@ export async function afterJobsFinished(env: Env, db: Db, finished: FinishedJob[
   // (per-scan hooks go here, e.g. `await recordSightings(db, finished.filter((f) => f.job.kind === 'scan'))`)
   // notifications: what changed, announced once (never throws: a channel cannot fail a job)
   await notifyJobsFinished(env, finished.map((f) => f.job));
-  return startFollowUps(env, db, finished, hostOf);
+  const queued = await startFollowUps(env, db, finished, hostOf);
+  // finished logs are kept compressed
+  await compactLogs(db, finished.filter((f) => f.job.logBytes >= COMPRESS_MIN_CHARS).map((f) => f.job.id));
+  return queued;
 }
 
 /** The jobs that follow others (job-kinds.ts `after`): rescans after changes, docker scans

@@ -57,8 +57,10 @@ interface PendingOutput {
   text: string;
 }
 
-/** Apply a batch of one relay's messages (in arrival order) in one D1 transaction. */
-export async function applyRelayMessages(db: Db, relayId: string, messages: RelayMessage[]): Promise<AppliedBatch> {
+/** Apply a batch of one relay's messages (in arrival order) in one D1 transaction.
+ * `early` gets the live events of accepted output (and jobs it started) before the write,
+ * so that a line reaches browsers without waiting for D1; `events` holds the rest. */
+export async function applyRelayMessages(db: Db, relayId: string, messages: RelayMessage[], early?: (events: LiveEvent[]) => void): Promise<AppliedBatch> {
   const byId = new Map<string, JobRow>();
   const ids = [...new Set(messages.map((m) => m.id))];
   for (let i = 0; i < ids.length; i += IDS_PER_STATEMENT) {
@@ -132,6 +134,7 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
 
   const finished: FinishedJob[] = [];
   if (statements.length === 0) return { events, finished, refused };
+  if (early) early(events.splice(0));
   const results = (await db.batch(statements as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])) as unknown[];
   for (const { at, result } of responses) {
     const host = at.hostAt === null ? null : ((results[at.hostAt] as HostRow[])[0] ?? null);

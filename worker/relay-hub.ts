@@ -174,23 +174,37 @@ export class RelayHub extends DurableObject<Env> {
     }
   }
 
+  /** Apply a batch; throws only if its one transaction failed (then nothing of it was
+   * written, and the caller may apply the messages again one by one). */
   async applyBatch(relayId: string, messages: RelayMessage[]): Promise<void> {
-    const { events, finished, refused } = await applyRelayMessages(this.db, relayId, messages);
+    const { events, finished, refused } = await applyRelayMessages(this.db, relayId, messages, (output) => this.emit(output, true));
     for (const r of refused) console.warn(`relay ${relayId}: dropped ${r.type} for job ${r.id} (${r.reason})`);
     this.emit(events);
-    const hostOf = async (id: string) => (await this.db.query.hosts.findFirst({ where: eq(hosts.id, id) })) ?? null;
-    // follow-ups of the whole batch, then one dispatch
-    if ((await afterJobsFinished(this.env, this.db, finished, hostOf)) > 0) await this.dispatch();
+    try {
+      const hostOf = async (id: string) => (await this.db.query.hosts.findFirst({ where: eq(hosts.id, id) })) ?? null;
+      // follow-ups of the whole batch, then one dispatch
+      if ((await afterJobsFinished(this.env, this.db, finished, hostOf)) > 0) await this.dispatch();
+    } catch (err) {
+      console.error('after-job hooks failed', err instanceof Error ? err.message : String(err));
+    }
   }
 
-  /** Publish live events coalesced: one broadcast per LIVE_FLUSH_MS at most. */
-  emit(events: LiveEvent[]): void {
+  /** Publish live events coalesced: one broadcast per LIVE_FLUSH_MS at most; `now` (a job's
+   * output) sends what is waiting at once, in order. */
+  emit(events: LiveEvent[], now = false): void {
     if (events.length === 0) return;
     this.#live.push(...events);
-    this.#liveTimer ??= setTimeout(() => {
+    if (now && this.#liveTimer) {
+      clearTimeout(this.#liveTimer);
       this.#liveTimer = null;
-      void publish(this.env, ...this.#live.splice(0));
-    }, LIVE_FLUSH_MS);
+    }
+    this.#liveTimer ??= setTimeout(
+      () => {
+        this.#liveTimer = null;
+        void publish(this.env, ...this.#live.splice(0));
+      },
+      now ? 0 : LIVE_FLUSH_MS,
+    );
   }
 
   async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {

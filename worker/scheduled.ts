@@ -3,6 +3,7 @@ import type { LiveEvent } from '../protocol/api.ts';
 import type { Env } from './env.ts';
 import { openDb, schema } from './db/index.ts';
 import { expireJobs } from './jobs.ts';
+import { compactLogs, uncompactedLogs } from './job-log.ts';
 import { dueHosts, startScans } from './hosts.ts';
 import { readSettings } from './settings.ts';
 import { jobJson } from './lib/serialize.ts';
@@ -31,5 +32,9 @@ export async function runScheduled(env: Env, now = Date.now()) {
     .returning({ id: jobs.id });
   await notifyCron(env, now);
 
-  return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length };
+  // logs of jobs that ended without a response (timed out, lost) are compressed here
+  const compact = await uncompactedLogs(db);
+  await compactLogs(db, compact);
+
+  return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length, logsCompressed: compact.length };
 }

@@ -1,7 +1,7 @@
 // The D1 schema. Migrations in migrations/ are generated from this file by drizzle-kit
 // (`npm run db:generate`); never edit them by hand.
 import { sql } from 'drizzle-orm';
-import { sqliteTable, text, integer, index, uniqueIndex, primaryKey } from 'drizzle-orm/sqlite-core';
+import { sqliteTable, text, integer, blob, index, uniqueIndex, primaryKey } from 'drizzle-orm/sqlite-core';
 import type { InferOutput } from 'valibot';
 import type { StackContainer } from '../../protocol/relay.ts';
 import { ACTIVE_STATUSES, JobKind, JobStatus } from '../../protocol/api.ts';
@@ -139,6 +139,8 @@ export const jobOutput = sqliteTable(
       .references(() => jobs.id, { onDelete: 'cascade' }),
     seq: integer('seq').notNull(),
     data: text('data').notNull(),
+    /** A finished job's whole log, gzip-compressed (job-log.ts compactLogs); `data` is then ''. */
+    gz: blob('gz', { mode: 'buffer' }),
   },
   (t) => [primaryKey({ columns: [t.jobId, t.seq] })],
 );

@@ -1,0 +1,242 @@
+// `npm run bench:scan-all`: "Scan all" of N simulated hosts through `npm start` (the Worker
+// in workerd with its local D1, the local relay, a dashboard open in headless Chromium),
+// against the relay alone (driven by a fake Worker, bench/fake-worker.ts) on the SAME
+// simulated fleet with the SAME scan options (refresh on, as the Worker asks; the same
+// concurrency, 32). Rounds are interleaved ABBA (app first in odd rounds, relay alone first
+// in even ones) and the machine's idle CPU is measured for 1 s before each round.
+//
+//   node bench/scan-all.ts [--hosts 1000] [--rounds 4] [--out bench/results-scan-all.json] [--skip-build]
+//
+// App round: from just before POST /api/scans (which creates the jobs) until the first poll
+// (every 100 ms) that finds no scan job queued, dispatched or running. The docker scans that
+// follow host scans of Docker hosts are not part of it (the relay alone does not run them);
+// the next round waits until they are done too. Relay round: first request sent → last
+// response. CPU: the relay process; for the app also workerd and the whole npm start tree.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadOrCreateKeyPair } from '../relay/keys.ts';
+import { startApp, type RunningApp } from '../e2e/app.ts';
+import { launchBrowser } from '../e2e/browser.ts';
+import { FakeWorker, cpuSeconds, idleShare, loadAverage, type Outcome } from './fake-worker.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const argv = process.argv.slice(2);
+function opt(name: string, d: string): string {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : d;
+}
+const hostCount = Number(opt('hosts', '1000'));
+const rounds = Math.max(1, Number(opt('rounds', '4')));
+const outFile = resolve(opt('out', join(root, 'bench', 'results-scan-all.json')));
+const CONCURRENCY = 32; // the scan-concurrency setting's default, given to both relays
+const ROUND_DEADLINE_MS = 15 * 60_000;
+
+const log = (line: string) => console.log(`[scan-all] ${line}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every pid in the process tree under `pid` (from /proc/<pid>/task/<tid>/children). */
+function treePids(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      for (const t of readdirSync(`/proc/${out[i]}/task`)) {
+        const kids = readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').trim();
+        if (kids) out.push(...kids.split(/\s+/).map(Number));
+      }
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+const cmdline = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+};
+const cpuOf = (pids: number[]) => pids.reduce((n, p) => n + (() => { try { return cpuSeconds(p); } catch { return 0; } })(), 0);
+
+interface Round {
+  kind: 'app' | 'relay-alone';
+  round: number;
+  idleBefore: number;
+  loadBefore: string;
+  wallSeconds: number;
+  ok: number;
+  failed: number;
+  relayCpuSeconds: number;
+  workerdCpuSeconds?: number;
+  treeCpuSeconds?: number;
+}
+
+async function simFleet(keys: string[], work: string) {
+  const out = join(work, 'sim.json');
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [join(root, 'sim', 'fleet.ts'), '--count', String(hostCount), '--base', '127.91.0.1', ...keys.flatMap((k) => ['--authorized-key', k]), '--state', join(work, 'sim-state'), '--out', out],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const deadline = Date.now() + 180_000;
+  while (!existsSync(out)) {
+    if (child.exitCode !== null) throw new Error('the simulated fleet exited');
+    if (Date.now() > deadline) throw new Error('the simulated fleet did not start');
+    await sleep(100);
+  }
+  await sleep(300);
+  return {
+    hosts: JSON.parse(readFileSync(out, 'utf8')) as { name: string; address: string; port: number }[],
+    stop: () => new Promise<void>((r) => (child.exitCode !== null ? r() : (child.once('exit', () => r()), child.kill('SIGTERM')))),
+  };
+}
+
+async function waitNoActive(app: RunningApp, kind?: string): Promise<number> {
+  const q = kind ? `kind=${kind}&` : '';
+  for (const deadline = Date.now() + ROUND_DEADLINE_MS; ; ) {
+    const busy = await Promise.all(['queued', 'dispatched', 'running'].map(async (s) => (await app.api(`/api/jobs?${q}status=${s}&limit=1`)).body.length));
+    if (busy.every((n: number) => n === 0)) return performance.now();
+    if (Date.now() > deadline) throw new Error('jobs still active at the round deadline');
+    await sleep(100);
+  }
+}
+
+async function appRound(app: RunningApp, round: number): Promise<Round> {
+  await waitNoActive(app);
+  const loadBefore = loadAverage();
+  const idleBefore = await idleShare();
+  const pids = treePids(app.pid);
+  const relayPids = pids.filter((p) => cmdline(p).includes('patchman-relay.cjs'));
+  const workerdPids = pids.filter((p) => /workerd/.test(cmdline(p)));
+  const cpu0 = { tree: cpuOf(pids), relay: cpuOf(relayPids), workerd: cpuOf(workerdPids) };
+  const t0 = performance.now();
+  const res = await app.api('/api/scans', { method: 'POST', json: {} });
+  if (res.status !== 202) throw new Error(`POST /api/scans: ${res.status} ${JSON.stringify(res.body)}`);
+  const t1 = await waitNoActive(app, 'scan');
+  const wall = (t1 - t0) / 1000;
+  const cpu1 = { tree: cpuOf(pids), relay: cpuOf(relayPids), workerd: cpuOf(workerdPids) };
+  const failedJobs = (await app.api(`/api/jobs?kind=scan&status=failed&limit=500`)).body.filter((j: any) => Date.parse(j.createdAt) >= Date.now() - wall * 1000 - 5000);
+  const r: Round = {
+    kind: 'app',
+    round,
+    idleBefore,
+    loadBefore,
+    wallSeconds: wall,
+    ok: res.body.jobIds.length - failedJobs.length,
+    failed: failedJobs.length,
+    relayCpuSeconds: cpu1.relay - cpu0.relay,
+    workerdCpuSeconds: cpu1.workerd - cpu0.workerd,
+    treeCpuSeconds: cpu1.tree - cpu0.tree,
+  };
+  log(`app         round ${round}: ${wall.toFixed(2)} s, ${r.ok} ok, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, workerd CPU ${r.workerdCpuSeconds!.toFixed(1)} s, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
+  return r;
+}
+
+async function relayAloneRound(worker: FakeWorker, relayPid: number, targets: { address: string; port: number }[], round: number): Promise<Round> {
+  const loadBefore = loadAverage();
+  const idleBefore = await idleShare();
+  const cpu0 = cpuSeconds(relayPid);
+  const t0 = performance.now();
+  const outcomes: Outcome[] = await Promise.all(
+    targets.map((t, i) => worker.request(`a${round}-${i}`, 'scan', { target: { address: t.address, port: t.port, user: 'root' }, refresh: true })),
+  );
+  const wall = (performance.now() - t0) / 1000;
+  const ok = outcomes.filter((o) => o.ok).length;
+  const r: Round = { kind: 'relay-alone', round, idleBefore, loadBefore, wallSeconds: wall, ok, failed: outcomes.length - ok, relayCpuSeconds: cpuSeconds(relayPid) - cpu0 };
+  log(`relay alone round ${round}: ${wall.toFixed(2)} s, ${ok} ok, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
+  return r;
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'patchman-scan-all-'));
+  const started = new Date();
+  log(`npm start${argv.includes('--skip-build') ? ' (PATCHMAN_SKIP_BUILD=1)' : ''}`);
+  const app = await startApp(argv.includes('--skip-build') ? { PATCHMAN_SKIP_BUILD: '1' } : {});
+  let fleet: Awaited<ReturnType<typeof simFleet>> | undefined;
+  let relay: ChildProcess | undefined;
+  const worker = new FakeWorker(CONCURRENCY);
+  const browser = await launchBrowser();
+  const results: Round[] = [];
+  try {
+    const appRelay = await until(async () => (await app.api('/api/relays')).body?.find((r: any) => r.connected && r.publicKey), 120_000);
+    const benchKey = await loadOrCreateKeyPair(join(work, 'relay'));
+    fleet = await simFleet([appRelay.publicKey, benchKey.publicKey], work);
+    log(`${fleet.hosts.length} simulated hosts up`);
+    await app.api('/api/settings', { method: 'PATCH', json: { scanConcurrency: CONCURRENCY } });
+    // add them (8 at a time)
+    const queue = [...fleet.hosts];
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let h = queue.shift(); h; h = queue.shift()) {
+          const r = await app.api('/api/hosts', { method: 'POST', json: { name: h.name, address: h.address, port: h.port, user: 'root', relayId: appRelay.id } });
+          if (r.status !== 201) throw new Error(`adding ${h.name}: ${r.status} ${JSON.stringify(r.body)}`);
+        }
+      }),
+    );
+    log(`${fleet.hosts.length} hosts added`);
+    // the bench's own relay, on its fake Worker
+    await worker.listening();
+    relay = spawn(process.execPath, [join(root, 'relay', 'dist', 'patchman-relay.cjs')], {
+      env: {
+        ...process.env,
+        PATCHMAN_URL: `http://127.0.0.1:${worker.port}`,
+        PATCHMAN_RELAY_TOKEN: 'pmr_bench_token_0123456789',
+        PATCHMAN_DATA_DIR: join(work, 'relay'),
+        PATCHMAN_CONCURRENCY: String(CONCURRENCY),
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    await worker.hello(30_000);
+    // the dashboard, open through every round
+    const page = await app.page(browser);
+    await page.goto(app.url);
+    await page.waitForLoadState('load');
+    log('dashboard open in chromium');
+    for (let round = 1; round <= rounds; round++) {
+      const steps = [() => appRound(app, round), () => relayAloneRound(worker, relay!.pid!, fleet!.hosts, round)];
+      if (round % 2 === 0) steps.reverse();
+      for (const step of steps) results.push(await step());
+    }
+  } finally {
+    await browser.close().catch(() => {});
+    relay?.kill('SIGTERM');
+    worker.close();
+    await fleet?.stop();
+    await app.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+  const pairs = Array.from({ length: rounds }, (_, i) => {
+    const a = results.find((r) => r.kind === 'app' && r.round === i + 1)!;
+    const b = results.find((r) => r.kind === 'relay-alone' && r.round === i + 1)!;
+    return { round: i + 1, app: a.wallSeconds, relayAlone: b.wallSeconds, ratio: a.wallSeconds / b.wallSeconds };
+  });
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((x, y) => x - y);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`;
+  writeFileSync(outFile, JSON.stringify({ date: started.toISOString(), machine, hosts: hostCount, concurrency: CONCURRENCY, rounds, command: `node bench/scan-all.ts ${argv.join(' ')}`.trim(), results, pairs }, null, 2) + '\n');
+  console.log('\n| round | run | idle before | wall s | ok | relay CPU s | workerd CPU s |');
+  console.log('|---:|---|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    console.log(`| ${r.round} | ${r.kind} | ${(r.idleBefore * 100).toFixed(0)} % (load ${r.loadBefore}) | ${r.wallSeconds.toFixed(2)} | ${r.ok}/${r.ok + r.failed} | ${r.relayCpuSeconds.toFixed(1)} | ${r.workerdCpuSeconds?.toFixed(1) ?? ''} |`);
+  }
+  console.log(`\nratio app / relay alone per round: ${pairs.map((p) => p.ratio.toFixed(2)).join(', ')}; median ${median(pairs.map((p) => p.ratio)).toFixed(2)}`);
+  console.log(`machine: ${machine}\nwritten to ${outFile}`);
+}
+
+async function until<T>(fn: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
+  for (const end = Date.now() + timeoutMs; ; ) {
+    const v = await fn().catch(() => null);
+    if (v) return v;
+    if (Date.now() > end) throw new Error('not in time');
+    await sleep(300);
+  }
+}
+
+main().catch((err) => {
+  console.error(`[scan-all] ${err instanceof Error ? err.stack : String(err)}`);
+  process.exit(1);
+});
