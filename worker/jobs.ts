@@ -5,6 +5,7 @@ import { and, asc, eq, inArray, lt, notInArray, sql } from 'drizzle-orm';
 import { Operations, type OperationName, type FromRelay, type Stack } from '../protocol/relay.ts';
 import { schema, type Db, type HostRow, type JobRow, type StackRow } from './db/index.ts';
 import { newId } from './lib/crypto.ts';
+import { recordScanDay } from './trends.ts';
 
 const { jobs, hosts, hostUpdates, jobOutput, stacks } = schema;
 
@@ -179,6 +180,7 @@ async function applyScan(db: Db, job: JobRow, scan: Scan): Promise<{ job: JobRow
       })
       .where(eq(hosts.id, job.hostId)),
     db.delete(hostUpdates).where(eq(hostUpdates.hostId, job.hostId)),
+    recordScanDay(db, job.hostId, scan, problem, now) as never,
     // no Docker (any more): no stacks either
     ...(probe.docker ? [] : [db.delete(stacks).where(eq(stacks.hostId, job.hostId))]),
   ];

@@ -7,6 +7,7 @@ import { dueHosts, startScans } from './hosts.ts';
 import { readSettings } from './settings.ts';
 import { jobJson } from './lib/serialize.ts';
 import { publish } from './live-feed.ts';
+import { pruneHostDays } from './trends.ts';
 
 const { jobs } = schema;
 
@@ -27,5 +28,7 @@ export async function runScheduled(env: Env, now = Date.now()) {
     .where(and(lt(jobs.createdAt, cutoff), inArray(jobs.status, ['succeeded', 'failed', 'cancelled', 'lost'])))
     .returning({ id: jobs.id });
 
-  return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length };
+  const daysDeleted = await pruneHostDays(db, cutoff);
+
+  return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length, daysDeleted };
 }

@@ -109,6 +109,8 @@ export const jobs = sqliteTable(
     index('jobs_host').on(t.hostId, t.createdAt),
     index('jobs_relay_status').on(t.relayId, t.status),
     index('jobs_created').on(t.createdAt),
+    // patch activity per day (worker/trends.ts) reads only this index
+    index('jobs_kind_created').on(t.kind, t.createdAt, t.status),
     // One change at a time per host, enforced by the database: a second upgrade, reboot or
     // stack update while one is queued or running fails this index (→ 409), even when two
     // requests race.
@@ -174,6 +176,42 @@ export const stacks = sqliteTable(
     error: text('error'),
   },
   (t) => [uniqueIndex('stacks_host_name').on(t.hostId, t.name)],
+);
+
+/** Each pending (host, package, new version) PatchMan has seen: when first, and when it stopped being pending (installed or superseded). */
+export const updateSightings = sqliteTable(
+  'update_sightings',
+  {
+    hostId: text('host_id').notNull().references(() => hosts.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    newVersion: text('new_version').notNull(),
+    security: integer('security', { mode: 'boolean' }).notNull().default(false),
+    firstSeenAt: integer('first_seen_at').notNull(),
+    resolvedAt: integer('resolved_at'),
+  },
+  (t) => [primaryKey({ columns: [t.hostId, t.name, t.newVersion] }), index('update_sightings_open').on(t.hostId, t.resolvedAt)],
+);
+
+/** Each host's state per UTC day, from its scans (the last scan of the day wins): what the
+ * trend charts draw. One small row per host and day keeps 90 days of 1,000 hosts at 90,000
+ * rows (bench/RESULTS.md). */
+export const hostDays = sqliteTable(
+  'host_days',
+  {
+    hostId: text('host_id')
+      .notNull()
+      .references(() => hosts.id, { onDelete: 'cascade' }),
+    /** Days since the epoch (UTC). */
+    day: integer('day').notNull(),
+    pending: integer('pending').notNull(),
+    security: integer('security').notNull(),
+    needReboot: integer('need_reboot').notNull(),
+    /** 0 online, 1 error (a scan that found a problem). */
+    error: integer('error').notNull(),
+    /** Successful scans that day. */
+    scans: integer('scans').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.hostId, t.day] }), index('host_days_day').on(t.day, t.pending, t.security, t.needReboot)],
 );
 
 /** Key → JSON value; defaults live in protocol/api.ts (DEFAULT_SETTINGS). */
