@@ -10,7 +10,7 @@ CREATE TABLE `host_days` (
 	FOREIGN KEY (`host_id`) REFERENCES `hosts`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
-CREATE INDEX `host_days_day` ON `host_days` (`day`,`pending`,`security`,`need_reboot`);--> statement-breakpoint
+CREATE INDEX `host_days_day` ON `host_days` (`day`,`pending`,`security`,`need_reboot`,`error`);--> statement-breakpoint
 CREATE TABLE `update_sightings` (
 	`host_id` text NOT NULL,
 	`name` text NOT NULL,

@@ -211,7 +211,7 @@ export const hostDays = sqliteTable(
     /** Successful scans that day. */
     scans: integer('scans').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.hostId, t.day] }), index('host_days_day').on(t.day, t.pending, t.security, t.needReboot)],
+  (t) => [primaryKey({ columns: [t.hostId, t.day] }), index('host_days_day').on(t.day, t.pending, t.security, t.needReboot, t.error)],
 );
 
 /** Key → JSON value; defaults live in protocol/api.ts (DEFAULT_SETTINGS). */

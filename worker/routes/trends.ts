@@ -1,6 +1,6 @@
 // GET /api/trends, /api/hosts/:id/trends, /api/exposure, /api/homepage: the fleet over time
 // and its security exposure (worker/trends.ts), for the dashboard, scripts and Homepage.
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { sql } from 'drizzle-orm';
 import { TrendQuery, type HomepageWidget, type HostTrends, type Trends } from '../../protocol/trends.ts';
 import type { AppEnv } from '../env.ts';
@@ -13,7 +13,20 @@ const { hosts } = schema;
 /** What Homepage's widget shows as "time to patch": the last 30 days. */
 const HOMEPAGE_TTP_DAYS = 30;
 
+/** How long the handler took inside the Worker (its D1 queries, mostly): browsers' devtools
+ * show it, and bench/trends.ts reports it beside the round trip. */
+const serverTiming: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const start = Date.now();
+  await next();
+  c.res.headers.set('Server-Timing', `app;dur=${Date.now() - start}`);
+};
+
+// Mounted at /api: the middleware is registered per path, never for /api/* as a whole.
 export const trendRoutes = new Hono<AppEnv>()
+  .use('/trends', serverTiming)
+  .use('/hosts/:id/trends', serverTiming)
+  .use('/exposure', serverTiming)
+  .use('/homepage', serverTiming)
   .get('/trends', async (c) => {
     const { days } = readQuery(c, TrendQuery);
     const db = openDb(c.env.DB);
