@@ -4,6 +4,7 @@ import type { ActivityPoint, Exposure, HostTrends, TrendPoint, Trends } from '$p
 import { request } from './api.ts';
 
 export { TREND_PERIODS, DEFAULT_TREND_DAYS } from '$protocol/trends.ts';
+export { formatDays } from './days.ts';
 export type { Exposure, HostTrends, Trends };
 
 const enc = encodeURIComponent;
@@ -34,13 +35,24 @@ export interface ChartData {
   /** Unix seconds, one per point. */
   x: number[];
   series: Series[];
+  /** The period shown (unix seconds): the whole period, even where there are no points. */
+  range: [number, number];
+}
+
+const DAY_S = 86_400;
+
+/** The period's days (UTC, as the API counts them), half a day of margin either side for the bars. */
+function period(days: number): [number, number] {
+  const today = Math.floor(Date.now() / 1000 / DAY_S) * DAY_S;
+  return [today - (days - 1) * DAY_S - DAY_S / 2, today + DAY_S / 2];
 }
 
 const secs = (iso: string) => Date.parse(iso) / 1000;
 
 /** Pending, security and needs-reboot per day. */
-export function stateChart(points: TrendPoint[]): ChartData {
+export function stateChart(points: TrendPoint[], days: number): ChartData {
   return {
+    range: period(days),
     x: points.map((p) => secs(p.at)),
     series: [
       { label: 'Pending', color: '#38bdf8', values: points.map((p) => p.pending) },
@@ -51,19 +63,13 @@ export function stateChart(points: TrendPoint[]): ChartData {
 }
 
 /** Changes per day and how many failed. */
-export function activityChart(points: ActivityPoint[]): ChartData {
+export function activityChart(points: ActivityPoint[], days: number): ChartData {
   return {
+    range: period(days),
     x: points.map((p) => secs(p.at)),
     series: [
       { label: 'Changes', color: '#818cf8', values: points.map((p) => p.jobs), bars: true },
       { label: 'Failed', color: '#f43f5e', values: points.map((p) => p.failed), bars: true },
     ],
   };
-}
-
-/** "3.5 d", "18 h", "—": a duration given in days. */
-export function formatDays(days: number | null | undefined): string {
-  if (days == null) return '—';
-  if (days < 1) return `${Math.round(days * 24)} h`;
-  return `${Math.round(days * 10) / 10} d`;
 }
