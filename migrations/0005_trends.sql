@@ -1,3 +1,12 @@
+CREATE TABLE `fleet_days` (
+	`day` integer PRIMARY KEY NOT NULL,
+	`hosts` integer NOT NULL,
+	`pending` integer NOT NULL,
+	`security` integer NOT NULL,
+	`need_reboot` integer NOT NULL,
+	`errors` integer NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE `host_days` (
 	`host_id` text NOT NULL,
 	`day` integer NOT NULL,
@@ -10,7 +19,6 @@ CREATE TABLE `host_days` (
 	FOREIGN KEY (`host_id`) REFERENCES `hosts`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
-CREATE INDEX `host_days_day` ON `host_days` (`day`,`pending`,`security`,`need_reboot`,`error`);--> statement-breakpoint
 CREATE TABLE `update_sightings` (
 	`host_id` text NOT NULL,
 	`name` text NOT NULL,

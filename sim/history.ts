@@ -8,8 +8,8 @@
 // installs nothing); after half the upgrades the host needs a reboot until it is rebooted a
 // day or so later. One host in ten is neglected (patched every 30–60 days). The rows written
 // are what the Worker itself would have written: hosts (as of the last scan), host_updates
-// (pending now), host_days (the last scan of each UTC day), update_sightings (first seen,
-// resolved) and jobs (scans, upgrades, reboots).
+// (pending now), host_days (the last scan of each UTC day) and fleet_days (their sums),
+// update_sightings (first seen, resolved) and jobs (scans, upgrades, reboots).
 //
 //   node sim/history.ts --persist DIR [--hosts 1000] [--days 90] [--no-scan-jobs]
 import { readdirSync, statSync } from 'node:fs';
@@ -126,7 +126,7 @@ export function writeHistory(file: string, o: HistoryOptions): HistoryCounts {
       counts.hostDays++;
     };
     for (let s = 0; s < scansPerHost; s++) {
-      const at = start + s * SCAN_EVERY_MS + Math.floor(rnd() * 600_000);
+      const at = start + s * SCAN_EVERY_MS - Math.floor(rnd() * 600_000); // never in the future
       // changes since the last scan
       if (at >= nextPatch) {
         const failed = rnd() < 0.05;
@@ -173,6 +173,8 @@ export function writeHistory(file: string, o: HistoryOptions): HistoryCounts {
       }
     }
   }
+  // the fleet's days, as the Worker keeps them alongside host_days
+  db.exec('INSERT INTO fleet_days (day, hosts, pending, security, need_reboot, errors) SELECT day, count(*), sum(pending), sum(security), sum(need_reboot), sum(error) FROM host_days GROUP BY day');
   db.exec('COMMIT');
   db.close();
   return counts;

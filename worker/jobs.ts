@@ -180,7 +180,7 @@ async function applyScan(db: Db, job: JobRow, scan: Scan): Promise<{ job: JobRow
       })
       .where(eq(hosts.id, job.hostId)),
     db.delete(hostUpdates).where(eq(hostUpdates.hostId, job.hostId)),
-    recordScanDay(db, job.hostId, scan, problem, now) as never,
+    ...(recordScanDay(db, job.hostId, scan, problem, now) as never[]),
     // no Docker (any more): no stacks either
     ...(probe.docker ? [] : [db.delete(stacks).where(eq(stacks.hostId, job.hostId))]),
   ];

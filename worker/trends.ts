@@ -8,7 +8,7 @@ import type { ActivityPoint, Exposure, HostExposure, TrendPoint } from '../proto
 import type { Db } from './db/index.ts';
 import { schema } from './db/index.ts';
 
-const { hostDays } = schema;
+const { hostDays, fleetDays } = schema;
 
 export const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -26,8 +26,10 @@ export interface ScanState {
   reboot: { required: boolean };
 }
 
-/** The statement that records a scan in its host's day (the last scan of the day wins).
- * Returned, not run: applyScan batches it with the scan's own writes. */
+/** The statements that record a scan in its host's day (the last scan of the day wins) and
+ * move the fleet's day by the difference. Returned, not run: applyScan batches them with the
+ * scan's own writes (one transaction), the fleet's first, while the host's day is still the
+ * one before this scan. */
 export function recordScanDay(db: Db, hostId: string, scan: ScanState, problem: string | null, now: number) {
   const row = {
     hostId,
@@ -38,18 +40,44 @@ export function recordScanDay(db: Db, hostId: string, scan: ScanState, problem: 
     error: problem ? 1 : 0,
     scans: 1,
   };
-  return db
+  // the host's day before this scan (absent: the host's first scan today)
+  const before = (col: string) => sql`coalesce((select ${sql.identifier(col)} from host_days where host_id = ${hostId} and day = ${row.day}), 0)`;
+  const fleet = db
+    .insert(fleetDays)
+    .values({
+      day: row.day,
+      hosts: sql`1 - exists (select 1 from host_days where host_id = ${hostId} and day = ${row.day})`,
+      pending: sql`${row.pending} - ${before('pending')}`,
+      security: sql`${row.security} - ${before('security')}`,
+      needReboot: sql`${row.needReboot} - ${before('need_reboot')}`,
+      errors: sql`${row.error} - ${before('error')}`,
+    })
+    .onConflictDoUpdate({
+      target: fleetDays.day,
+      set: {
+        hosts: sql`${fleetDays.hosts} + excluded.hosts`,
+        pending: sql`${fleetDays.pending} + excluded.pending`,
+        security: sql`${fleetDays.security} + excluded.security`,
+        needReboot: sql`${fleetDays.needReboot} + excluded.need_reboot`,
+        errors: sql`${fleetDays.errors} + excluded.errors`,
+      },
+    });
+  const host = db
     .insert(hostDays)
     .values(row)
     .onConflictDoUpdate({
       target: [hostDays.hostId, hostDays.day],
       set: { pending: row.pending, security: row.security, needReboot: row.needReboot, error: row.error, scans: sql`${hostDays.scans} + 1` },
     });
+  return [fleet, host] as const;
 }
 
 /** Retention: days that ended before `cutoff` go (the cron, with the job history). */
 export async function pruneHostDays(db: Db, cutoff: number): Promise<number> {
-  const gone = await db.delete(hostDays).where(lt(hostDays.day, dayOf(cutoff))).returning({ day: hostDays.day });
+  const [gone] = await db.batch([
+    db.delete(hostDays).where(lt(hostDays.day, dayOf(cutoff))).returning({ day: hostDays.day }),
+    db.delete(fleetDays).where(lt(fleetDays.day, dayOf(cutoff))),
+  ]);
   return gone.length;
 }
 
@@ -68,9 +96,8 @@ const point = (r: DayRow): TrendPoint => ({
 /** The fleet per day over the last `days` days (today included); days nobody was scanned are absent. */
 export async function fleetTrend(db: Db, days: number, now = Date.now()): Promise<TrendPoint[]> {
   const rows = await db.all<DayRow>(sql`
-    select day, count(*) as hosts, sum(pending) as pending, sum(security) as security,
-           sum(need_reboot) as needReboot, sum(error) as errors
-    from host_days where day >= ${firstDay(days, now)} group by day order by day`);
+    select day, hosts, pending, security, need_reboot as needReboot, errors
+    from fleet_days where day >= ${firstDay(days, now)} and hosts > 0 order by day`);
   return rows.map(point);
 }
 

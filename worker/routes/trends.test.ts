@@ -7,6 +7,9 @@ import { api, createRelay, FakeRelay, testEnv, until } from '../test/helpers.ts'
 import { scanResult, scanWith } from '../test/fixtures.ts';
 import { runScheduled } from '../scheduled.ts';
 
+// generous: this machine is shared, and each test applies several scans over a WebSocket
+const SLOW = { timeout: 30_000 };
+
 const json = async (res: Response | Promise<Response>) => (await (await res).json()) as any;
 const DAY = 86_400_000;
 const today = Math.floor(Date.now() / DAY);
@@ -49,11 +52,15 @@ async function fleet() {
     dayRow(b.id, today - 1, 2, 0, 0),
     dayRow(a.id, today - 10, 9, 4, 0),
     dayRow(a.id, today - 40, 20, 10, 1),
+    // the fleet's past days, summed as the Worker keeps them (today's come from the scans above)
+    testEnv.DB.prepare(
+      'INSERT INTO fleet_days (day, hosts, pending, security, need_reboot, errors) SELECT day, count(*), sum(pending), sum(security), sum(need_reboot), sum(error) FROM host_days WHERE day < ? GROUP BY day',
+    ).bind(today),
   ]);
   return { a, b, relay };
 }
 
-describe('trends', () => {
+describe('trends', SLOW, () => {
   it('fleet and host points agree with the scans, per UTC day, within the period', async () => {
     const { a, b } = await fleet();
     const week = await json(api('/api/trends?days=7'));
@@ -75,6 +82,31 @@ describe('trends', () => {
     const { results } = await testEnv.DB.prepare('SELECT scans FROM host_days WHERE host_id = ? AND day = ?').bind(a.id, today).all();
     expect(results).toEqual([{ scans: 2 }]);
     expect((await json(api(`/api/hosts/${b.id}/trends?days=7`))).points.map((p: any) => p.pending)).toEqual([2, 1]);
+  });
+
+  it("keeps the fleet's day equal to the sum of its hosts' days, scan after scan", async () => {
+    const { id: relayId, token } = await createRelay();
+    const relay = await FakeRelay.connect(token);
+    const hosts = [];
+    for (let i = 0; i < 3; i++) hosts.push(await addHost(relayId, { name: `h${i}`, address: `192.0.2.${10 + i}` }));
+    const noReboot = { reboot: { required: false, reason: null } };
+    const scans = [
+      [0, scanResult],
+      [1, scanWith({ updates: [scanResult.updates[0]], ...noReboot })],
+      [0, scanWith({ updates: [], ...noReboot })], // patched: down to nothing
+      [2, scanWith({ updates: scanResult.updates.slice(1) })],
+      [1, scanResult], // more than before
+      [2, scanWith({ packageManager: null, updates: [], ...noReboot })],
+    ] as const;
+    for (const [i, result] of scans) {
+      await scanHost(relay, hosts[i].id, result);
+      const { results: sum } = await testEnv.DB.prepare(
+        'SELECT count(*) AS hosts, sum(pending) AS pending, sum(security) AS security, sum(need_reboot) AS needReboot, sum(error) AS errors FROM host_days WHERE day = ?',
+      ).bind(today).all();
+      const [point] = (await json(api('/api/trends?days=1'))).points;
+      expect(point).toEqual({ at: dayIso(today), ...sum[0] });
+    }
+    expect((await json(api('/api/trends?days=1'))).points).toEqual([{ at: dayIso(today), hosts: 3, pending: 3, security: 2, needReboot: 1, errors: 1 }]); // no package manager: an error
   });
 
   it('counts patch activity per day: changes only, failures apart', async () => {
@@ -110,7 +142,7 @@ describe('trends', () => {
   });
 });
 
-describe('exposure', () => {
+describe('exposure', SLOW, () => {
   it('oldest pending security update per host; median and p90 time to patch over the period', async () => {
     const { a, b } = await fleet();
     const now = Date.now();
@@ -146,7 +178,7 @@ describe('exposure', () => {
   });
 });
 
-describe('exports, /metrics and Homepage carry the same numbers', () => {
+describe('exports, /metrics and Homepage carry the same numbers', SLOW, () => {
   async function seeded() {
     const f = await fleet();
     const now = Date.now();
