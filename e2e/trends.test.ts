@@ -66,7 +66,9 @@ describe('trends with 90 days of history', () => {
     await page.locator('[data-testid="fleet-chart"] canvas').waitFor({ timeout: 30_000 });
     await page.locator('[data-testid="activity-chart"] canvas').waitFor();
     const { body: month } = await app.api('/api/trends?days=30');
-    expect(Number(await page.getByTestId('fleet-chart').getAttribute('data-points'))).toBe(month.points.length);
+    // drawn: uPlot made its chart from the loaded points (not only from the empty first render)
+    await expect.poll(() => page.getByTestId('fleet-chart').getAttribute('data-drawn')).toBe(String(month.points.length));
+    await expect.poll(() => page.getByTestId('activity-chart').getAttribute('data-drawn')).toBe(String(month.activity.length));
     const last = month.points.at(-1);
     await expect.poll(() => page.getByTestId('fleet-chart').getAttribute('aria-label')).toContain(`Pending ${last.pending}, Security ${last.security}, Need reboot ${last.needReboot}`);
 
@@ -86,7 +88,7 @@ describe('trends with 90 days of history', () => {
 
     // 90 days: the URL keeps the period, the chart redraws with 90 points
     await page.getByTestId('trend-period').filter({ hasText: '90 days' }).click();
-    await expect.poll(() => page.getByTestId('fleet-chart').getAttribute('data-points')).toBe(String(DAYS));
+    await expect.poll(() => page.getByTestId('fleet-chart').getAttribute('data-drawn')).toBe(String(DAYS));
     expect(page.url()).toContain('days=90');
     await page.screenshot({ path: 'e2e/artifacts/dashboard-trends.png', fullPage: true });
     expect(errors).toEqual([]);
@@ -100,7 +102,7 @@ describe('trends with 90 days of history', () => {
     await page.locator('[data-testid="host-chart"] canvas').waitFor({ timeout: 30_000 });
     expect(await page.getByTestId('host-exposure').textContent()).toContain(formatDays(worst.oldestSecurityAgeDays));
     await page.getByTestId('host-trend-period').filter({ hasText: '90 days' }).click();
-    await expect.poll(() => page.getByTestId('host-chart').getAttribute('data-points')).toBe(String(DAYS));
+    await expect.poll(() => page.getByTestId('host-chart').getAttribute('data-drawn')).toBe(String(DAYS));
     await page.getByTestId('host-trends').screenshot({ path: 'e2e/artifacts/host-trends.png' });
   });
 
