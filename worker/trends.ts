@@ -69,7 +69,7 @@ export function recordScanDay(db: Db, hostId: string, scan: ScanState, problem: 
       target: [hostDays.hostId, hostDays.day],
       set: { pending: row.pending, security: row.security, needReboot: row.needReboot, error: row.error, scans: sql`${hostDays.scans} + 1` },
     });
-  return [fleet, host] as const;
+  return [fleet, host];
 }
 
 /** Retention: days that ended before `cutoff` go (the cron, with the job history). */
