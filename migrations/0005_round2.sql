@@ -1,3 +1,24 @@
+CREATE TABLE `fleet_days` (
+	`day` integer PRIMARY KEY NOT NULL,
+	`hosts` integer NOT NULL,
+	`pending` integer NOT NULL,
+	`security` integer NOT NULL,
+	`need_reboot` integer NOT NULL,
+	`errors` integer NOT NULL
+);
+--> statement-breakpoint
+CREATE TABLE `host_days` (
+	`host_id` text NOT NULL,
+	`day` integer NOT NULL,
+	`pending` integer NOT NULL,
+	`security` integer NOT NULL,
+	`need_reboot` integer NOT NULL,
+	`error` integer NOT NULL,
+	`scans` integer NOT NULL,
+	PRIMARY KEY(`host_id`, `day`),
+	FOREIGN KEY (`host_id`) REFERENCES `hosts`(`id`) ON UPDATE no action ON DELETE cascade
+);
+--> statement-breakpoint
 CREATE TABLE `notify_channels` (
 	`id` text PRIMARY KEY NOT NULL,
 	`name` text NOT NULL,
@@ -48,9 +69,21 @@ CREATE TABLE `notify_state` (
 	`updated_at` integer NOT NULL
 );
 --> statement-breakpoint
+CREATE TABLE `update_sightings` (
+	`host_id` text NOT NULL,
+	`name` text NOT NULL,
+	`new_version` text NOT NULL,
+	`security` integer DEFAULT false NOT NULL,
+	`first_seen_at` integer NOT NULL,
+	`resolved_at` integer,
+	PRIMARY KEY(`host_id`, `name`, `new_version`),
+	FOREIGN KEY (`host_id`) REFERENCES `hosts`(`id`) ON UPDATE no action ON DELETE cascade
+);
+--> statement-breakpoint
+CREATE INDEX `update_sightings_open` ON `update_sightings` (`host_id`,`resolved_at`);--> statement-breakpoint
 ALTER TABLE `api_tokens` ADD `created_by_user_id` text;--> statement-breakpoint
 ALTER TABLE `audit` ADD `detail` text;--> statement-breakpoint
 ALTER TABLE `job_output` ADD `gz` blob;--> statement-breakpoint
 ALTER TABLE `relays` ADD `public_key_offered` text;--> statement-breakpoint
 CREATE INDEX `hosts_name` ON `hosts` ("name" collate nocase);--> statement-breakpoint
-CREATE INDEX `jobs_kind_created` ON `jobs` (`kind`,`created_at`);
+CREATE INDEX `jobs_kind_created` ON `jobs` (`kind`,`created_at`,`status`);

@@ -20,6 +20,9 @@ import { settingsRoutes } from './routes/settings.ts';
 import { stackRoutes } from './routes/stacks.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 import { securityHeaders } from './security-headers.ts';
+import { trendRoutes } from './routes/trends.ts';
+import { exportRoutes } from './routes/exports.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 
 // Every /api path goes through `authenticate` (identity, role, CSRF, audit) first; the relay
 // socket authenticates with its own bearer token.
@@ -42,6 +45,9 @@ export const app = new Hono<AppEnv>()
   .route('/api/notifications', notificationRoutes)
   .route('/api/jobs', jobRoutes)
   .route('/api/live', live)
+  .route('/api/export', exportRoutes)
+  .route('/api', trendRoutes)
+  .route('/metrics', metricsRoutes)
   .route('/relay/connect', relayConnect)
   .all('/api/*', (c) => c.json({ error: { code: 'not-found', message: `no such endpoint: ${c.req.method} ${c.req.path}` } }, 404))
   .onError((err, c) => errorResponse(c, err));

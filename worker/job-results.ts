@@ -7,6 +7,7 @@ import type { BatchItem } from 'drizzle-orm/batch';
 import type { OperationResult, PackageUpdate, RelayError as RelayErrorSchema, Stack } from '../protocol/relay.ts';
 import { schema, type Db, type JobRow, type StackRow } from './db/index.ts';
 import { newId } from './lib/crypto.ts';
+import { recordScanDay } from './trends.ts';
 import { appendChunkStatement } from './job-log.ts';
 
 const { hosts, hostUpdates, stacks } = schema;
@@ -116,8 +117,11 @@ export function scanOutcome(db: Db, job: JobRow, scan: Scan): Outcome {
   const { probe } = scan;
   const security = scan.updates.filter((u) => u.security).length;
   const problem = hostProblem(scan);
-  // no Docker (any more): no stacks either
-  const writes: BatchItem<'sqlite'>[] = probe.docker ? [] : [db.delete(stacks).where(eq(stacks.hostId, job.hostId))];
+  // no Docker (any more): no stacks either; the day's figures for the trends
+  const writes: BatchItem<'sqlite'>[] = [
+    ...(probe.docker ? [] : [db.delete(stacks).where(eq(stacks.hostId, job.hostId))]),
+    ...(recordScanDay(db, job.hostId, scan, problem, now) as BatchItem<'sqlite'>[]),
+  ];
   return {
     updates: scan.updates,
     host: {

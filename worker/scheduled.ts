@@ -10,6 +10,7 @@ import { jobJson } from './lib/serialize.ts';
 import { publish } from './live-feed.ts';
 import { notifyCron } from './notify/cron.ts';
 import { notifyJobsFinished } from './notify/events.ts';
+import { pruneHostDays } from './trends.ts';
 
 const { jobs } = schema;
 
@@ -35,6 +36,7 @@ export async function runScheduled(env: Env, now = Date.now()) {
   // logs of jobs that ended without a response (timed out, lost) are compressed here
   const compact = await uncompactedLogs(db);
   await compactLogs(db, compact);
+  const daysDeleted = await pruneHostDays(db, cutoff);
 
-  return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length, logsCompressed: compact.length };
+  return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length, logsCompressed: compact.length, daysDeleted };
 }

@@ -119,8 +119,9 @@ export const jobs = sqliteTable(
     index('jobs_host').on(t.hostId, t.createdAt),
     index('jobs_relay_status').on(t.relayId, t.status),
     index('jobs_created').on(t.createdAt),
-    // the jobs list filtered by kind (History, the dashboard's recent upgrades), newest first
-    index('jobs_kind_created').on(t.kind, t.createdAt),
+    // the jobs list filtered by kind (History, the dashboard's recent upgrades), newest first;
+    // patch activity per day (worker/trends.ts) reads only this index
+    index('jobs_kind_created').on(t.kind, t.createdAt, t.status),
     // One change at a time per host, enforced by the database: a second upgrade, reboot or
     // stack update while one is queued or running fails this index (→ 409), even when two
     // requests race. (The kinds are job-kinds.ts's CHANGE_KINDS; job-kinds.test.ts checks.)
@@ -189,6 +190,54 @@ export const stacks = sqliteTable(
   },
   (t) => [uniqueIndex('stacks_host_name').on(t.hostId, t.name)],
 );
+
+/** Each pending (host, package, new version) PatchMan has seen: when first, and when it stopped being pending (installed or superseded). */
+export const updateSightings = sqliteTable(
+  'update_sightings',
+  {
+    hostId: text('host_id').notNull().references(() => hosts.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    newVersion: text('new_version').notNull(),
+    security: integer('security', { mode: 'boolean' }).notNull().default(false),
+    firstSeenAt: integer('first_seen_at').notNull(),
+    resolvedAt: integer('resolved_at'),
+  },
+  (t) => [primaryKey({ columns: [t.hostId, t.name, t.newVersion] }), index('update_sightings_open').on(t.hostId, t.resolvedAt)],
+);
+
+/** Each host's state per UTC day, from its scans (the last scan of the day wins): what the
+ * host charts draw (the fleet's are in fleet_days). One small row per host and day keeps 90
+ * days of 1,000 hosts at 90,000 rows (bench/RESULTS.md). */
+export const hostDays = sqliteTable(
+  'host_days',
+  {
+    hostId: text('host_id')
+      .notNull()
+      .references(() => hosts.id, { onDelete: 'cascade' }),
+    /** Days since the epoch (UTC). */
+    day: integer('day').notNull(),
+    pending: integer('pending').notNull(),
+    security: integer('security').notNull(),
+    needReboot: integer('need_reboot').notNull(),
+    /** 0 online, 1 error (a scan that found a problem). */
+    error: integer('error').notNull(),
+    /** Successful scans that day. */
+    scans: integer('scans').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.hostId, t.day] })],
+);
+
+/** The fleet per UTC day: host_days summed, kept up to date by the same statements that write
+ * host_days (worker/trends.ts), so the fleet trend reads ≤ 366 rows instead of 1,000 per day.
+ * History: a host deleted later still counts on the days it was scanned. */
+export const fleetDays = sqliteTable('fleet_days', {
+  day: integer('day').primaryKey(),
+  hosts: integer('hosts').notNull(),
+  pending: integer('pending').notNull(),
+  security: integer('security').notNull(),
+  needReboot: integer('need_reboot').notNull(),
+  errors: integer('errors').notNull(),
+});
 
 /** Key → JSON value; defaults live in protocol/api.ts (DEFAULT_SETTINGS). */
 export const settings = sqliteTable('settings', {
