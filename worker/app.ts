@@ -18,6 +18,8 @@ import { upgradeRoutes } from './routes/upgrades.ts';
 import { summaryRoutes } from './routes/summary.ts';
 import { settingsRoutes } from './routes/settings.ts';
 import { stackRoutes } from './routes/stacks.ts';
+import { policyRoutes } from './routes/policies.ts';
+import { rolloutRoutes } from './routes/rollouts.ts';
 
 // Every /api path goes through `authenticate` (identity, role, CSRF, audit) first; the relay
 // socket authenticates with its own bearer token.
@@ -36,6 +38,8 @@ export const app = new Hono<AppEnv>()
   .route('/api/summary', summaryRoutes)
   .route('/api/settings', settingsRoutes)
   .route('/api/stacks', stackRoutes)
+  .route('/api/policies', policyRoutes)
+  .route('/api/rollouts', rolloutRoutes)
   .route('/api/jobs', jobRoutes)
   .route('/api/live', live)
   .route('/relay/connect', relayConnect)

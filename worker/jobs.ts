@@ -5,6 +5,7 @@ import { and, asc, eq, inArray, lt, notInArray, sql } from 'drizzle-orm';
 import { Operations, type OperationName, type FromRelay, type Stack } from '../protocol/relay.ts';
 import { schema, type Db, type HostRow, type JobRow, type StackRow } from './db/index.ts';
 import { newId } from './lib/crypto.ts';
+import { recordSightings } from './sightings.ts';
 
 const { jobs, hosts, hostUpdates, jobOutput, stacks } = schema;
 
@@ -59,7 +60,13 @@ export function requestFor(job: JobRow, host: HostRow): { op: OperationName; par
     case 'upgrade':
       return {
         op: 'upgrade',
-        params: { target, runId: job.id, offset: job.logOffset, ...(job.params?.packages ? { packages: job.params.packages } : {}) },
+        params: {
+          target,
+          runId: job.id,
+          offset: job.logOffset,
+          ...(job.params?.packages ? { packages: job.params.packages } : {}),
+          ...(job.params?.aptMode ? { aptMode: job.params.aptMode } : {}),
+        },
       };
     case 'reboot':
       return { op: 'reboot', params: { target, runId: job.id, resume: job.resume, bootId: job.params?.bootId ?? null } };
@@ -191,6 +198,7 @@ async function applyScan(db: Db, job: JobRow, scan: Scan): Promise<{ job: JobRow
         .onConflictDoNothing() as never,
     );
   }
+  statements.push(...(recordSightings(db, job.hostId, now) as never[]));
   // one transaction: the host never shows half a package list
   await db.batch(statements as [any, ...any[]]);
   const host = await db.query.hosts.findFirst({ where: eq(hosts.id, job.hostId) });

@@ -7,6 +7,7 @@ import { dueHosts, startScans } from './hosts.ts';
 import { readSettings } from './settings.ts';
 import { jobJson } from './lib/serialize.ts';
 import { publish } from './live-feed.ts';
+import { runDuePolicies } from './policy-schedule.ts';
 
 const { jobs } = schema;
 
@@ -21,11 +22,13 @@ export async function runScheduled(env: Env, now = Date.now()) {
   const due = await dueHosts(db, settings.scanIntervalHours, now);
   const { created } = await startScans(env, db, due, 'schedule');
 
+  const policies = await runDuePolicies(env, db, now);
+
   const cutoff = now - settings.retentionDays * 86_400_000;
   const deleted = await db
     .delete(jobs)
     .where(and(lt(jobs.createdAt, cutoff), inArray(jobs.status, ['succeeded', 'failed', 'cancelled', 'lost'])))
     .returning({ id: jobs.id });
 
-  return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length };
+  return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length, rolloutsStarted: policies.started.length };
 }

@@ -41,6 +41,8 @@ export interface UpgradeOptions {
   privilege: Privilege;
   /** Only these (allowlisted) packages; null = everything. */
   packages: string[] | null;
+  /** apt, whole-system runs: `upgrade` (never installs or removes) instead of `dist-upgrade`. */
+  aptMode?: 'dist-upgrade' | 'upgrade';
 }
 
 /** How a package manager upgrades. The run's script is started detached (relay/run.ts). */

@@ -8,3 +8,6 @@ export type RelayRow = typeof schema.relays.$inferSelect;
 export type HostRow = typeof schema.hosts.$inferSelect;
 export type JobRow = typeof schema.jobs.$inferSelect;
 export type StackRow = typeof schema.stacks.$inferSelect;
+export type PolicyRow = typeof schema.policies.$inferSelect;
+export type RolloutRow = typeof schema.rollouts.$inferSelect;
+export type RolloutHostRow = typeof schema.rolloutHosts.$inferSelect;
