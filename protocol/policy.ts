@@ -125,6 +125,12 @@ export type PolicySpec = Omit<PolicyBody, 'name' | 'enabled'>;
 
 export type Policy = PolicyBody & { id: string; nextRuns: string[]; createdAt: string; updatedAt: string; lastRunAt: string | null };
 
+/** True when the policy asks for the whole system (no filter at all): a full upgrade. Any
+ * filter means named packages, which pacman and Proxmox hosts cannot do. */
+export function wantsEverythingSpec(spec: { scope: string; include?: string[]; exclude?: string[]; cooldownDays: number }): boolean {
+  return spec.scope === 'all' && !spec.include?.length && !spec.exclude?.length && spec.cooldownDays === 0;
+}
+
 // ---- preview -------------------------------------------------------------------------------
 
 export interface PlannedPackage {

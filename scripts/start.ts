@@ -121,7 +121,9 @@ async function main() {
   run(wranglerBin, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist]);
   const tokenFile = pairLocalRelay(persist);
 
-  start('worker', wranglerBin, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn'], quietEnv);
+  // ROLLOUT_TICK_MS: how often live rollouts advance (tests shorten it)
+  const vars = process.env.ROLLOUT_TICK_MS ? ['--var', `ROLLOUT_TICK_MS:${process.env.ROLLOUT_TICK_MS}`] : [];
+  start('worker', wranglerBin, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn', ...vars], quietEnv);
   await waitForHealth(120_000);
 
   const relayNode = process.env.PATCHMAN_RELAY_NODE ?? process.execPath;

@@ -2,7 +2,7 @@
 // why, and exactly which packages each would get. The preview shows it; a rollout asks again
 // for each host just before starting it, so a host never gets more than its plan says.
 import { and, inArray, isNull } from 'drizzle-orm';
-import { matchesAny, type PlannedPackage, type PolicySpec, type Preview, type PreviewHost, type Selector } from '../protocol/policy.ts';
+import { matchesAny, wantsEverythingSpec, type PlannedPackage, type PolicySpec, type Preview, type PreviewHost, type Selector } from '../protocol/policy.ts';
 import { fullUpgradeOnly, PROXMOX_FULL_ONLY } from '../protocol/upgrade-rules.ts';
 import { schema, type Db, type HostRow } from './db/index.ts';
 
@@ -23,10 +23,6 @@ export function selects(selector: Selector, h: HostRow): boolean {
   return true;
 }
 
-/** True when the policy asks for the whole system (no filter at all): a full upgrade. */
-export function wantsEverything(spec: PolicySpec): boolean {
-  return spec.scope === 'all' && !spec.include?.length && !spec.exclude?.length && spec.cooldownDays === 0;
-}
 
 /** The reboot rule in plain words (preview and audit). */
 export function rebootWording(spec: PolicySpec): string {
@@ -77,7 +73,7 @@ function planOne(spec: PolicySpec, h: HostRow, facts: HostFacts, now: number): P
   const why = hostSkip(spec, h, now);
   if (why) return skip(why);
 
-  const full = wantsEverything(spec);
+  const full = wantsEverythingSpec(spec);
   if (!full) {
     const whole = fullUpgradeOnly(h);
     if (whole) return skip(`the policy picks packages, but this host can only be upgraded as a whole: ${whole}`);
