@@ -159,6 +159,8 @@ export function matchRunCommand(command: string, up: PackageUpgrader): { privile
     for (const packages of quoted.length > 0 ? [null, quoted] : [null]) {
       try {
         if (up.runScript({ privilege, packages }) === command) return { privilege, packages };
+        // apt's `upgrade` mode (a policy's aptMode): simulated like a full upgrade
+        if (!packages && up.runScript({ privilege, packages, aptMode: 'upgrade' }) === command) return { privilege, packages };
       } catch {
         /* e.g. pacman refuses packages */
       }
