@@ -176,6 +176,26 @@ describe('rollouts, advanced by hand', { timeout: 60_000 }, () => {
     expect(await statusOf(r.id)).toMatchObject({ status: 'done' });
   });
 
+  it('between batches the upgraded hosts must be back: a failed rescan fails the host', async () => {
+    const { relay } = await fleet(2);
+    const r = await rolloutOf({ rollout: { canary: 1, concurrency: 1, haltAfterFailures: 1 } });
+    const t0 = Date.now();
+    await advanceRollout(testEnv, db(), r.id, t0);
+    const up = await relay.next(10_000);
+    relay.send({ type: 'response', id: up.id, ok: true, result: upgradeResult([]) });
+    const scan = await relay.next(10_000);
+    expect(scan.op).toBe('scan');
+    relay.send({ type: 'response', id: scan.id, ok: false, error: { code: 'unreachable', message: 'connect ECONNREFUSED 192.0.2.10:22' } });
+    await settled();
+    await advanceRollout(testEnv, db(), r.id, t0 + 1000);
+    expect(await statusOf(r.id)).toMatchObject({ status: 'halted', failures: 1 });
+    expect((await hostsOf(r.id)).map((h) => [h.status, h.reason])).toEqual([
+      ['failed', 'not back after the upgrade: connect ECONNREFUSED 192.0.2.10:22'],
+      ['not-started', 'the rollout halted'],
+    ]);
+    noMoreRequests(relay);
+  });
+
   it('a restarted Worker resumes from D1 and never runs a host twice', async () => {
     const { relay } = await fleet(2);
     const r = await rolloutOf({ rollout: { canary: 1, concurrency: 1 } });
@@ -244,7 +264,7 @@ describe('rollouts, advanced by hand', { timeout: 60_000 }, () => {
   });
 });
 
-describe('schedules', () => {
+describe('schedules', { timeout: 30_000 }, () => {
   const policyRow = (cron: string, timeZone: string, createdAt: number, lastScheduledFor: number | null = null) =>
     ({ id: 'p', name: 'p', enabled: true, createdAt, updatedAt: createdAt, lastScheduledFor, spec: { schedule: { cron, timeZone, windowMinutes: 120 } } }) as any;
   const at = (s: string) => Date.parse(s);

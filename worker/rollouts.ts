@@ -171,7 +171,9 @@ export async function advanceRollout(env: Env, db: Db, rolloutId: string, now: n
       .where(and(eq(jobs.hostId, h.hostId), eq(jobs.kind, 'scan'), gte(jobs.createdAt, done)))
       .orderBy(desc(jobs.createdAt));
     if (scansSince.some((j) => ACTIVE.includes(j.status))) continue;
-    if (scansSince.some((j) => j.status !== 'succeeded')) fail(h, `not back after the upgrade: the rescan failed (${host?.statusReason ?? 'unreachable'})`);
+    // a rescan ended and the host is still not online: it did not come back well
+    if (scansSince.length) fail(h, `not back after the upgrade: ${host?.statusReason ?? scansSince[0].errorMessage ?? 'the rescan failed'}`);
+    // the rescan that follows every change never came (e.g. the Worker restarted in between): ask once
     else if (host && now - done > RESCAN_GRACE_MS) await startScans(env, db, [host], `rollout ${r.policyName}`);
   }
   for (const h of list) {
