@@ -6,8 +6,10 @@ import { nextRuns, ROLLOUT_LIVE, type Policy } from '../protocol/policy.ts';
 import { schema, type Db, type PolicyRow } from './db/index.ts';
 import type { Env } from './env.ts';
 import { rolloutRunner, startRollout } from './rollouts.ts';
+import { rebootWording } from './policy-plan.ts';
+import { newId } from './lib/crypto.ts';
 
-const { policies, rollouts } = schema;
+const { policies, rollouts, audit } = schema;
 
 export function policyJson(p: PolicyRow, now: number): Policy {
   return {
@@ -65,6 +67,15 @@ export async function runDuePolicies(env: Env, db: Db, now: number): Promise<{ s
       windowEndsAt: slot + claimed.spec.schedule!.windowMinutes * 60_000,
     });
     started.push(r.id);
+    await db.insert(audit).values({
+      id: newId(),
+      at: now,
+      actor: 'schedule',
+      actorType: 'system',
+      action: `rollout of ${claimed.name} started by its schedule; reboots: ${claimed.spec.reboot} — ${rebootWording(claimed.spec)}`,
+      target: r.id,
+      status: 202,
+    });
   }
   const live = await db
     .select({ id: rollouts.id })

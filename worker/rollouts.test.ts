@@ -306,6 +306,8 @@ describe('schedules', { timeout: 30_000 }, () => {
     expect(first.started).toHaveLength(1);
     const r = await statusOf(first.started[0]);
     expect(r).toMatchObject({ trigger: 'schedule', windowEndsAt: at('2026-03-22T02:30:00Z') });
+    const audit = await json(api('/api/audit'));
+    expect(audit.find((a: any) => a.target === r.id)).toMatchObject({ actor: 'schedule', actorType: 'system', action: expect.stringMatching(/started by its schedule; reboots: never — Nothing is rebooted/) });
     expect((await runDuePolicies(testEnv, db(), now + 60_000)).started).toEqual([]);
     // past the window: too late for this slot
     const q = await createPolicy({ name: 'late', schedule: { cron: '30 2 * * 0', timeZone: 'Europe/Berlin', windowMinutes: 60 } });
