@@ -1,4 +1,7 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
 // Miniflare would fetch the Request.cf placeholder from workers.cloudflare.com; tests stay
 // on loopback (miniflare reads this variable: CLOUDFLARE_CF_FETCH_ENABLED).
@@ -18,6 +21,11 @@ export default defineConfig({
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },
+      },
+      {
+        // the dashboard's plain TypeScript helpers and stores (components are covered by e2e/)
+        resolve: { alias: { $protocol: here('protocol'), $lib: here('web/src/lib') } },
+        test: { name: 'web', include: ['web/src/**/*.test.ts'], environment: 'node' },
       },
       './worker/vitest.config.ts',
       './e2e/vitest.config.ts',

@@ -247,7 +247,7 @@ describe('npm start, end to end', () => {
     expect(out).not.toMatch(/pbkdf2-sha256\$/);
   });
 
-  it('adding a host in the dashboard shows the API field error, then adds it', async () => {
+  it('adding a host in the dashboard shows the API field error, then adds it and starts its first scan', async () => {
     const page = await app.page(browser, { viewport: { width: 1280, height: 800 } });
     await page.goto(app.url);
     const form = page.locator('[data-testid="add-host-form"]');
@@ -255,12 +255,18 @@ describe('npm start, end to end', () => {
     await form.locator('input[name="address"]').fill('bad host;id');
     await form.locator('[data-testid="add-host-submit"]').click();
     await expect.poll(() => form.innerText(), { timeout: 10_000 }).toMatch(/host name or an IP address/);
-    await form.locator('input[name="address"]').fill('198.51.100.7');
+    // (loopback, port 1: nothing listens, so its first scan fails fast and stays on this machine)
+    await form.locator('input[name="address"]').fill('127.0.0.1');
+    await form.locator('input[name="port"]').fill('1');
     await form.locator('input[name="name"]').fill('from-the-form');
     await form.locator('[data-testid="add-host-submit"]').click();
     await page.locator('[data-testid="host-row"]', { hasText: 'from-the-form' }).waitFor({ timeout: 20_000 });
     const { body } = await app.api('/api/hosts');
-    expect(body.map((h: any) => h.name)).toContain('from-the-form');
+    const added = body.find((h: any) => h.name === 'from-the-form');
+    expect(added).toBeTruthy();
+    // nobody pressed Scan: the dashboard asked for the first scan with the host
+    const scans = (await app.api(`/api/jobs?hostId=${added.id}&kind=scan`)).body;
+    expect(scans).toHaveLength(1);
     await page.close();
   });
 });

@@ -9,6 +9,7 @@ import { startApp, until, type RunningApp } from './app.ts';
 import { launchBrowser } from './browser.ts';
 import { startFleet, PROFILE_NAMES, type Fleet } from '../sim/fleet.ts';
 import { PROFILES } from '../sim/profiles.ts';
+import { simMachine } from '../sim/upgrade.ts';
 
 let app: RunningApp;
 let fleet: Fleet;
@@ -108,6 +109,57 @@ describe('a simulated fleet', () => {
     await expect.poll(async () => (await page.locator('[data-testid="host-row"]').allInnerTexts()).length, { timeout: 10_000 }).toBe(rebootNames.length);
     const shown = await page.locator('[data-testid="host-row"]').allInnerTexts();
     for (const n of rebootNames) expect(shown.some((t) => t.includes(n)), n).toBe(true);
+
+    // one host is offline: the card says "Offline" and shows exactly that host, in words that agree
+    const offlineName = [...added].find(([, h]) => h.profile === 'offline')![0];
+    const card = page.locator('[data-testid="summary-card"][data-filter="offline"]');
+    expect(await card.innerText()).toMatch(/Offline\s+1\s*\/\s*\d+/);
+    await card.click();
+    await expect.poll(async () => (await page.locator('[data-testid="host-row"]').allInnerTexts()).length, { timeout: 10_000 }).toBe(1);
+    expect(await page.locator('[data-testid="host-row"]').innerText()).toContain(offlineName);
+    expect(await page.locator('[data-testid="list-state"]').innerText()).toContain('Showing 1 host that is offline or failing');
+    await page.close();
+  });
+
+  it('a single-host patch shows how far it has got: n of N packages, from apt\'s own output', async () => {
+    const [name, { id }] = [...added].find(([, h]) => h.profile === 'debian12-security')!;
+    const { body: host } = await app.api(`/api/hosts/${id}`);
+    expect(host.updatesCount).toBeGreaterThan(1);
+    // slow the simulated run down so the dashboard sees it part way
+    simMachine(name).runMs = 8_000;
+    const page = await app.page(browser, { viewport: { width: 1280, height: 900 } });
+    await page.goto(`${app.url}/hosts/${id}`);
+    await page.locator('[data-testid="upgrade-all"]').click();
+    await page.locator('[data-testid="upgrade-confirm-button"]').click();
+    const progress = page.locator('[data-testid="live-log-progress"]');
+    await expect.poll(() => progress.getAttribute('data-total'), { timeout: 60_000 }).toMatch(/^\d+$/);
+    const total = Number(await progress.getAttribute('data-total'));
+    expect(total).toBeGreaterThan(1);
+    expect(await progress.innerText()).toMatch(new RegExp(`\\d+ of ${total} packages`));
+    await page.screenshot({ path: 'e2e/artifacts/patch-progress.png' });
+    await expect.poll(() => page.locator('[data-testid="live-log"]').getAttribute('data-status'), { timeout: 60_000 }).toBe('succeeded');
+    await page.close();
+  });
+
+  it('Docker hosts: their Compose stacks are checked after the scan, with newer images found, and shown on the Stacks page', async () => {
+    const dockerHosts = [...added].filter(([, h]) => h.profile !== 'offline' && PROFILES[h.profile as keyof typeof PROFILES].probe.docker);
+    expect(dockerHosts.length).toBeGreaterThan(0);
+    const stacks = await until(async () => {
+      const { body } = await app.api('/api/stacks');
+      return new Set(body.map((s: any) => s.hostId)).size === dockerHosts.length && body;
+    }, 60_000, 'stacks of every docker host');
+    for (const [name, { id }] of dockerHosts) {
+      const mine = stacks.filter((s: any) => s.hostId === id);
+      expect(mine.map((s: any) => s.name).sort(), name).toEqual(['app', 'monitoring', 'web']);
+      expect(mine.find((s: any) => s.name === 'web').updatesCount, name).toBe(1);
+      expect(mine.every((s: any) => s.error === null), name).toBe(true);
+    }
+    const { body: failed } = await app.api('/api/jobs?kind=docker-scan&status=failed');
+    expect(failed).toEqual([]);
+    const page = await app.page(browser, { viewport: { width: 1280, height: 900 } });
+    await page.goto(`${app.url}/stacks`);
+    await expect.poll(() => page.locator('[data-testid="stack-card"]').count(), { timeout: 20_000 }).toBe(dockerHosts.length * 3);
+    await page.screenshot({ path: 'e2e/artifacts/fleet-stacks.png' });
     await page.close();
   });
 });

@@ -5,6 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import type { Browser, Page } from 'playwright-core';
 import { startApp, until, type RunningApp } from './app.ts';
 import { launchBrowser } from './browser.ts';
@@ -14,6 +15,8 @@ let app: RunningApp;
 let sshd: Sshd;
 let browser: Browser;
 let page: Page;
+/** This machine's host name: what the first host ends up called. */
+const DAY_ONE = hostname();
 
 beforeAll(async () => {
   app = await startApp({ PATCHMAN_SKIP_BUILD: '1' }, { setup: false });
@@ -67,21 +70,22 @@ describe('the first-run wizard, from an empty database to a scanned host', () =>
     await host.waitFor({ timeout: 20_000 });
     await host.locator('input[name="address"]').fill('127.0.0.1');
     await host.locator('input[name="port"]').fill(String(sshd.port));
-    await host.locator('input[name="name"]').fill('day-one');
+    // no name typed: the host is called by the host name Test connection finds, not its address
     await page.locator('[data-testid="test-connection"]').click();
     await expect.poll(() => page.locator('[data-testid="test-result"]').getAttribute('data-ok'), { timeout: 60_000 }).toBe('true');
+    expect(await host.locator('input[name="name"]').getAttribute('placeholder')).toContain(DAY_ONE);
     await page.screenshot({ path: 'e2e/artifacts/wizard-host.png', fullPage: true });
     await page.locator('[data-testid="setup-host-submit"]').click();
     await expect.poll(() => page.locator('[data-testid="setup-scan-result"]').getAttribute('data-status'), { timeout: 180_000 }).toBe('succeeded');
     await page.locator('[data-testid="setup-finish"]').click();
-    await page.locator('[data-testid="host-row"]', { hasText: 'day-one' }).waitFor({ timeout: 20_000 });
+    await page.locator('[data-testid="host-row"]', { hasText: DAY_ONE }).waitFor({ timeout: 20_000 });
 
     // the admin exists, is signed in, and the wizard is over
     const me = await page.evaluate(async () => (await fetch('/api/auth/me')).json());
     expect(me).toMatchObject({ user: { username: 'alice', role: 'admin' } });
     expect((await app.api('/api/setup')).body.needed).toBe(false);
     const hosts = (await page.evaluate(async () => (await fetch('/api/hosts')).json())) as any[];
-    expect(hosts.find((h: any) => h.name === 'day-one')).toMatchObject({ status: 'online', packageManager: 'apt' });
+    expect(hosts.find((h: any) => h.name === DAY_ONE)).toMatchObject({ status: 'online', packageManager: 'apt' });
     await page.screenshot({ path: 'e2e/artifacts/wizard-done.png', fullPage: true });
   });
 
@@ -90,14 +94,23 @@ describe('the first-run wizard, from an empty database to a scanned host', () =>
     await page.locator('[data-testid="logout"]').click();
     await page.waitForURL(/\/login/, { timeout: 20_000 });
     expect(await page.evaluate(async () => (await fetch('/api/hosts')).status)).toBe(401);
+    // a fresh load of the sign-in page logs nothing in red (asking "who am I?" is not an error)
+    const errors: string[] = [];
+    const onConsole = (m: { type(): string; text(): string }) => void (m.type() === 'error' && errors.push(m.text()));
+    page.on('console', onConsole);
+    await page.reload();
     const form = page.locator('[data-testid="login-form"]');
+    await form.waitFor({ timeout: 20_000 });
+    await page.waitForLoadState('networkidle');
+    page.off('console', onConsole);
+    expect(errors).toEqual([]);
     await form.locator('input[name="username"]').fill('alice');
     await form.locator('input[name="password"]').fill('wrong password here');
     await page.locator('[data-testid="login-submit"]').click();
     await expect.poll(() => page.locator('[data-testid="login-error"]').innerText(), { timeout: 10_000 }).toMatch(/wrong user name or password/);
     await form.locator('input[name="password"]').fill('a-very-long-password-7');
     await page.locator('[data-testid="login-submit"]').click();
-    await page.locator('[data-testid="host-row"]', { hasText: 'day-one' }).waitFor({ timeout: 20_000 });
+    await page.locator('[data-testid="host-row"]', { hasText: DAY_ONE }).waitFor({ timeout: 20_000 });
   });
 });
 

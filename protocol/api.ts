@@ -13,6 +13,9 @@ export const HostCreate = v.strictObject({
   tags: v.optional(v.pipe(v.array(Tag, 'must be a list of tags'), v.maxLength(32, 'at most 32 tags')), []),
   /** Default: true for the relay's own box (localhost or the relay's host name), else false. */
   monitorOnly: v.optional(v.boolean('must be true or false')),
+  /** Scan the host as soon as it is added (the dashboard always asks for this; scripts that
+   * add many hosts usually scan them together later). */
+  scan: v.optional(v.boolean('must be true or false'), false),
 });
 export type HostCreate = v.InferOutput<typeof HostCreate>;
 
@@ -156,6 +159,13 @@ export const RelayCreate = v.strictObject({ name: Label });
 
 export const HostStatus = v.picklist(['unknown', 'online', 'offline', 'error']);
 export const JobStatus = v.picklist(['queued', 'dispatched', 'running', 'succeeded', 'failed', 'cancelled', 'lost']);
+export type JobStatus = v.InferOutput<typeof JobStatus>;
+/** A job not yet finished: waiting for its relay, sent to it, or under way. The one list of
+ * them (the Worker's queries, the one-change-per-host index, the dashboard). */
+export const ACTIVE_STATUSES = ['queued', 'dispatched', 'running'] as const satisfies JobStatus[];
+/** Sent to the relay and not finished: the job's relay owes it an answer. */
+export const IN_FLIGHT_STATUSES = ['dispatched', 'running'] as const satisfies JobStatus[];
+export const isActiveStatus = (s: JobStatus): boolean => (ACTIVE_STATUSES as readonly JobStatus[]).includes(s);
 export const JobKind = v.picklist(['scan', 'upgrade', 'reboot', 'docker-scan', 'stack-update']);
 export type JobKind = v.InferOutput<typeof JobKind>;
 
@@ -206,6 +216,9 @@ export const Host = v.object({
   createdAt: v.string(),
 });
 export type Host = v.InferOutput<typeof Host>;
+/** POST /api/hosts answers with the new host and the scan it started (null without `scan: true`). */
+export const CreatedHost = v.object({ ...Host.entries, scanJobId: v.nullable(v.string()) });
+export type CreatedHost = v.InferOutput<typeof CreatedHost>;
 
 /** POST /api/hosts/:id/accept-host-key: the fingerprint the admin saw and accepts. */
 export const AcceptHostKey = v.strictObject({ fingerprint: Fingerprint });
@@ -319,6 +332,11 @@ export const Me = v.object({
   via: v.picklist(['user', 'token', 'access']),
 });
 export type Me = v.InferOutput<typeof Me>;
+/** GET /api/auth/session: who is signed in, or nobody — a 200 either way, so that a page
+ * that only wants to know does not log a failed request. `error`: why a caller who got
+ * through Cloudflare Access still has no account. */
+export const SessionAnswer = v.object({ me: v.nullable(Me), error: v.optional(v.string()) });
+export type SessionAnswer = v.InferOutput<typeof SessionAnswer>;
 
 export const User = v.object({
   id: v.string(),
@@ -351,6 +369,8 @@ export const AuditEntry = v.object({
   actorType: v.string(),
   action: v.string(),
   target: v.nullable(v.string()),
+  /** The target in words, as it was then (e.g. a host's name; the hosts of a bulk action). */
+  detail: v.nullable(v.string()),
   status: v.number(),
   ip: v.nullable(v.string()),
 });

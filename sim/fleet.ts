@@ -16,6 +16,7 @@ import { generateEd25519 } from '../relay/keys.ts';
 import { fingerprintOfBlob } from '../relay/keys.ts';
 import { SimHost, publicKeyBlob, FAILURE_MODES, type FailureMode, type Latency, type UnknownCommand } from './host.ts';
 import { PROFILES, PROFILE_NAMES, commandTable, type ProfileName } from './profiles.ts';
+import { SimRegistry } from './docker.ts';
 
 export type { FailureMode, Latency, ProfileName };
 export { PROFILES, PROFILE_NAMES, FAILURE_MODES };
@@ -127,6 +128,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const perProfile = new Map<string, number>();
   const names = new Set<string>();
   const hosts: SimHost[] = [];
+  // one stand-in registry for the fleet's Docker hosts (their images' tags point at it)
+  const registry = opts.hosts.some((h) => PROFILES[h.profile]?.probe.docker) ? new SimRegistry() : null;
+  await registry?.start();
   const info: FleetHost[] = [];
 
   for (const [i, spec] of opts.hosts.entries()) {
@@ -151,7 +155,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       hostKey: keys.key,
       rotatedHostKey: keys.rotated,
       authorizedKeys: opts.authorizedKeys,
-      table: commandTable(spec.profile, { hostname: name, bootId: bootIdFor(name), failure: (): FailureMode | null => host.failure }),
+      table: commandTable(spec.profile, { hostname: name, bootId: bootIdFor(name), failure: (): FailureMode | null => host.failure }, undefined, registry ?? undefined),
       failure: spec.failure ?? null,
       latency: spec.latency ?? opts.latency,
       ident: profile.sshIdent,
@@ -178,6 +182,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     for (let i = 0; i < hosts.length; i += 100) await Promise.all(hosts.slice(i, i + 100).map((h) => h.start()));
   } catch (err) {
     await Promise.all(hosts.map((h) => h.stop()));
+    await registry?.stop();
     throw err;
   }
   for (const [i, h] of hosts.entries()) info[i].port = h.port;
@@ -195,6 +200,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     },
     async stop() {
       await Promise.all(hosts.map((h) => h.stop()));
+      await registry?.stop();
     },
   };
 }

@@ -5,6 +5,7 @@
 // boot id, uptime), which a real host would have anyway. Upgrade logs for package sets
 // nobody recorded are built in the recorded format (sim/upgrade.ts; the README says which).
 import { readFileSync, existsSync } from 'node:fs';
+import { SimDocker, type SimRegistry } from './docker.ts';
 import { join } from 'node:path';
 import type { CommandTable, ExecInfo, FailureMode, Reply, SimHost } from './host.ts';
 import { PROBE, PROBE_BEGIN, probeSections, relayCommands, splitCombined, type RelayCommand } from './commands.ts';
@@ -341,7 +342,12 @@ export function machineFixtures(profile: ProfileName): MachineFixtures {
 }
 
 /** The exact-match command table of one host, plus the simulated machine behind it. */
-export function commandTable(profile: ProfileName, id: HostIdentity, options?: MachineOptions): CommandTable & { machine: SimMachine } {
+export function commandTable(
+  profile: ProfileName,
+  id: HostIdentity,
+  options?: MachineOptions,
+  registry?: SimRegistry,
+): CommandTable & { machine: SimMachine; docker: SimDocker | null } {
   const prof: Profile = PROFILES[profile];
   const commands = relayCommands();
   const byCommand = new Map<string, RelayCommand[]>();
@@ -355,6 +361,8 @@ export function commandTable(profile: ProfileName, id: HostIdentity, options?: M
     fixtures: machineFixtures(profile),
     options,
   });
+  // Docker hosts answer the relay's docker commands when the fleet runs a registry for them
+  const docker = prof.probe.docker && registry ? new SimDocker(registry, id.hostname) : null;
   const probeCache = new Map<string, string>();
 
   const probeOutput = (user: string): string => {
@@ -383,7 +391,7 @@ export function commandTable(profile: ProfileName, id: HostIdentity, options?: M
       const reply = answer(cmd, exec.user);
       return reply ? { kind: cmd.kind, reply } : undefined;
     }
-    const run = machine.answer(exec.command, exec.stdin, exec.user);
+    const run = machine.answer(exec.command, exec.stdin, exec.user) ?? docker?.answer(exec.command, exec.stdin, exec.user, machine);
     if (run) return run;
     // The OpenSSH baseline's one-session form (sim/commands.ts benchScript): the probe script
     // followed by further known commands; the answer is the recorded outputs in sequence.
@@ -406,6 +414,7 @@ export function commandTable(profile: ProfileName, id: HostIdentity, options?: M
 
   return {
     machine,
+    docker,
     readsStdin: (command) => (byCommand.get(command) ?? []).some((c) => c.stdin !== undefined),
     reply(exec: ExecInfo) {
       const found = find(exec);

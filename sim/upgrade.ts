@@ -240,11 +240,18 @@ export class SimMachine {
   }
 
   #start(req: StartRequest, user: string): Reply {
+    if (this.runs.has(req.runId)) return this.startRun(req, user, { body: '', exitCode: 0, effect: null });
+    return this.startRun(req, user, this.#outcome(req));
+  }
+
+  /** Start a detached run (relay/run.ts) that writes `echo` then `outcome.body` over the
+   * run's time, and applies `outcome.effect` when it ends well. Also for runs that are not
+   * package upgrades (sim/docker.ts: a Compose stack update). */
+  startRun(req: Pick<StartRequest, 'runId' | 'echo' | 'privilege' | 'packages'>, user: string, outcome: { body: string; exitCode: number; effect: (() => void) | null }): Reply {
     this.advance();
     const out = (line: string): Reply => ({ stdout: `\n@@patchman-run 1\n${line}\n` });
     if (this.runs.has(req.runId)) return out('exists');
     const now = Date.now();
-    const outcome = this.#outcome(req);
     const log = Buffer.from(`${req.echo}\n${outcome.body}`, 'utf8');
     this.runs.set(req.runId, {
       runId: req.runId,

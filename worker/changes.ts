@@ -11,7 +11,8 @@ import { newId } from './lib/crypto.ts';
 import { jobJson } from './lib/serialize.ts';
 import { publish } from './live-feed.ts';
 import { relayHub } from './relay-hub.ts';
-import { ACTIVE, CHANGES } from './jobs.ts';
+import { ACTIVE_STATUSES } from '../protocol/api.ts';
+import { CHANGE_KINDS } from './job-kinds.ts';
 import { fullUpgradeOnly } from '../protocol/upgrade-rules.ts';
 
 const { jobs, hostUpdates } = schema;
@@ -103,7 +104,7 @@ function isUnique(err: unknown, what: string): boolean {
 
 async function busyError(db: Db, host: HostRow): Promise<ApiError> {
   const running = await db.query.jobs.findFirst({
-    where: and(eq(jobs.hostId, host.id), inArray(jobs.kind, CHANGES), inArray(jobs.status, ACTIVE)),
+    where: and(eq(jobs.hostId, host.id), inArray(jobs.kind, CHANGE_KINDS), inArray(jobs.status, [...ACTIVE_STATUSES])),
   });
   const what = running
     ? `${KIND_NAME[running.kind]}${running.params?.stack ? ` of ${running.params.stack}` : ''} (job ${running.id}) is ${running.status}`

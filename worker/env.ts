@@ -27,4 +27,11 @@ export interface Identity {
   sessionId?: string;
 }
 
-export type AppEnv = { Bindings: Env; Variables: { identity: Identity } };
+/** What a route tells the audit log about its request beyond the path: the target's id and
+ * its name in words (a host's name survives the host's deletion there). */
+export interface AuditNote {
+  target?: string | null;
+  detail?: string | null;
+}
+
+export type AppEnv = { Bindings: Env; Variables: { identity: Identity; audit?: AuditNote } };

@@ -2,7 +2,7 @@
 import { and, eq, gt, inArray, isNotNull, notExists, or, sql, type SQL } from 'drizzle-orm';
 import type { HostFilter } from '../protocol/api.ts';
 import { schema, type Db, type HostRow, type RelayRow } from './db/index.ts';
-import { ACTIVE } from './jobs.ts';
+import { ACTIVE_STATUSES } from '../protocol/api.ts';
 import type { Env } from './env.ts';
 import { newId } from './lib/crypto.ts';
 import { jobJson } from './lib/serialize.ts';
@@ -48,7 +48,7 @@ export async function startScans(env: Env, db: Db, targets: HostRow[], requested
     const rows = await db
       .select({ id: jobs.id, hostId: jobs.hostId })
       .from(jobs)
-      .where(and(inArray(jobs.hostId, ids.slice(i, i + 90)), eq(jobs.kind, 'scan'), inArray(jobs.status, ACTIVE)));
+      .where(and(inArray(jobs.hostId, ids.slice(i, i + 90)), eq(jobs.kind, 'scan'), inArray(jobs.status, [...ACTIVE_STATUSES])));
     for (const r of rows) running.set(r.hostId, r.id);
   }
   const jobIds: string[] = [];
@@ -94,7 +94,7 @@ export async function startDockerScan(
   const active = await db
     .select({ id: jobs.id, params: jobs.params })
     .from(jobs)
-    .where(and(eq(jobs.hostId, host.id), eq(jobs.kind, 'docker-scan'), inArray(jobs.status, ACTIVE)));
+    .where(and(eq(jobs.hostId, host.id), eq(jobs.kind, 'docker-scan'), inArray(jobs.status, [...ACTIVE_STATUSES])));
   const covering = active.find((j) => !j.params?.stack || j.params.stack === opts.stack);
   if (covering) return { jobId: covering.id, created: false };
   const [job] = await db
@@ -124,4 +124,42 @@ export async function dueHosts(db: Db, intervalHours: number, now = Date.now()) 
     .from(jobs)
     .where(and(eq(jobs.hostId, hosts.id), eq(jobs.kind, 'scan'), gt(jobs.createdAt, cutoff)));
   return db.select().from(hosts).where(and(isNotNull(hosts.relayId), notExists(recent)));
+}
+
+/** Queue docker scans for many hosts at once (the follow-ups of a batch of host scans): one
+ * look for scans already waiting or running, one batch of inserts, one live event batch.
+ * A host whose scan already covers the request is skipped. Returns the jobs created. */
+export async function startDockerScans(env: Env, db: Db, requests: { host: HostRow; stack?: string; requestedBy: string | null }[]) {
+  const wanted = requests.filter((r) => r.host.relayId);
+  const ids = [...new Set(wanted.map((r) => r.host.id))];
+  const active = new Map<string, (string | undefined)[]>();
+  for (let i = 0; i < ids.length; i += 90) {
+    const rows = await db
+      .select({ hostId: jobs.hostId, params: jobs.params })
+      .from(jobs)
+      .where(and(inArray(jobs.hostId, ids.slice(i, i + 90)), eq(jobs.kind, 'docker-scan'), inArray(jobs.status, [...ACTIVE_STATUSES])));
+    for (const r of rows) active.set(r.hostId, [...(active.get(r.hostId) ?? []), r.params?.stack]);
+  }
+  const now = Date.now();
+  const fresh = [];
+  for (const r of wanted) {
+    const covering = active.get(r.host.id) ?? [];
+    if (covering.some((stack) => !stack || stack === r.stack)) continue;
+    active.set(r.host.id, [...covering, r.stack]);
+    fresh.push({
+      id: newId(),
+      kind: 'docker-scan' as const,
+      hostId: r.host.id,
+      relayId: r.host.relayId,
+      status: 'queued' as const,
+      requestedBy: r.requestedBy,
+      params: r.stack ? { stack: r.stack } : {},
+      createdAt: now,
+    });
+  }
+  const inserts = [];
+  for (let i = 0; i < fresh.length; i += JOB_ROWS_PER_INSERT) inserts.push(db.insert(jobs).values(fresh.slice(i, i + JOB_ROWS_PER_INSERT)).returning());
+  const created = inserts.length ? (await db.batch(inserts as [(typeof inserts)[0], ...typeof inserts])).flat() : [];
+  await publish(env, ...created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
+  return created;
 }

@@ -11,14 +11,16 @@ import {
   decode,
   type OperationName,
 } from '../protocol/relay.ts';
-import type { LiveEvent } from '../protocol/api.ts';
+import { IN_FLIGHT_STATUSES, type LiveEvent } from '../protocol/api.ts';
 import { PendingRequests, RequestFailed } from '../protocol/pending.ts';
 import type { Env } from './env.ts';
 import { openDb, schema, type Db, type HostRow, type JobRow } from './db/index.ts';
-import { applyResponse, expireJobs, storeOutput, CHANGES, JOB_TIMEOUT_MS, REPEATABLE, RESUMABLE, requestFor } from './jobs.ts';
-import { startDockerScan, startScans } from './hosts.ts';
+import { expireJobs } from './jobs.ts';
+import { JOB_KINDS, REPEATABLE_KINDS, RESUMABLE_KINDS, requestFor } from './job-kinds.ts';
+import { applyRelayMessages, MAX_MESSAGES_PER_BATCH, type RelayMessage } from './relay-apply.ts';
+import { afterJobsFinished } from './job-hooks.ts';
 import { publish } from './live-feed.ts';
-import { hostJson, jobJson, relayJson } from './lib/serialize.ts';
+import { jobJson, relayJson } from './lib/serialize.ts';
 import { newId } from './lib/crypto.ts';
 import { readSettings } from './settings.ts';
 
@@ -26,8 +28,13 @@ const { relays, hosts, jobs } = schema;
 
 export const RELAY_ID_HEADER = 'X-PatchMan-Relay-Id';
 
-/** Failures after which a change did not touch the host, so no rescan follows. */
-const NOTHING_CHANGED = new Set(['monitor-only', 'invalid-request', 'unknown-operation', 'unsupported-os', 'sudo-password', 'not-started', 'unreachable', 'auth-refused', 'host-key-changed', 'locked', 'dpkg-interrupted']);
+/** A dispatched job's deadline is its kind's time limit plus this (the relay's own timeout
+ * fires first and answers). */
+const DEADLINE_GRACE_MS = 15_000;
+
+/** Longest a live event waits to be published with others (a job's output included: well
+ * inside the quarter second a line may take from the host to the browser). */
+const LIVE_FLUSH_MS = 40;
 
 interface Attachment {
   relayId: string;
@@ -38,10 +45,14 @@ export class RelayHub extends DurableObject<Env> {
   db: Db;
   /** Requests whose caller awaits the answer in memory (the object stays awake meanwhile). */
   pending = new PendingRequests<unknown>();
-  /** A relay's outputs and responses are applied one at a time, in order: a job's output
-   * must be stored before its response finishes it, and each output chunk is checked
-   * against the offset the previous one left. */
-  #inOrder: Promise<void> = Promise.resolve();
+  /** A relay's outputs and responses wait here and are applied in batches, in arrival
+   * order (relay-apply.ts): whatever arrived while one batch was being written is the next
+   * batch. Each entry settles when its message has been applied. */
+  #incoming: { relayId: string; msg: RelayMessage; done: () => void }[] = [];
+  #draining = false;
+  /** Live events wait here up to LIVE_FLUSH_MS and go out as one broadcast. */
+  #live: LiveEvent[] = [];
+  #liveTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -111,45 +122,54 @@ export class RelayHub extends DurableObject<Env> {
     }
     // output or a response (liveness comes from heartbeats: see status())
     if (m.type === 'response' && this.pending.settle(m.id, m)) return;
-    const step = this.#inOrder.then(() => (m.type === 'output' ? this.onOutput(m) : this.onResponse(m)));
-    this.#inOrder = step.catch((err) => console.error('relay message failed', err instanceof Error ? err.message : String(err)));
-    await step;
+    await new Promise<void>((done) => {
+      this.#incoming.push({ relayId: att.relayId, msg: m, done });
+      if (!this.#draining) void this.drain();
+    });
   }
 
-  async onOutput(m: Extract<FromRelay, { type: 'output' }>): Promise<void> {
-    const stored = await storeOutput(this.db, m);
-    if (!stored) return;
-    const events: LiveEvent[] = [{ type: 'job.output', jobId: stored.job.id, hostId: stored.job.hostId, data: m.data }];
-    if (stored.started) events.unshift({ type: 'job', job: jobJson(stored.job) });
-    await publish(this.env, ...events);
-  }
-
-  async onResponse(m: Extract<FromRelay, { type: 'response' }>): Promise<void> {
-    const { job, host } = await applyResponse(this.db, m);
-    const events: LiveEvent[] = [];
-    if (host) events.push({ type: 'host', host: hostJson(host) });
-    if (job) events.push({ type: 'job', job: jobJson(job) });
-    await publish(this.env, ...events);
-    if (!job) return;
-    // A host with Docker: look at its Compose stacks too.
-    if (job.kind === 'scan' && job.status === 'succeeded' && host?.docker) {
-      await startDockerScan(this.env, this.db, host, job.requestedBy, { dispatch: false });
-      await this.dispatch();
-      return;
-    }
-    if (!CHANGES.includes(job.kind) || NOTHING_CHANGED.has(job.errorCode ?? '')) return;
-    const target = host ?? (await this.db.query.hosts.findFirst({ where: eq(hosts.id, job.hostId) }));
-    if (job.kind === 'stack-update') {
-      // A stack update that ended well brought the stack back, checked again; otherwise look.
-      if (job.status !== 'succeeded' && target) {
-        await startDockerScan(this.env, this.db, target, job.requestedBy ?? 'after stack-update', { stack: job.params?.stack, dispatch: false });
-        await this.dispatch();
+  /** Apply the waiting messages, a batch at a time, until none are left. */
+  async drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#incoming.length) {
+        const batch = this.#incoming.splice(0, MAX_MESSAGES_PER_BATCH);
+        try {
+          await this.applyBatch(batch[0].relayId, batch.map((b) => b.msg));
+        } catch (err) {
+          // one bad message must not lose the others: apply them one at a time
+          console.error('relay batch failed; applying its messages singly', err instanceof Error ? err.message : String(err));
+          for (const b of batch) {
+            await this.applyBatch(b.relayId, [b.msg]).catch((e) =>
+              console.error(`relay message for job ${b.msg.id} failed`, e instanceof Error ? e.message : String(e)),
+            );
+          }
+        } finally {
+          for (const b of batch) b.done();
+        }
       }
-      return;
+    } finally {
+      this.#draining = false;
     }
-    // After a change, look again: the package list, the reboot flag, the kernel.
-    if (target) await startScans(this.env, this.db, [target], job.requestedBy ?? `after ${job.kind}`, { dispatch: false });
-    await this.dispatch();
+  }
+
+  async applyBatch(relayId: string, messages: RelayMessage[]): Promise<void> {
+    const { events, finished, refused } = await applyRelayMessages(this.db, relayId, messages);
+    for (const r of refused) console.warn(`relay ${relayId}: dropped ${r.type} for job ${r.id} (${r.reason})`);
+    this.emit(events);
+    const hostOf = async (id: string) => (await this.db.query.hosts.findFirst({ where: eq(hosts.id, id) })) ?? null;
+    // follow-ups of the whole batch, then one dispatch
+    if ((await afterJobsFinished(this.env, this.db, finished, hostOf)) > 0) await this.dispatch();
+  }
+
+  /** Publish live events coalesced: one broadcast per LIVE_FLUSH_MS at most. */
+  emit(events: LiveEvent[]): void {
+    if (events.length === 0) return;
+    this.#live.push(...events);
+    this.#liveTimer ??= setTimeout(() => {
+      this.#liveTimer = null;
+      void publish(this.env, ...this.#live.splice(0));
+    }, LIVE_FLUSH_MS);
   }
 
   async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -177,21 +197,21 @@ export class RelayHub extends DurableObject<Env> {
    * stored here. A reboot is re-sent as `resume`: wait for the host, never reboot again.
    * Anything else can no longer be known and is marked lost. */
   async reclaimOrphans(relayId: string): Promise<LiveEvent[]> {
-    const inFlight = and(eq(jobs.relayId, relayId), inArray(jobs.status, ['dispatched', 'running']));
+    const inFlight = and(eq(jobs.relayId, relayId), inArray(jobs.status, [...IN_FLIGHT_STATUSES]));
     const requeued = await this.db
       .update(jobs)
       .set({ status: 'queued', dispatchedAt: null, startedAt: null, deadlineAt: null })
-      .where(and(inFlight, inArray(jobs.kind, REPEATABLE)))
+      .where(and(inFlight, inArray(jobs.kind, REPEATABLE_KINDS)))
       .returning();
     const resumed = await this.db
       .update(jobs)
-      .set({ status: 'queued', resume: sql`${jobs.kind} = 'reboot'` })
-      .where(and(inFlight, inArray(jobs.kind, RESUMABLE)))
+      .set({ status: 'queued', resume: true })
+      .where(and(inFlight, inArray(jobs.kind, RESUMABLE_KINDS)))
       .returning();
     const lost = await this.db
       .update(jobs)
       .set({ status: 'lost', finishedAt: Date.now(), errorCode: 'relay-disconnected', errorMessage: 'the relay reconnected without answering' })
-      .where(and(inFlight, notInArray(jobs.kind, [...REPEATABLE, ...RESUMABLE])))
+      .where(and(inFlight, notInArray(jobs.kind, [...REPEATABLE_KINDS, ...RESUMABLE_KINDS])))
       .returning();
     return [...requeued, ...resumed, ...lost].map((j) => ({ type: 'job', job: jobJson(j) }));
   }
@@ -203,7 +223,7 @@ export class RelayHub extends DurableObject<Env> {
     const lost = await this.db
       .update(jobs)
       .set({ status: 'lost', finishedAt: now, errorCode: 'relay-disconnected', errorMessage: 'the relay disconnected before answering' })
-      .where(and(eq(jobs.relayId, relayId), inArray(jobs.status, ['dispatched', 'running']), notInArray(jobs.kind, RESUMABLE)))
+      .where(and(eq(jobs.relayId, relayId), inArray(jobs.status, [...IN_FLIGHT_STATUSES]), notInArray(jobs.kind, RESUMABLE_KINDS)))
       .returning();
     const [row] = await this.db.update(relays).set({ lastSeenAt: now }).where(eq(relays.id, relayId)).returning();
     const events: LiveEvent[] = lost.map((j) => ({ type: 'job', job: jobJson(j) }));
@@ -231,17 +251,16 @@ export class RelayHub extends DurableObject<Env> {
     if (!ws) return 0;
     const relayId = (ws.deserializeAttachment() as Attachment).relayId;
     const now = Date.now();
-    // Claim the queued jobs in one statement per kind (the deadline depends on the kind).
-    const claimed: JobRow[] = [];
-    for (const [kind, timeoutMs] of Object.entries(JOB_TIMEOUT_MS) as [JobRow['kind'], number][]) {
-      claimed.push(
-        ...(await this.db
-          .update(jobs)
-          .set({ status: 'dispatched', dispatchedAt: now, startedAt: sql`coalesce(${jobs.startedAt}, ${now})`, deadlineAt: now + timeoutMs + 15_000 })
-          .where(and(eq(jobs.relayId, relayId), eq(jobs.status, 'queued'), eq(jobs.kind, kind)))
-          .returning()),
-      );
-    }
+    // Claim the queued jobs in one statement (the deadline depends on the kind).
+    const deadline = sql.join(
+      (Object.keys(JOB_KINDS) as JobRow['kind'][]).map((k) => sql`when ${k} then ${now + JOB_KINDS[k].timeoutMs + DEADLINE_GRACE_MS}`),
+      sql` `,
+    );
+    const claimed: JobRow[] = await this.db
+      .update(jobs)
+      .set({ status: 'dispatched', dispatchedAt: now, startedAt: sql`coalesce(${jobs.startedAt}, ${now})`, deadlineAt: sql`case ${jobs.kind} ${deadline} end` })
+      .where(and(eq(jobs.relayId, relayId), eq(jobs.status, 'queued')))
+      .returning();
     if (claimed.length === 0) return 0;
     const hostById = new Map<string, HostRow>();
     const hostIds = [...new Set(claimed.map((j) => j.hostId))];
@@ -251,11 +270,11 @@ export class RelayHub extends DurableObject<Env> {
     claimed.sort((a, b) => a.createdAt - b.createdAt);
     for (const job of claimed) {
       // (a job's host cannot vanish: deleting a host deletes its jobs)
-      const { op, params } = requestFor(job, hostById.get(job.hostId)!);
-      ws.send(JSON.stringify({ type: 'request', id: job.id, op, params, timeoutMs: JOB_TIMEOUT_MS[job.kind] }));
+      const { op, params, timeoutMs } = requestFor(job, hostById.get(job.hostId)!);
+      ws.send(JSON.stringify({ type: 'request', id: job.id, op, params, timeoutMs }));
     }
     await this.scheduleAlarm();
-    await publish(this.env, ...claimed.map((job): LiveEvent => ({ type: 'job', job: jobJson(job) })));
+    this.emit(claimed.map((job): LiveEvent => ({ type: 'job', job: jobJson(job) })));
     return claimed.length;
   }
 
@@ -304,7 +323,7 @@ export class RelayHub extends DurableObject<Env> {
     const relayId = await this.ctx.storage.get<string>('relayId');
     if (!relayId) return;
     const next = await this.db.query.jobs.findFirst({
-      where: and(eq(jobs.relayId, relayId), inArray(jobs.status, ['dispatched', 'running'])),
+      where: and(eq(jobs.relayId, relayId), inArray(jobs.status, [...IN_FLIGHT_STATUSES])),
       orderBy: asc(jobs.deadlineAt),
     });
     if (next?.deadlineAt) await this.ctx.storage.setAlarm(next.deadlineAt);

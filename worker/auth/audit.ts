@@ -17,6 +17,23 @@ export function describeRequest(method: string, path: string): { action: string;
   return { action: `${method} ${parts.join('/')}`, target };
 }
 
+/** Longest `detail` kept (a bulk action over 1,000 hosts is summed up, not listed whole). */
+export const AUDIT_DETAIL_MAX = 500;
+
+/** "web-1, web-2 and 3 more": names for the audit log, sorted, within AUDIT_DETAIL_MAX. */
+export function namesInWords(names: string[]): string {
+  if (names.length === 0) return 'no hosts';
+  const shown: string[] = [];
+  let len = 0;
+  for (const n of names.toSorted((a, b) => a.localeCompare(b))) {
+    if (len + n.length + 2 > AUDIT_DETAIL_MAX - 20) break;
+    shown.push(n);
+    len += n.length + 2;
+  }
+  const rest = names.length - shown.length;
+  return rest ? `${shown.join(', ')} and ${rest} more` : shown.join(', ');
+}
+
 export async function recordAudit(
   c: Context<AppEnv>,
   db: Db,
@@ -25,13 +42,15 @@ export async function recordAudit(
   override?: { action?: string; target?: string | null },
 ): Promise<void> {
   const { action, target } = describeRequest(c.req.method, c.req.path);
+  const note = c.get('audit');
   await db.insert(schema.audit).values({
     id: newId(),
     at: Date.now(),
     actor: who.name,
     actorType: who.kind,
     action: override?.action ?? action,
-    target: override?.target !== undefined ? override.target : target,
+    target: override?.target !== undefined ? override.target : note?.target !== undefined ? note.target : target,
+    detail: note?.detail ? note.detail.slice(0, AUDIT_DETAIL_MAX) : null,
     status,
     ip: c.req.header('CF-Connecting-IP') ?? null,
     userAgent: c.req.header('User-Agent')?.slice(0, 200) ?? null,

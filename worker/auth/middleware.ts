@@ -15,8 +15,9 @@ import { recordAudit } from './audit.ts';
 
 const { apiTokens, users } = schema;
 
-/** Paths that work without signing in: the health check, first-run setup, logging in. */
-const PUBLIC = [/^\/api\/health$/, /^\/api\/setup$/, /^\/api\/auth\/login$/];
+/** Paths that work without signing in: the health check, first-run setup, logging in, asking
+ * whether one is signed in (it identifies the caller itself). */
+const PUBLIC = [/^\/api\/health$/, /^\/api\/setup$/, /^\/api\/auth\/login$/, /^\/api\/auth\/session$/];
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 

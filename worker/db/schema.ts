@@ -5,6 +5,10 @@ import { sqliteTable, text, integer, index, uniqueIndex, primaryKey } from 'driz
 import type { InferOutput } from 'valibot';
 import type { StackContainer } from '../../protocol/relay.ts';
 import { ROLLOUT_HOST_STATUSES, ROLLOUT_STATUSES, type PolicySpec } from '../../protocol/policy.ts';
+import { ACTIVE_STATUSES, JobKind, JobStatus } from '../../protocol/api.ts';
+
+/** A list of names as SQL literals, for index conditions (the names are our own constants). */
+const sqlList = (names: readonly string[]) => sql.raw(names.map((n) => `'${n}'`).join(', '));
 
 /** Times are milliseconds since the epoch. */
 const ms = (name: string) => integer(name, { mode: 'number' });
@@ -69,14 +73,12 @@ export const jobs = sqliteTable(
   'jobs',
   {
     id: text('id').primaryKey(),
-    kind: text('kind', { enum: ['scan', 'upgrade', 'reboot', 'docker-scan', 'stack-update'] }).notNull(),
+    kind: text('kind', { enum: JobKind.options }).notNull(),
     hostId: text('host_id')
       .notNull()
       .references(() => hosts.id, { onDelete: 'cascade' }),
     relayId: text('relay_id'),
-    status: text('status', {
-      enum: ['queued', 'dispatched', 'running', 'succeeded', 'failed', 'cancelled', 'lost'],
-    })
+    status: text('status', { enum: JobStatus.options })
       .notNull()
       .default('queued'),
     exitCode: integer('exit_code'),
@@ -115,10 +117,10 @@ export const jobs = sqliteTable(
     index('jobs_rollout').on(t.rolloutId),
     // One change at a time per host, enforced by the database: a second upgrade, reboot or
     // stack update while one is queued or running fails this index (→ 409), even when two
-    // requests race.
+    // requests race. (The kinds are job-kinds.ts's CHANGE_KINDS; job-kinds.test.ts checks.)
     uniqueIndex('jobs_one_change_per_host')
       .on(t.hostId)
-      .where(sql`${t.kind} in ('upgrade', 'reboot', 'stack-update') and ${t.status} in ('queued', 'dispatched', 'running')`),
+      .where(sql`${t.kind} in ('upgrade', 'reboot', 'stack-update') and ${t.status} in (${sqlList(ACTIVE_STATUSES)})`),
   ],
 );
 
@@ -253,6 +255,8 @@ export const audit = sqliteTable(
     actorType: text('actor_type').notNull(),
     action: text('action').notNull(),
     target: text('target'),
+    /** The target in words as it was then: a host's name, the hosts of a bulk action. */
+    detail: text('detail'),
     /** HTTP status of the request. */
     status: integer('status').notNull(),
     ip: text('ip'),

@@ -107,5 +107,5 @@ export function tokenJson(t: typeof schema.apiTokens.$inferSelect): ApiToken {
 }
 
 export function auditJson(r: typeof schema.audit.$inferSelect): AuditEntry {
-  return { id: r.id, at: iso(r.at)!, actor: r.actor, actorType: r.actorType, action: r.action, target: r.target, status: r.status, ip: r.ip };
+  return { id: r.id, at: iso(r.at)!, actor: r.actor, actorType: r.actorType, action: r.action, target: r.target, detail: r.detail, status: r.status, ip: r.ip };
 }

@@ -307,3 +307,20 @@ describe('Cloudflare Access mode', () => {
     expect((await api('/api/hosts')).status).toBe(200);
   });
 });
+
+describe('GET /api/auth/session', () => {
+  it('answers 200 {me: null} to a stranger (the sign-in page logs no failed request), and who is signed in otherwise', async () => {
+    const stranger = await api('/api/auth/session', { anonymous: true });
+    expect(stranger.status).toBe(200);
+    expect(await stranger.json()).toEqual({ me: null });
+    // /api/auth/me keeps its 401 for scripts
+    expect((await api('/api/auth/me', { anonymous: true })).status).toBe(401);
+    const cookie = await addUser('sessionuser', 'viewer');
+    const mine = await json(api('/api/auth/session', { headers: browser(cookie) }));
+    expect(mine).toMatchObject({ me: { user: { username: 'sessionuser', role: 'viewer' }, via: 'user' } });
+    const token = await json(api('/api/auth/session'));
+    expect(token.me.via).toBe('token');
+    // a bad token is still "nobody", not a 500
+    expect(await json(api('/api/auth/session', { headers: { Authorization: 'Bearer pmt_nope' } }))).toEqual({ me: null });
+  });
+});

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { eq } from 'drizzle-orm';
-import { LoginBody, type Me } from '../../protocol/api.ts';
+import { LoginBody, type Me, type SessionAnswer } from '../../protocol/api.ts';
 import type { AppEnv } from '../env.ts';
 import { openDb, schema } from '../db/index.ts';
 import { ApiError, readBody } from '../lib/http.ts';
@@ -8,13 +8,13 @@ import { DUMMY_HASH, verifyPassword } from '../auth/password.ts';
 import { createSession, endSession } from '../auth/session.ts';
 import { clearFailures, lockedFor, recordFailure, throttleKey } from '../auth/throttle.ts';
 import { recordAudit } from '../auth/audit.ts';
-import { checkCsrf } from '../auth/middleware.ts';
+import { checkCsrf, identify } from '../auth/middleware.ts';
 import { readSettings } from '../settings.ts';
 
 const { users } = schema;
 
 // POST /api/auth/login {username, password} → session cookie; POST /api/auth/logout;
-// GET /api/auth/me. Wrong name and wrong password are the same answer, at the same cost.
+// GET /api/auth/me (401 when nobody), GET /api/auth/session (200 {me: null} when nobody). Wrong name and wrong password are the same answer, at the same cost.
 export const authRoutes = new Hono<AppEnv>()
   .post('/login', async (c) => {
     checkCsrf(c);
@@ -48,6 +48,17 @@ export const authRoutes = new Hono<AppEnv>()
     const id = c.get('identity');
     await endSession(c, openDb(c.env.DB), id.sessionId);
     return c.body(null, 204);
+  })
+  .get('/session', async (c) => {
+    // public (see PUBLIC in the middleware): identify here, and say "nobody" with a 200
+    try {
+      const id = await identify(c, openDb(c.env.DB));
+      return c.json({ me: { user: { id: id.id, username: id.name, role: id.role }, via: id.kind } } satisfies SessionAnswer);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return c.json({ me: null } satisfies SessionAnswer);
+      if (err instanceof ApiError && err.status === 403) return c.json({ me: null, error: err.message } satisfies SessionAnswer);
+      throw err;
+    }
   })
   .get('/me', (c) => {
     const id = c.get('identity');

@@ -182,3 +182,64 @@ describe('hosts', () => {
     expect((await api(`/api/hosts/${host.id}`)).status).toBe(404);
   });
 });
+
+describe('adding a host (what a new user trips over)', () => {
+  it('scans the host at once when asked (the dashboard does), and not otherwise', async () => {
+    await createRelay();
+    const asked = await addHost({ address: 'new1.lan', scan: true });
+    expect(asked.status).toBe(201);
+    expect(asked.body.scanJobId).toEqual(expect.any(String));
+    const job = (await (await api(`/api/jobs/${asked.body.scanJobId}`)).json()) as any;
+    expect(job).toMatchObject({ kind: 'scan', hostId: asked.body.id, status: 'queued' });
+
+    const quiet = await addHost({ address: 'new2.lan' });
+    expect(quiet.body.scanJobId).toBeNull();
+    const jobs = (await (await api(`/api/jobs?hostId=${quiet.body.id}`)).json()) as any[];
+    expect(jobs).toEqual([]);
+  });
+
+  it('a host named after its address takes the host name its first scan finds; a chosen name stays', async () => {
+    const { token } = await createRelay();
+    const { body: byAddress } = await addHost({ address: '192.0.2.77', scan: true });
+    const { body: named } = await addHost({ address: '192.0.2.78', name: 'my-db', scan: true });
+    const relay = await FakeRelay.connect(token);
+    for (let i = 0; i < 2; i++) {
+      const req = await relay.next();
+      const hostname = req.params.target.address === '192.0.2.77' ? 'web-77' : 'db-78';
+      relay.send({ type: 'response', id: req.id, ok: true, result: { ...scanResult, probe: { ...probeResult, hostname } } });
+    }
+    const h1 = await until(async () => {
+      const h = (await (await api(`/api/hosts/${byAddress.id}`)).json()) as any;
+      return h.lastScanAt && h;
+    });
+    expect(h1.name).toBe('web-77');
+    const h2 = await until(async () => {
+      const h = (await (await api(`/api/hosts/${named.id}`)).json()) as any;
+      return h.lastScanAt && h;
+    });
+    expect(h2.name).toBe('my-db');
+    // renamed back to its address by hand: a later scan leaves it so
+    await api(`/api/hosts/${byAddress.id}`, { method: 'PATCH', json: { name: '192.0.2.77' } });
+    await api(`/api/hosts/${byAddress.id}/scan`, { method: 'POST' });
+    const again = await relay.next();
+    relay.send({ type: 'response', id: again.id, ok: true, result: { ...scanResult, probe: { ...probeResult, hostname: 'web-77' } } });
+    await until(async () => ((await (await api(`/api/jobs/${again.id}`)).json()) as any).status === 'succeeded');
+    expect(((await (await api(`/api/hosts/${byAddress.id}`)).json()) as any).name).toBe('192.0.2.77');
+    relay.ws.close();
+  });
+
+  it('names the hosts in the audit log: added, deleted, and the hosts of a bulk upgrade or scan', async () => {
+    await createRelay();
+    const { body: a } = await addHost({ address: 'audit-a.lan', name: 'alpha' });
+    const { body: b } = await addHost({ address: 'audit-b.lan', name: 'bravo' });
+    await api('/api/upgrades', { method: 'POST', json: { confirm: true, hostIds: [a.id, b.id] } });
+    await api('/api/scans', { method: 'POST', json: { hostIds: [a.id, b.id] } });
+    await api(`/api/hosts/${b.id}`, { method: 'DELETE' });
+    const log = (await (await api('/api/audit')).json()) as any[];
+    const find = (action: string, target?: string) => log.find((e) => e.action === action && (target === undefined || e.target === target));
+    expect(find('POST /api/hosts', a.id)?.detail).toBe('alpha (root@audit-a.lan:22)');
+    expect(find('POST /api/upgrades')?.detail).toBe('alpha, bravo');
+    expect(find('POST /api/scans')?.detail).toBe('alpha, bravo');
+    expect(find('DELETE /api/hosts/:id', b.id)?.detail).toBe('bravo');
+  });
+});

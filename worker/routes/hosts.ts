@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import * as v from 'valibot';
 import { and, asc, desc, eq, isNull } from 'drizzle-orm';
 import { AcceptHostKey, ConnectionTestBody, HostCreate, HostFilter, HostPatch, RebootRequest, UpgradeRequest, type ConnectionTestResult } from '../../protocol/api.ts';
@@ -33,9 +33,12 @@ async function chooseRelay(db: Db, relayId: string | undefined) {
   return relay;
 }
 
-async function findHost(db: Db, id: string): Promise<HostRow> {
+/** The host a request names; for a request that changes something, the audit log is told
+ * its name (the id alone says nothing once the host is gone). */
+async function findHost(db: Db, id: string, c?: Context<AppEnv>): Promise<HostRow> {
   const row = await db.query.hosts.findFirst({ where: eq(hosts.id, id) });
   if (!row) throw notFound('host');
+  c?.set('audit', { target: row.id, detail: row.name });
   return row;
 }
 
@@ -82,7 +85,7 @@ export const hostRoutes = new Hono<AppEnv>()
     return c.json(rows.map(hostJson));
   })
   .post('/', async (c) => {
-    const body = await readBody(c, HostCreate);
+    const { scan, ...body } = await readBody(c, HostCreate);
     const db = openDb(c.env.DB);
     const relay = await chooseRelay(db, body.relayId);
     await assertUniqueTarget(db, { relayId: relay.id, address: body.address, port: body.port, user: body.user });
@@ -102,9 +105,12 @@ export const hostRoutes = new Hono<AppEnv>()
         updatedAt: now,
       })
       .returning();
+    c.set('audit', { target: row.id, detail: `${row.name} (${row.user}@${row.address}:${row.port})` });
     const host = hostJson(row);
     await publish(c.env, { type: 'host', host });
-    return c.json(host, 201);
+    // A new host is looked at straight away: nobody should have to press Scan first.
+    const scanJobId = scan ? (await startScans(c.env, db, [row], c.get('identity').name)).jobIds[0] ?? null : null;
+    return c.json({ ...host, scanJobId }, 201);
   })
   .post('/test', async (c) => {
     const body = await readBody(c, ConnectionTestBody);
@@ -114,7 +120,7 @@ export const hostRoutes = new Hono<AppEnv>()
   .get('/:id', async (c) => c.json(hostJson(await findHost(openDb(c.env.DB), c.req.param('id')))))
   .patch('/:id', async (c) => {
     const db = openDb(c.env.DB);
-    const host = await findHost(db, c.req.param('id'));
+    const host = await findHost(db, c.req.param('id'), c);
     const patch = await readBody(c, HostPatch);
     if (patch.relayId !== undefined) await chooseRelay(db, patch.relayId);
     const next = { ...host, ...patch };
@@ -138,12 +144,13 @@ export const hostRoutes = new Hono<AppEnv>()
     const id = c.req.param('id');
     const [row] = await openDb(c.env.DB).delete(hosts).where(eq(hosts.id, id)).returning();
     if (!row) throw notFound('host');
+    c.set('audit', { target: row.id, detail: row.name });
     await publish(c.env, { type: 'host.deleted', id });
     return c.body(null, 204);
   })
   .get('/:id/updates', async (c) => {
     const db = openDb(c.env.DB);
-    const host = await findHost(db, c.req.param('id'));
+    const host = await findHost(db, c.req.param('id'), c);
     const rows = await db
       .select()
       .from(hostUpdates)
@@ -153,7 +160,7 @@ export const hostRoutes = new Hono<AppEnv>()
   })
   .post('/:id/accept-host-key', async (c) => {
     const db = openDb(c.env.DB);
-    const host = await findHost(db, c.req.param('id'));
+    const host = await findHost(db, c.req.param('id'), c);
     const { fingerprint } = await readBody(c, AcceptHostKey);
     if (!host.relayId) throw new ApiError(409, 'no-relay', 'this host has no relay assigned');
     if (fingerprint !== host.hostKeyOffered) {
@@ -171,20 +178,20 @@ export const hostRoutes = new Hono<AppEnv>()
     return c.json({ host: hostJson(row), jobId: jobIds[0] });
   })
   .post('/:id/test', async (c) => {
-    const host = await findHost(openDb(c.env.DB), c.req.param('id'));
+    const host = await findHost(openDb(c.env.DB), c.req.param('id'), c);
     if (!host.relayId) throw new ApiError(409, 'no-relay', 'this host has no relay assigned');
     return c.json(await testConnection(c.env, host.relayId, host));
   })
   .post('/:id/scan', async (c) => {
     const db = openDb(c.env.DB);
-    const host = await findHost(db, c.req.param('id'));
+    const host = await findHost(db, c.req.param('id'), c);
     if (!host.relayId) throw new ApiError(409, 'no-relay', 'this host has no relay assigned');
     const { jobIds } = await startScans(c.env, db, [host], c.get('identity').name);
     return c.json({ jobId: jobIds[0] }, 202);
   })
   .post('/:id/upgrade', async (c) => {
     const db = openDb(c.env.DB);
-    const host = await findHost(db, c.req.param('id'));
+    const host = await findHost(db, c.req.param('id'), c);
     const body = await readBody(c, UpgradeRequest);
     const key = readIdempotencyKey(c);
     const { job, created } = await startChange(c.env, db, host, { kind: 'upgrade', packages: body.packages, idempotencyKey: key, requestedBy: c.get('identity').name });
@@ -192,7 +199,7 @@ export const hostRoutes = new Hono<AppEnv>()
   })
   .post('/:id/reboot', async (c) => {
     const db = openDb(c.env.DB);
-    const host = await findHost(db, c.req.param('id'));
+    const host = await findHost(db, c.req.param('id'), c);
     await readBody(c, RebootRequest);
     const key = readIdempotencyKey(c);
     const { job, created } = await startChange(c.env, db, host, { kind: 'reboot', idempotencyKey: key, requestedBy: c.get('identity').name });

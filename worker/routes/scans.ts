@@ -5,6 +5,7 @@ import type { AppEnv, Env } from '../env.ts';
 import { openDb, schema } from '../db/index.ts';
 import { readBody } from '../lib/http.ts';
 import { startScans } from '../hosts.ts';
+import { namesInWords } from '../auth/audit.ts';
 
 const { hosts } = schema;
 
@@ -15,6 +16,7 @@ export const scanRoutes = new Hono<AppEnv>().post('/', async (c) => {
   let targets = [];
   if (hostIds === undefined) targets = await db.select().from(hosts);
   else for (let i = 0; i < hostIds.length; i += 90) targets.push(...(await db.select().from(hosts).where(inArray(hosts.id, hostIds.slice(i, i + 90)))));
+  c.set('audit', { target: null, detail: hostIds === undefined ? `all ${targets.length} hosts` : namesInWords(targets.map((h) => h.name)) });
   const { jobIds } = await startScans(c.env, db, targets, c.get('identity').name);
   return c.json({ jobIds }, 202);
 });

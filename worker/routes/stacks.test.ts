@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { api, createRelay, FakeRelay, testEnv, until } from '../test/helpers.ts';
 import { probeResult, scanWith } from '../test/fixtures.ts';
+import { isActiveStatus } from '../../protocol/api.ts';
 
 const json = async (res: Response | Promise<Response>) => (await (await res).json()) as any;
 
@@ -65,7 +66,7 @@ async function addHost(relayId: string, body: Record<string, unknown>) {
 async function finished(jobId: string) {
   return until(async () => {
     const j = await json(api(`/api/jobs/${jobId}`));
-    return !['queued', 'dispatched', 'running'].includes(j.status) && j;
+    return !isActiveStatus(j.status) && j;
   });
 }
 

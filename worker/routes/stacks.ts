@@ -36,6 +36,7 @@ export const stackRoutes = new Hono<AppEnv>()
   .post('/:id/check', async (c) => {
     const db = openDb(c.env.DB);
     const { stack, host } = await findStack(db, c.req.param('id'));
+    c.set('audit', { target: stack.id, detail: `${stack.name} on ${host.name}` });
     const started = await startDockerScan(c.env, db, host, c.get('identity').name, { stack: stack.name });
     if (!started) throw new ApiError(409, 'no-relay', `${host.name} has no relay assigned`);
     return c.json({ jobId: started.jobId }, 202);
@@ -43,6 +44,7 @@ export const stackRoutes = new Hono<AppEnv>()
   .post('/:id/update', async (c) => {
     const db = openDb(c.env.DB);
     const { stack, host } = await findStack(db, c.req.param('id'));
+    c.set('audit', { target: stack.id, detail: `${stack.name} on ${host.name}` });
     const body = await readBody(c, StackUpdateRequest);
     const key = readIdempotencyKey(c);
     const { job, created } = await startChange(c.env, db, host, {

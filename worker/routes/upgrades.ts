@@ -6,6 +6,7 @@ import { openDb, schema, type HostRow } from '../db/index.ts';
 import { ApiError, readBody, readIdempotencyKey } from '../lib/http.ts';
 import { startChange } from '../changes.ts';
 import { relayHub } from '../relay-hub.ts';
+import { namesInWords } from '../auth/audit.ts';
 
 const { hosts } = schema;
 
@@ -21,6 +22,7 @@ export const upgradeRoutes = new Hono<AppEnv>().post('/', async (c) => {
   for (let i = 0; i < ids.length; i += 90) {
     for (const h of await db.select().from(hosts).where(inArray(hosts.id, ids.slice(i, i + 90)))) found.set(h.id, h);
   }
+  c.set('audit', { target: null, detail: namesInWords(ids.map((id) => found.get(id)?.name ?? id)) });
   const results: BulkResult['results'] = [];
   const relays = new Set<string>();
   for (const id of ids) {

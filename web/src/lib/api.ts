@@ -3,14 +3,17 @@
 import * as v from 'valibot';
 import {
   ErrorBody,
+  HostCreate,
   type BulkResult,
   type ConnectionTestResult,
+  type CreatedHost,
   type Host,
   type HostFilter,
   type HostPatch,
   type Job,
   type JobDetail,
   type Me,
+  type SessionAnswer,
   type Relay,
   type Settings,
   type SetupState,
@@ -102,15 +105,8 @@ export async function request<T>(method: string, path: string, body?: Json, extr
   return data as T;
 }
 
-export interface NewHost {
-  name?: string;
-  address: string;
-  port?: number;
-  user?: string;
-  relayId?: string;
-  tags?: string[];
-  monitorOnly?: boolean;
-}
+/** The body of POST /api/hosts, as the API's schema takes it. */
+export type NewHost = v.InferInput<typeof HostCreate>;
 
 export interface JobQuery {
   hostId?: string;
@@ -171,13 +167,14 @@ export const api = {
   login: (username: string, password: string) => request<Me>('POST', '/api/auth/login', { username, password }),
   logout: () => request<void>('POST', '/api/auth/logout'),
   me: () => request<Me>('GET', '/api/auth/me'),
+  session: () => request<SessionAnswer>('GET', '/api/auth/session'),
   relays: () => request<Relay[]>('GET', '/api/relays'),
   /** Pair a relay: its token is in this answer only (the Worker keeps its hash). */
   createRelay: (name: string) => request<{ relay: Relay; token: string }>('POST', '/api/relays', { name }),
   summary: () => request<Summary>('GET', '/api/summary'),
   hosts: (filter?: HostFilter) => request<Host[]>('GET', `/api/hosts${query({ filter })}`),
   host: (id: string) => request<Host>('GET', `/api/hosts/${enc(id)}`),
-  createHost: (body: NewHost) => request<Host>('POST', '/api/hosts', body),
+  createHost: (body: NewHost) => request<CreatedHost>('POST', '/api/hosts', body),
   updateHost: (id: string, patch: HostPatch) => request<Host>('PATCH', `/api/hosts/${enc(id)}`, patch),
   deleteHost: (id: string) => request<void>('DELETE', `/api/hosts/${enc(id)}`),
   hostUpdates: (id: string) => request<PackageUpdate[]>('GET', `/api/hosts/${enc(id)}/updates`),

@@ -30,6 +30,11 @@ export class HostForm {
   readonly relay = $derived(live.relays.find((r) => r.id === this.relayId) ?? (live.relays.length === 1 ? live.relays[0] : null));
   /** Changes with anything the connection test depends on. */
   readonly targetKey = $derived(`${this.address.trim()}|${this.port}|${this.user.trim()}|${this.relay?.id ?? ''}`);
+  /** The host name Test connection found for this very target: the name a host gets when
+   * none is typed (rather than its address). */
+  readonly foundName = $derived(this.test?.key === this.targetKey && this.test.result.ok ? this.test.result.probe.hostname.trim() || null : null);
+  /** The name field's placeholder: what the host will be called if it stays empty. */
+  readonly namePlaceholder = $derived(this.foundName ? `${this.foundName} (found by Test connection)` : 'defaults to the host name, else the address');
 
   readonly #fields: readonly HostFormField[];
   readonly #sendSoleRelay: boolean;

@@ -15,13 +15,19 @@ export const SORT_KEYS: readonly SortKey[] = ['name', 'os', 'updates', 'status',
 /** The direction a column sorts in when first clicked: biggest problems / newest first. */
 export const DEFAULT_DIR: Record<SortKey, SortDir> = { name: 'asc', os: 'asc', updates: 'desc', status: 'desc', lastScan: 'desc' };
 
-export const FILTER_LABELS: Record<ListFilter, string> = {
-  'needs-updates': 'need updates',
-  pending: 'have pending packages',
-  security: 'have security updates',
-  'needs-reboot': 'need a reboot',
-  offline: 'are offline or failing',
+/** What the hosts a filter keeps have in common: [said of one host, said of several]. */
+const FILTER_WORDS: Record<ListFilter, [string, string]> = {
+  'needs-updates': ['needs updates', 'need updates'],
+  pending: ['has pending packages', 'have pending packages'],
+  security: ['has security updates', 'have security updates'],
+  'needs-reboot': ['needs a reboot', 'need a reboot'],
+  offline: ['is offline or failing', 'are offline or failing'],
 };
+
+/** "that need updates" for `count` hosts ("that needs updates" for one). */
+export function filterLabel(filter: ListFilter, count: number): string {
+  return `that ${FILTER_WORDS[filter][count === 1 ? 0 : 1]}`;
+}
 
 export interface ListState {
   filter: ListFilter | null;

@@ -2,14 +2,14 @@
 // `/api/live` WebSocket. Every (re)connect refetches the lists, so events missed while the
 // socket was down are never lost; events are validated against protocol/api.ts.
 import * as v from 'valibot';
-import { LiveEvent, type Host, type Job, type Relay, type Summary } from '$protocol/api.ts';
+import { ACTIVE_STATUSES, LiveEvent, type CreatedHost, type Host, type Job, type Relay, type Summary } from '$protocol/api.ts';
 import { api, goneAnyway } from './api.ts';
 import { toasts } from './toasts.svelte.ts';
 import { isChangeJob, isPatchJob, lastLine } from './patch.ts';
 
 export type SocketState = 'idle' | 'connecting' | 'open' | 'closed';
 
-const ACTIVE_JOB = new Set<Job['status']>(['queued', 'dispatched', 'running']);
+const ACTIVE_JOB = new Set<Job['status']>(ACTIVE_STATUSES);
 export const isActiveJob = (job: Job | undefined) => !!job && ACTIVE_JOB.has(job.status);
 
 /** A "Scan all" / "Scan filtered" run this browser started, followed through job events. */
@@ -604,7 +604,7 @@ class LiveStore {
     return host;
   }
 
-  async addHost(body: Parameters<typeof api.createHost>[0]): Promise<Host> {
+  async addHost(body: Parameters<typeof api.createHost>[0]): Promise<CreatedHost> {
     const host = await api.createHost(body);
     upsert(this.hosts, host);
     this.#summarySoon();

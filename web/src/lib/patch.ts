@@ -80,7 +80,6 @@ export function notStarted(err: unknown, what: 'reboot' | 'upgrade', name?: stri
   return null;
 }
 
-export const ACTIVE_STATUSES = new Set<Job['status']>(['queued', 'dispatched', 'running']);
 /** Jobs that change a host: one at a time per host. */
 export const isChangeJob = (job: Job) => job.kind === 'upgrade' || job.kind === 'reboot' || job.kind === 'stack-update';
 /** Upgrades and reboots: what the patch banner follows (stack updates have their own page). */

@@ -1,8 +1,8 @@
-// Who is signed in (GET /api/auth/me), and what their role lets them do. The layout loads
+// Who is signed in (GET /api/auth/session), and what their role lets them do. The layout loads
 // it on start; every 401 from the API ends it (the layout then sends the browser to the
 // sign-in page, or to the first-run wizard when there is no admin yet).
 import type { Me, Role, SetupState } from '$protocol/api.ts';
-import { api, ApiError, setUnauthenticatedHandler } from './api.ts';
+import { api, setUnauthenticatedHandler } from './api.ts';
 
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 
@@ -51,21 +51,23 @@ class Session {
     if (this.#loading) return this.#loading;
     this.#loading = (async () => {
       try {
-        this.me = await api.me();
-        this.state = 'signed-in';
-        this.error = null;
-      } catch (err) {
-        if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        // (GET /api/auth/session answers "nobody" with a 200: no failed request in the console)
+        const { me, error } = await api.session();
+        if (me) {
+          this.me = me;
+          this.state = 'signed-in';
+          this.error = null;
+        } else {
           // first ask whether there is an admin at all: the layout sends us to the sign-in
           // page or to the first-run wizard as soon as the state says signed out
           await this.loadSetup().catch(() => undefined);
           this.me = null;
-          this.error = err.status === 403 ? err.message : null;
+          this.error = error ?? null;
           this.state = 'signed-out';
-        } else {
-          this.state = 'error';
-          this.error = err instanceof Error ? err.message : String(err);
         }
+      } catch (err) {
+        this.state = 'error';
+        this.error = err instanceof Error ? err.message : String(err);
       } finally {
         this.#loading = null;
       }

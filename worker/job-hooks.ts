@@ -1,0 +1,45 @@
+// What happens once jobs have finished: called ONCE per applied batch of relay responses
+// with every job that finished in it. This is the one place for per-scan / per-job hooks
+// (package sightings, notifications, snapshots, rollout steps): add a call below, taking
+// the whole batch at once so that 1,000 scans cost a few statements, not 1,000.
+import type { Env } from './env.ts';
+import type { Db, HostRow, JobRow } from './db/index.ts';
+import { JOB_KINDS, type FollowUp } from './job-kinds.ts';
+import { startDockerScans, startScans } from './hosts.ts';
+
+export interface FinishedJob {
+  /** The job as it finished (terminal status). */
+  job: JobRow;
+  /** Its host's row as the job left it (null when the job did not change the row). */
+  host: HostRow | null;
+  /** The relay's validated result (by kind: OperationResult<JOB_KINDS[kind].operation>);
+   * undefined when the relay answered with an error. */
+  result: unknown;
+}
+
+/** Run the after-job hooks for a batch of finished jobs. Returns how many follow-up jobs
+ * were queued (the caller dispatches them once). */
+export async function afterJobsFinished(env: Env, db: Db, finished: FinishedJob[], hostOf: (id: string) => Promise<HostRow | null>): Promise<number> {
+  if (finished.length === 0) return 0;
+  // (per-scan hooks go here, e.g. `await recordSightings(db, finished.filter((f) => f.job.kind === 'scan'))`)
+  return startFollowUps(env, db, finished, hostOf);
+}
+
+/** The jobs that follow others (job-kinds.ts `after`): rescans after changes, docker scans
+ * after host scans of Docker hosts — all of a batch queued in one go. */
+async function startFollowUps(env: Env, db: Db, finished: FinishedJob[], hostOf: (id: string) => Promise<HostRow | null>): Promise<number> {
+  const scans = new Map<string | null, HostRow[]>();
+  const dockerScans: { host: HostRow; stack?: string; requestedBy: string | null }[] = [];
+  for (const { job, host } of finished) {
+    const next: FollowUp | null = JOB_KINDS[job.kind].after(job, host);
+    if (!next) continue;
+    const target = host ?? (await hostOf(job.hostId));
+    if (!target) continue;
+    if (next.kind === 'scan') scans.set(next.requestedBy, [...(scans.get(next.requestedBy) ?? []), target]);
+    else dockerScans.push({ host: target, stack: next.stack, requestedBy: next.requestedBy });
+  }
+  let queued = 0;
+  for (const [requestedBy, targets] of scans) queued += (await startScans(env, db, targets, requestedBy, { dispatch: false })).created.length;
+  if (dockerScans.length) queued += (await startDockerScans(env, db, dockerScans)).length;
+  return queued;
+}

@@ -1,0 +1,299 @@
+// How each kind of job's result changes D1: pure builders of an Outcome (the host row's
+// new values, the statements to run, how the job finishes). The caller runs them with the
+// job's finish in one transaction (jobs.ts: applyOutcome), for one response or many.
+import type * as v from 'valibot';
+import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import type { BatchItem } from 'drizzle-orm/batch';
+import type { OperationResult, PackageUpdate, RelayError as RelayErrorSchema, Stack } from '../protocol/relay.ts';
+import { schema, type Db, type JobRow, type StackRow } from './db/index.ts';
+import { newId } from './lib/crypto.ts';
+import { appendChunkStatement } from './job-log.ts';
+import { recordSightings } from './sightings.ts';
+
+const { hosts, hostUpdates, stacks } = schema;
+
+export type Scan = OperationResult<'scan'>;
+export type Upgrade = OperationResult<'upgrade'>;
+export type Reboot = OperationResult<'reboot'>;
+export type DockerScan = OperationResult<'docker.scan'>;
+export type StackUpdate = OperationResult<'docker.update'>;
+export type RelayError = v.InferOutput<typeof RelayErrorSchema>;
+
+export type FinishFields = { summary?: string; errorCode?: string; errorMessage?: string; exitCode?: number; changes?: JobRow['changes'] };
+export type HostSet = { [K in keyof typeof hosts.$inferInsert]?: (typeof hosts.$inferInsert)[K] | SQL };
+
+/** What applying one response does. */
+export interface Outcome {
+  /** New values of the job's host row (its updated row is returned for live events). */
+  host?: HostSet;
+  /** Further statements (stacks, log lines), in the same transaction. */
+  writes: BatchItem<'sqlite'>[];
+  /** The host's pending updates, replacing its list (kept as data so that the statements for
+   * many scans can be pooled: jobs.ts builds them). */
+  updates?: PackageUpdate[];
+  status: 'succeeded' | 'failed' | 'lost';
+  finish: FinishFields;
+  /** The relay's validated result (absent for an error answer), for the after-job hooks. */
+  result?: unknown;
+}
+
+/** D1 allows 100 bound parameters per statement: 7 columns → 14 rows per insert. */
+export const UPDATE_ROWS_PER_INSERT = 14;
+/** Ids per `in (...)` list, under the same limit. */
+export const IDS_PER_STATEMENT = 90;
+
+/** Replace the pending-update lists of some hosts: one delete per 90 hosts, then the rows
+ * of all of them pooled 14 to an insert. */
+export function replaceUpdatesStatements(db: Db, lists: { hostId: string; updates: PackageUpdate[] }[]): BatchItem<'sqlite'>[] {
+  const out: BatchItem<'sqlite'>[] = [];
+  const ids = lists.map((l) => l.hostId);
+  for (let i = 0; i < ids.length; i += IDS_PER_STATEMENT) out.push(db.delete(hostUpdates).where(inArray(hostUpdates.hostId, ids.slice(i, i + IDS_PER_STATEMENT))));
+  const rows = lists.flatMap((l) => l.updates.map((u) => ({ hostId: l.hostId, ...u })));
+  for (let i = 0; i < rows.length; i += UPDATE_ROWS_PER_INSERT) out.push(db.insert(hostUpdates).values(rows.slice(i, i + UPDATE_ROWS_PER_INSERT)).onConflictDoNothing());
+  out.push(...recordSightings(db, ids, Date.now()));
+  return out;
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+// ---- failures ----------------------------------------------------------------------------
+
+/** Errors that say the host could not even be reached (so its status changes). */
+const CONNECTION_ERRORS = new Set(['unreachable', 'auth-refused', 'host-key-changed']);
+
+/** A relay's error answer. A scan (`reportsReachability`) is how we learn whether a host is
+ * reachable; a failed change says nothing new unless it could not even connect. */
+export function failureOutcome(job: JobRow, error: RelayError, reportsReachability: boolean): Outcome {
+  const { code, message, exitCode } = error;
+  let host: HostSet | undefined;
+  if (reportsReachability || CONNECTION_ERRORS.has(code)) {
+    const offline = code === 'unreachable' || code === 'timeout';
+    const keyChanged = code === 'host-key-changed' && error.hostKey ? { hostKey: error.hostKey.pinned, hostKeyOffered: error.hostKey.offered } : {};
+    host = { status: offline ? 'offline' : 'error', statusReason: message, updatedAt: Date.now(), ...keyChanged };
+  }
+  return {
+    host,
+    writes: [],
+    status: code === 'lost' || code === 'relay-disconnected' ? 'lost' : 'failed',
+    finish: { errorCode: code, errorMessage: message, ...(exitCode !== undefined ? { exitCode } : {}) },
+  };
+}
+
+/** A failed docker scan leaves the stacks as they were, saying why they were not checked again. */
+export function dockerScanFailureWrites(db: Db, job: JobRow, error: RelayError): BatchItem<'sqlite'>[] {
+  return [
+    db
+      .update(stacks)
+      .set({ error: error.message })
+      .where(and(eq(stacks.hostId, job.hostId), job.params?.stack ? eq(stacks.name, job.params.stack) : undefined)),
+  ];
+}
+
+// ---- scan ---------------------------------------------------------------------------------
+
+/** Why a reachable host still cannot be managed, or null. */
+function hostProblem(scan: Scan): string | null {
+  if (!scan.packageManager) return `unsupported OS: no supported package manager on ${scan.probe.os.prettyName || scan.probe.os.id}`;
+  return null;
+}
+
+export function scanSummary(scan: Scan): string {
+  if (!scan.packageManager) return 'unsupported OS';
+  const security = scan.updates.filter((u) => u.security).length;
+  const parts = [
+    scan.updates.length === 0 ? 'up to date' : `${scan.updates.length} update${scan.updates.length === 1 ? '' : 's'}${security ? ` (${security} security)` : ''}`,
+  ];
+  if (scan.held.length) parts.push(`${scan.held.length} held back`);
+  if (scan.reboot.required) parts.push('reboot required');
+  return parts.join(', ');
+}
+
+/** What a host may call itself and become named after (the host's word, so checked). */
+const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,62})$/;
+
+/** The host's new package list replaces the old one in the same transaction: the host never
+ * shows half a list. */
+export function scanOutcome(db: Db, job: JobRow, scan: Scan): Outcome {
+  const now = Date.now();
+  const { probe } = scan;
+  const security = scan.updates.filter((u) => u.security).length;
+  const problem = hostProblem(scan);
+  // no Docker (any more): no stacks either
+  const writes: BatchItem<'sqlite'>[] = probe.docker ? [] : [db.delete(stacks).where(eq(stacks.hostId, job.hostId))];
+  return {
+    updates: scan.updates,
+    host: {
+      // a host added without a name is called by its address until its first scan finds its host name
+      ...(HOSTNAME.test(probe.hostname)
+        ? { name: sql`case when ${hosts.name} = ${hosts.address} and ${hosts.lastScanAt} is null then ${probe.hostname} else ${hosts.name} end` }
+        : {}),
+      status: problem ? 'error' : 'online',
+      statusReason: problem,
+      osId: probe.os.id,
+      osName: probe.os.name,
+      osVersion: probe.os.version,
+      osPrettyName: probe.os.prettyName,
+      kernel: probe.kernel,
+      arch: probe.arch,
+      bootId: probe.bootId,
+      bootedAt: Math.round(now - probe.uptimeSeconds * 1000),
+      packageManager: scan.packageManager,
+      packageManagers: probe.packageManagers,
+      proxmox: probe.proxmox,
+      docker: probe.docker,
+      privilege: probe.privilege,
+      updatesCount: scan.packageManager ? scan.updates.length : null,
+      securityCount: scan.packageManager ? security : null,
+      held: scan.held,
+      scanWarnings: scan.warnings,
+      rebootRequired: scan.reboot.required,
+      rebootReason: scan.reboot.reason,
+      lastScanAt: now,
+      updatedAt: now,
+      ...(scan.hostKey ? { hostKey: scan.hostKey, hostKeyOffered: null } : {}),
+    },
+    writes,
+    status: 'succeeded',
+    finish: { exitCode: 0, summary: scanSummary(scan) },
+  };
+}
+
+// ---- upgrade and reboot -----------------------------------------------------------------
+
+export function upgradeSummary(up: Upgrade): string {
+  const upgraded = up.changes.filter((c) => c.from !== null && c.to !== null).length;
+  const installed = up.changes.filter((c) => c.from === null).length;
+  const removed = up.changes.filter((c) => c.to === null).length;
+  const parts = [`${upgraded} package${upgraded === 1 ? '' : 's'} upgraded`];
+  if (installed) parts.push(`${installed} newly installed`);
+  if (removed) parts.push(`${removed} removed`);
+  if (up.reboot.required) parts.push('reboot required');
+  return parts.join(', ');
+}
+
+/** A truncated log gets the run's last characters appended at the end. */
+function logTailWrites(db: Db, job: JobRow, logTail: string | undefined): BatchItem<'sqlite'>[] {
+  if (!job.logTruncated || !logTail) return [];
+  return [appendChunkStatement(db, job.id, `\n[patchman: the last ${logTail.length} characters of the log]\n${logTail}`)];
+}
+
+export function upgradeOutcome(db: Db, job: JobRow, up: Upgrade): Outcome {
+  return {
+    host: { rebootRequired: up.reboot.required, rebootReason: up.reboot.reason, updatedAt: Date.now() },
+    writes: logTailWrites(db, job, up.logTail),
+    status: 'succeeded',
+    finish: { exitCode: up.exitCode, summary: upgradeSummary(up), changes: up.changes },
+  };
+}
+
+function formatSeconds(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 120 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+export function rebootOutcome(_db: Db, _job: JobRow, r: Reboot): Outcome {
+  const now = Date.now();
+  return {
+    host: { status: 'online', statusReason: null, bootId: r.bootIdAfter, kernel: r.kernel, bootedAt: now, updatedAt: now },
+    writes: [],
+    status: 'succeeded',
+    finish: { exitCode: 0, summary: `back after ${formatSeconds(r.downMs)} (kernel ${r.kernel})` },
+  };
+}
+
+// ---- Docker Compose stacks ---------------------------------------------------------------
+
+/** The row values a stack report becomes (counts from its containers' image checks). */
+function stackValues(hostId: string, stack: Stack, now: number) {
+  return {
+    hostId,
+    name: stack.name,
+    status: stack.status,
+    workingDir: stack.workingDir,
+    configFiles: stack.configFiles,
+    containers: stack.containers,
+    updatesCount: stack.containers.filter((c) => c.check.status === 'update-available').length,
+    uncheckableCount: stack.containers.filter((c) => c.check.status === 'not-checkable' || c.check.status === 'error').length,
+    checkedAt: now,
+    error: null,
+  };
+}
+
+/** Insert or replace one stack of a host (its id stays: it is the stack's API id). */
+function upsertStack(db: Db, hostId: string, stack: Stack, now: number) {
+  const values = stackValues(hostId, stack, now);
+  const { hostId: _h, name: _n, ...update } = values;
+  return db
+    .insert(stacks)
+    .values({ id: newId(), ...values })
+    .onConflictDoUpdate({ target: [stacks.hostId, stacks.name], set: update });
+}
+
+export function dockerScanSummary(scan: DockerScan, only?: string): string {
+  const warned = scan.warnings.length ? `, ${plural(scan.warnings.length, 'warning')}` : '';
+  if (only) {
+    const stack = scan.stacks.find((s) => s.name === only);
+    if (!stack) return `${only}: no longer there${warned}`;
+    const n = stack.containers.filter((c) => c.check.status === 'update-available').length;
+    return `${only}: ${n ? `${plural(n, 'container')} with a newer image` : 'up to date'}${warned}`;
+  }
+  if (scan.stacks.length === 0) return `no Compose stacks${warned}`;
+  const withUpdates = scan.stacks.filter((s) => s.containers.some((c) => c.check.status === 'update-available')).length;
+  return `${plural(scan.stacks.length, 'stack')}, ${withUpdates ? `${withUpdates} with newer images` : 'all up to date'}${warned}`;
+}
+
+/** The stacks a docker scan found replace the host's (or the one stack's) in one
+ * transaction: they never show half a scan. Warnings go into its log, where the job's
+ * reader finds them. */
+export async function dockerScanOutcome(db: Db, job: JobRow, scan: DockerScan): Promise<Outcome> {
+  const now = Date.now();
+  const only = job.params?.stack;
+  const found = only ? scan.stacks.filter((s) => s.name === only) : scan.stacks;
+  const names = new Set(found.map((s) => s.name));
+  const existing = await db
+    .select({ id: stacks.id, name: stacks.name })
+    .from(stacks)
+    .where(and(eq(stacks.hostId, job.hostId), only ? eq(stacks.name, only) : undefined));
+  const gone = existing.filter((s) => !names.has(s.name)).map((s) => s.id);
+  const writes: BatchItem<'sqlite'>[] = found.map((s) => upsertStack(db, job.hostId, s, now));
+  for (let i = 0; i < gone.length; i += 90) writes.push(db.delete(stacks).where(inArray(stacks.id, gone.slice(i, i + 90))));
+  if (scan.warnings.length) writes.push(appendChunkStatement(db, job.id, scan.warnings.map((w) => `[patchman] warning: ${w}\n`).join('')));
+  return { writes, status: 'succeeded', finish: { exitCode: 0, summary: dockerScanSummary(scan, only) } };
+}
+
+type Container = Stack['containers'][number];
+
+/** The image a container runs, as far as the stack reports tell: the image id, else the
+ * repo digest. */
+const imageOf = (c: Container) => c.imageId ?? c.check.localDigest ?? null;
+
+/** Containers whose image changed between two reports of a stack (matched by container
+ * name, else by service): `from`/`to` are the image's repo digest (else its id). */
+export function containerChanges(before: Container[], after: Container[]): { name: string; from: string | null; to: string | null }[] {
+  const byName = new Map(before.map((c) => [c.name, c]));
+  const byService = new Map(before.map((c) => [c.service, c]));
+  const out: { name: string; from: string | null; to: string | null }[] = [];
+  for (const c of after) {
+    const prev = byName.get(c.name) ?? byService.get(c.service);
+    if (!prev) continue;
+    const a = imageOf(prev);
+    const b = imageOf(c);
+    if (a && b && a !== b) out.push({ name: c.name, from: prev.check.localDigest ?? a, to: c.check.localDigest ?? b });
+  }
+  return out;
+}
+
+export async function stackUpdateOutcome(db: Db, job: JobRow, up: StackUpdate): Promise<Outcome> {
+  const name = job.params?.stack ?? up.stack.name;
+  const before: StackRow | undefined = await db.query.stacks.findFirst({ where: and(eq(stacks.hostId, job.hostId), eq(stacks.name, name)) });
+  const changes = containerChanges(before?.containers ?? [], up.stack.containers);
+  const summary =
+    (changes.length ? `${plural(changes.length, 'container')} updated` : up.exitCode === 0 ? 'already up to date' : 'no container updated') +
+    (up.exitCode !== 0 ? `, docker compose exited with ${up.exitCode}` : '');
+  return {
+    writes: [...logTailWrites(db, job, up.logTail), upsertStack(db, job.hostId, { ...up.stack, name }, Date.now())],
+    status: 'succeeded',
+    finish: { exitCode: up.exitCode, summary, changes },
+  };
+}
+

@@ -1,0 +1,145 @@
+// Applying what a relay sent — output chunks and responses — in bulk: the messages that
+// arrived together become ONE D1 batch (one transaction): each job's output appended and
+// its offset moved, each response's host row, package lists pooled 14 rows to an insert,
+// stacks, and the job finished. The job model's guarantees hold inside a batch: messages
+// are taken in arrival order, a job's output is stored before its response finishes it,
+// a job finishes once (a second answer is dropped), and only the relay a job was sent to
+// may report on it.
+import { and, eq, inArray } from 'drizzle-orm';
+import type { BatchItem } from 'drizzle-orm/batch';
+import { IN_FLIGHT_STATUSES, type LiveEvent } from '../protocol/api.ts';
+import type { FromRelay } from '../protocol/relay.ts';
+import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
+import { ACTIVE, LOG_CAP, outcomeOf, outcomeStatements } from './jobs.ts';
+import { appendChunkStatement } from './job-log.ts';
+import { IDS_PER_STATEMENT, replaceUpdatesStatements } from './job-results.ts';
+import type { FinishedJob } from './job-hooks.ts';
+import type { PackageUpdate } from '../protocol/relay.ts';
+import { hostJson, jobJson } from './lib/serialize.ts';
+
+const { jobs } = schema;
+
+export type RelayMessage = Extract<FromRelay, { type: 'output' | 'response' }>;
+
+/** Most messages applied in one batch (keeps a batch well under D1's per-batch limits). */
+export const MAX_MESSAGES_PER_BATCH = 100;
+
+/**
+ * Issue 10, hole 1: a relay's output or response is accepted only for a job that was sent
+ * to THIS relay and is still dispatched or running. Anything else — an unknown id, another
+ * relay's job, a queued or finished job — is dropped (and logged by the caller).
+ */
+export function acceptsRelayMessage(job: JobRow | undefined, relayId: string): boolean {
+  return refusalOf(job, relayId) === null;
+}
+
+/** Why a relay's message about this job is refused, or null (see acceptsRelayMessage). */
+function refusalOf(job: JobRow | undefined, relayId: string): string | null {
+  if (!job) return 'unknown job';
+  if (job.relayId !== relayId) return 'job of another relay';
+  if (!(IN_FLIGHT_STATUSES as readonly string[]).includes(job.status)) return `job is ${job.status}`;
+  return null;
+}
+
+export interface AppliedBatch {
+  /** Live events, in order. */
+  events: LiveEvent[];
+  /** Jobs finished by this batch, for the after-job hooks. */
+  finished: FinishedJob[];
+  /** Messages dropped by acceptsRelayMessage (id and why), for the log. */
+  refused: { id: string; type: string; reason: string }[];
+}
+
+/** A job's output taken in this batch and not yet written. */
+interface PendingOutput {
+  /** The offset the stored row has now (the update's guard). */
+  fromOffset: number;
+  text: string;
+}
+
+/** Apply a batch of one relay's messages (in arrival order) in one D1 transaction. */
+export async function applyRelayMessages(db: Db, relayId: string, messages: RelayMessage[]): Promise<AppliedBatch> {
+  const byId = new Map<string, JobRow>();
+  const ids = [...new Set(messages.map((m) => m.id))];
+  for (let i = 0; i < ids.length; i += IDS_PER_STATEMENT) {
+    for (const j of await db.select().from(jobs).where(inArray(jobs.id, ids.slice(i, i + IDS_PER_STATEMENT)))) byId.set(j.id, j);
+  }
+
+  const statements: BatchItem<'sqlite'>[] = [];
+  const events: LiveEvent[] = [];
+  const refused: AppliedBatch['refused'] = [];
+  const outputs = new Map<string, PendingOutput>();
+  const responses: { at: { hostAt: number | null; jobAt: number }; result: unknown }[] = [];
+  /** The last package list per host (a later scan of the same host replaces an earlier one). */
+  const updateLists = new Map<string, PackageUpdate[]>();
+
+  /** Write a job's pending output (before its response, or at the end). */
+  const flushOutput = (job: JobRow) => {
+    const out = outputs.get(job.id);
+    if (!out) return;
+    outputs.delete(job.id);
+    statements.push(
+      db
+        .update(jobs)
+        .set({ status: job.status, logOffset: job.logOffset, logBytes: job.logBytes, logTruncated: job.logTruncated })
+        .where(and(eq(jobs.id, job.id), eq(jobs.logOffset, out.fromOffset), inArray(jobs.status, ACTIVE))),
+    );
+    if (out.text) statements.push(appendChunkStatement(db, job.id, out.text));
+  };
+
+  for (const m of messages) {
+    const job = byId.get(m.id);
+    if (!job || !acceptsRelayMessage(job, relayId)) {
+      refused.push({ id: m.id, type: m.type, reason: refusalOf(job, relayId) ?? 'unknown job' });
+      continue;
+    }
+    if (m.type === 'output') {
+      // a range the stored log does not end at: a re-attached relay resending (or a gap,
+      // refilled when the request is re-sent with the stored offset)
+      if (m.range && m.range.from !== job.logOffset) continue;
+      let keep = m.data;
+      if (!job.logTruncated && job.logBytes + keep.length > LOG_CAP) {
+        keep =
+          keep.slice(0, Math.max(0, LOG_CAP - job.logBytes)) +
+          `\n[patchman: output truncated here — the log is capped at ${LOG_CAP / 1024 / 1024} MiB; its end is added when the job finishes]\n`;
+        job.logTruncated = true;
+      } else if (job.logTruncated) {
+        keep = '';
+      }
+      const out = outputs.get(job.id) ?? { fromOffset: job.logOffset, text: '' };
+      out.text += keep;
+      outputs.set(job.id, out);
+      const started = job.status === 'dispatched';
+      job.status = 'running';
+      if (m.range) job.logOffset = m.range.to;
+      job.logBytes += keep.length;
+      if (started) events.push({ type: 'job', job: jobJson(job) });
+      events.push({ type: 'job.output', jobId: job.id, hostId: job.hostId, data: m.data });
+      continue;
+    }
+    flushOutput(job);
+    const outcome = await outcomeOf(db, job, m);
+    if (outcome.updates) updateLists.set(job.hostId, outcome.updates);
+    const built = outcomeStatements(db, job, { ...outcome, updates: undefined });
+    const base = statements.length;
+    statements.push(...built.statements);
+    responses.push({ at: { hostAt: built.hostAt === null ? null : base + built.hostAt, jobAt: base + built.jobAt }, result: outcome.result });
+    // finished here: anything more about it in this batch is dropped
+    job.status = outcome.status;
+  }
+  for (const id of [...outputs.keys()]) flushOutput(byId.get(id)!);
+  statements.push(...replaceUpdatesStatements(db, [...updateLists].map(([hostId, updates]) => ({ hostId, updates }))));
+
+  const finished: FinishedJob[] = [];
+  if (statements.length === 0) return { events, finished, refused };
+  const results = (await db.batch(statements as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])) as unknown[];
+  for (const { at, result } of responses) {
+    const host = at.hostAt === null ? null : ((results[at.hostAt] as HostRow[])[0] ?? null);
+    const job = (results[at.jobAt] as JobRow[])[0];
+    if (!job) continue; // finished meanwhile by someone else (cancelled, expired)
+    if (host) events.push({ type: 'host', host: hostJson(host) });
+    events.push({ type: 'job', job: jobJson(job) });
+    finished.push({ job, host, result });
+  }
+  return { events, finished, refused };
+}
