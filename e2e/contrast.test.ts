@@ -57,8 +57,8 @@ interface Violation {
 async function contrastViolations(page: Page, where: string): Promise<Violation[]> {
   await page.addScriptTag({ content: AXE });
   const result = (await page.evaluate(async () => {
-    const axe = (window as any).axe;
-    const r = await axe.run(document, { runOnly: { type: 'rule', values: ['color-contrast'] }, resultTypes: ['violations'] });
+    const g = globalThis as any;
+    const r = await g.axe.run(g.document, { runOnly: { type: 'rule', values: ['color-contrast'] }, resultTypes: ['violations'] });
     return r.violations.flatMap((v: any) => v.nodes.map((n: any) => ({ html: n.html.slice(0, 160), summary: n.failureSummary?.split('\n').slice(1).join(' ').slice(0, 200) })));
   })) as Omit<Violation, 'page'>[];
   return result.map((v) => ({ page: where, ...v }));
@@ -76,7 +76,7 @@ describe('contrast (WCAG AA) in both themes', () => {
         await page.locator('main').first().waitFor({ timeout: 20_000 });
         await page.waitForLoadState('networkidle');
         await page.waitForTimeout(300);
-        expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe(scheme);
+        expect(await page.locator('html').getAttribute('data-theme')).toBe(scheme);
         found.push(...(await contrastViolations(page, path)));
         if (path === '/' || path === '/hosts/:id') await page.screenshot({ path: `e2e/artifacts/theme-${scheme}${path === '/' ? '' : '-host'}.png`, fullPage: false });
       }
@@ -98,16 +98,16 @@ describe('contrast (WCAG AA) in both themes', () => {
     await toggle.waitFor({ timeout: 20_000 });
     expect(await toggle.getAttribute('data-choice')).toBe('system');
     await toggle.click(); // → light
-    await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme)).toBe('light');
-    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await expect.poll(() => page.locator('html').getAttribute('data-theme')).toBe('light');
+    const bg = await page.evaluate(() => { const g = globalThis as any; return g.getComputedStyle(g.document.body).backgroundColor as string; });
     await page.reload();
     await toggle.waitFor({ timeout: 20_000 });
     expect(await toggle.getAttribute('data-choice')).toBe('light');
-    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('light');
-    expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe(bg);
+    expect(await page.locator('html').getAttribute('data-theme')).toBe('light');
+    expect(await page.evaluate(() => { const g = globalThis as any; return g.getComputedStyle(g.document.body).backgroundColor as string; })).toBe(bg);
     await toggle.click(); // → dark
-    await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
-    expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).not.toBe(bg);
+    await expect.poll(() => page.locator('html').getAttribute('data-theme')).toBe('dark');
+    expect(await page.evaluate(() => { const g = globalThis as any; return g.getComputedStyle(g.document.body).backgroundColor as string; })).not.toBe(bg);
     await page.context().close();
   });
 });

@@ -2,6 +2,7 @@
 // relay, in both directions. Both ends import this module and validate what they receive.
 import * as v from 'valibot';
 import { HostAddress, Port, PosixUser, Id, PackageName, ServiceName, StackName } from './fields.ts';
+import { NotifyOutgoing, NotifySendResult } from './notify.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -242,6 +243,9 @@ export const Operations = {
     params: v.strictObject({ target: SshTarget, fingerprint: Fingerprint }),
     result: v.object({ hostKey: v.string() }),
   },
+  /** Deliver one notification on the relay's LAN (an HTTP POST or an e-mail over SMTP), only
+   * to a host:port the relay's own PATCHMAN_NOTIFY_ALLOW lists; anything else is refused. */
+  'notify.send': { params: NotifyOutgoing, result: NotifySendResult },
 } as const;
 
 /** Operations that change a host: refused for monitor-only hosts at both ends, and one at a
@@ -270,6 +274,8 @@ export const ErrorCode = v.picklist([
   'lost', // the run's outcome can no longer be known
   'host-down', // a rebooted host did not come back in time
   'internal',
+  'not-allowed', // a notification target the relay's PATCHMAN_NOTIFY_ALLOW does not list
+  'delivery-failed', // the notification target refused or did not answer
 ]);
 export type ErrorCode = v.InferOutput<typeof ErrorCode>;
 

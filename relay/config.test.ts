@@ -6,7 +6,8 @@ import { ConfigError, loadConfig } from './config.ts';
 
 describe('relay config', () => {
   it('reads the environment with defaults', () => {
-    const c = loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl' });
+    const { notifyAllow, ...c } = loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl' });
+    expect(notifyAllow.describe()).toBe('nothing');
     expect(c).toEqual({
       url: 'https://pm.example.com',
       token: 'pmr_abcdefghijkl',
@@ -18,6 +19,9 @@ describe('relay config', () => {
     });
     expect(loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_MONITOR_ONLY: 'none' }).monitorOnly).toBe('none');
     expect(() => loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_MONITOR_ONLY: 'self;id' })).toThrow(/PATCHMAN_MONITOR_ONLY/);
+    const allow = loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_NOTIFY_ALLOW: 'ntfy.lan:80,mail.lan:587' }).notifyAllow;
+    expect([allow.allows('ntfy.lan', 80), allow.allows('mail.lan', 587), allow.allows('ntfy.lan', 8080)]).toEqual([true, true, false]);
+    expect(() => loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_NOTIFY_ALLOW: 'ntfy.lan' })).toThrow(/PATCHMAN_NOTIFY_ALLOW: "ntfy.lan" is not host:port/);
   });
 
   it('reads the token from a file', () => {

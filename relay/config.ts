@@ -1,6 +1,7 @@
 // The relay is configured by environment variables only (see README "Configuration").
 import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
+import { parseNotifyAllow, type NotifyAllowlist } from './notify-allow.ts';
 
 const Int = (min: number, max: number) =>
   v.pipe(v.string(), v.regex(/^\d+$/, 'must be a whole number'), v.transform(Number), v.minValue(min), v.maxValue(max));
@@ -17,6 +18,8 @@ const Env = v.object({
     v.pipe(v.string(), v.regex(/^[A-Za-z0-9.:%_, -]*$/, 'must be "self", "none" or a comma-separated list of addresses')),
     'self',
   ),
+  /** host:port list notify.send may deliver to (LAN ntfy, Gotify, mail server); empty = none. */
+  PATCHMAN_NOTIFY_ALLOW: v.optional(v.pipe(v.string(), v.maxLength(4000)), ''),
 });
 
 export type RelayConfig = {
@@ -28,6 +31,8 @@ export type RelayConfig = {
   commandTimeoutMs: number;
   /** Hosts the relay never upgrades or reboots: "self" (default), "none", or addresses. */
   monitorOnly: string;
+  /** Where notify.send may deliver. */
+  notifyAllow: NotifyAllowlist;
 };
 
 export class ConfigError extends Error {}
@@ -49,6 +54,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayConfig {
     }
   }
   if (!token) throw new ConfigError('PATCHMAN_RELAY_TOKEN (or PATCHMAN_RELAY_TOKEN_FILE) is required: create a relay in the dashboard to get one');
+  let notifyAllow: NotifyAllowlist;
+  try {
+    notifyAllow = parseNotifyAllow(e.PATCHMAN_NOTIFY_ALLOW);
+  } catch (err) {
+    throw new ConfigError(`PATCHMAN_NOTIFY_ALLOW: ${(err as Error).message}; write host:port entries separated by commas`);
+  }
   return {
     url: e.PATCHMAN_URL,
     token,
@@ -57,5 +68,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayConfig {
     connectTimeoutMs: e.PATCHMAN_CONNECT_TIMEOUT * 1000,
     commandTimeoutMs: e.PATCHMAN_COMMAND_TIMEOUT * 1000,
     monitorOnly: e.PATCHMAN_MONITOR_ONLY.trim() || 'none',
+    notifyAllow,
   };
 }

@@ -28,6 +28,7 @@ async function main(): Promise<void> {
   const knownHosts = KnownHosts.open(config.dataDir);
   log(`relay: PatchMan relay ${RELAY_VERSION} on Node ${process.versions.node}, data in ${config.dataDir}`);
   if (config.monitorOnly !== 'none') log(`relay: never changes (monitor-only): ${config.monitorOnly} (PATCHMAN_MONITOR_ONLY)`);
+  log(`relay: notifications may be delivered to: ${config.notifyAllow.describe()} (PATCHMAN_NOTIFY_ALLOW)`);
   log(`relay: SSH public key ${keys.fingerprint} — authorise it on managed hosts: ${keys.publicKey}`);
 
   const ctx = {
@@ -37,6 +38,8 @@ async function main(): Promise<void> {
     commandTimeoutMs: config.commandTimeoutMs,
     monitorOnly: monitorOnlyPolicy(config.monitorOnly),
     runs: new Map(),
+    notifyAllow: config.notifyAllow,
+    log,
   };
   const connection = new RelayConnection({
     url: config.url,

@@ -91,6 +91,18 @@ async function waitForHealth(timeoutMs: number) {
   throw new Error(`the Worker did not answer on ${url} within ${timeoutMs / 1000} s`);
 }
 
+/** The Worker's local secrets and settings, as `wrangler dev --env-file` reads them: a
+ * NOTIFY_KEY made once per state dir (channel secrets are encrypted with it), local mode
+ * (channels may target loopback receivers), and the URL messages link to. */
+function workerEnvFile(): string {
+  const file = join(state, 'worker.env');
+  const keyFile = join(state, 'notify-key');
+  if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
+  const key = readFileSync(keyFile, 'utf8').trim();
+  writeFileSync(file, `NOTIFY_KEY=${key}\nPATCHMAN_LOCAL=1\nPATCHMAN_PUBLIC_URL=${url}\n`, { mode: 0o600 });
+  return file;
+}
+
 /** The local relay's token: made once per state dir; D1 keeps only its hash. */
 function pairLocalRelay(persist: string): string {
   const tokenFile = join(state, 'relay-token');
@@ -123,7 +135,7 @@ async function main() {
 
   // ROLLOUT_TICK_MS: how often live rollouts advance (tests shorten it)
   const vars = process.env.ROLLOUT_TICK_MS ? ['--var', `ROLLOUT_TICK_MS:${process.env.ROLLOUT_TICK_MS}`] : [];
-  start('worker', wranglerBin, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn', ...vars], quietEnv);
+  start('worker', wranglerBin, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--env-file', workerEnvFile(), '--show-interactive-dev-session=false', '--log-level', 'warn', ...vars], quietEnv);
   await waitForHealth(120_000);
 
   const relayNode = process.env.PATCHMAN_RELAY_NODE ?? process.execPath;

@@ -20,6 +20,7 @@ import { settingsRoutes } from './routes/settings.ts';
 import { stackRoutes } from './routes/stacks.ts';
 import { policyRoutes } from './routes/policies.ts';
 import { rolloutRoutes } from './routes/rollouts.ts';
+import { notificationRoutes } from './routes/notifications.ts';
 
 // Every /api path goes through `authenticate` (identity, role, CSRF, audit) first; the relay
 // socket authenticates with its own bearer token.
@@ -40,6 +41,7 @@ export const app = new Hono<AppEnv>()
   .route('/api/stacks', stackRoutes)
   .route('/api/policies', policyRoutes)
   .route('/api/rollouts', rolloutRoutes)
+  .route('/api/notifications', notificationRoutes)
   .route('/api/jobs', jobRoutes)
   .route('/api/live', live)
   .route('/relay/connect', relayConnect)

@@ -15,6 +15,14 @@ export interface Env {
   PATCHMAN_VERSION: string;
   /** Required to create the first admin anywhere but on localhost (`wrangler secret put SETUP_SECRET`). */
   SETUP_SECRET?: string;
+  /** Notifications: the Durable Object that flushes and delivers them (worker/notify/notifier.ts). */
+  NOTIFIER: DurableObjectNamespace<import('./notify/notifier.ts').Notifier>;
+  /** Encrypts channel secrets at rest (`wrangler secret put NOTIFY_KEY`; npm start makes one). */
+  NOTIFY_KEY?: string;
+  /** '1' under `npm start`: channels delivered by the Worker may target loopback and LAN addresses. */
+  PATCHMAN_LOCAL?: string;
+  /** The dashboard's address for links in messages when the notification settings name none. */
+  PATCHMAN_PUBLIC_URL?: string;
 }
 
 /** Who is making a request (set by worker/auth/middleware.ts). */

@@ -2,6 +2,7 @@
 // with every job that finished in it. This is the one place for per-scan / per-job hooks
 // (package sightings, notifications, snapshots, rollout steps): add a call below, taking
 // the whole batch at once so that 1,000 scans cost a few statements, not 1,000.
+import { notifyJobsFinished } from './notify/events.ts';
 import type { Env } from './env.ts';
 import type { Db, HostRow, JobRow } from './db/index.ts';
 import { JOB_KINDS, type FollowUp } from './job-kinds.ts';
@@ -22,6 +23,8 @@ export interface FinishedJob {
 export async function afterJobsFinished(env: Env, db: Db, finished: FinishedJob[], hostOf: (id: string) => Promise<HostRow | null>): Promise<number> {
   if (finished.length === 0) return 0;
   // (per-scan hooks go here, e.g. `await recordSightings(db, finished.filter((f) => f.job.kind === 'scan'))`)
+  // notifications: what changed, announced once (never throws: a channel cannot fail a job)
+  await notifyJobsFinished(env, finished.map((f) => f.job));
   return startFollowUps(env, db, finished, hostOf);
 }
 

@@ -23,6 +23,7 @@ import { publish } from './live-feed.ts';
 import { jobJson, relayJson } from './lib/serialize.ts';
 import { newId } from './lib/crypto.ts';
 import { readSettings } from './settings.ts';
+import { notifyJobsFinished, notifyRelayGone, notifyRelayUp } from './notify/events.ts';
 
 const { relays, hosts, jobs } = schema;
 
@@ -113,6 +114,7 @@ export class RelayHub extends DurableObject<Env> {
       const { scanConcurrency } = await readSettings(this.db);
       ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: row.id, name: row.name, concurrency: scanConcurrency }));
       await publish(this.env, { type: 'relay', relay: relayJson(row, { connected: true, lastSeenAt: Date.now() }) }, ...orphaned);
+      await notifyRelayUp(this.env, att.relayId);
       await this.dispatch();
       return;
     }
@@ -229,6 +231,7 @@ export class RelayHub extends DurableObject<Env> {
     const events: LiveEvent[] = lost.map((j) => ({ type: 'job', job: jobJson(j) }));
     if (row) events.push({ type: 'relay', relay: relayJson(row, { connected: false, lastSeenAt: now }) });
     await publish(this.env, ...events);
+    await notifyRelayGone(this.env, relayId);
   }
 
   // ---- called by the Worker (RPC) -------------------------------------------------------
@@ -312,6 +315,7 @@ export class RelayHub extends DurableObject<Env> {
     if (!relayId) return;
     const failed = await expireJobs(this.db, relayId);
     await publish(this.env, ...failed.map((j): LiveEvent => ({ type: 'job', job: jobJson(j) })));
+    await notifyJobsFinished(this.env, failed);
     await this.scheduleAlarm();
   }
 

@@ -8,6 +8,8 @@ import { readSettings } from './settings.ts';
 import { jobJson } from './lib/serialize.ts';
 import { publish } from './live-feed.ts';
 import { runDuePolicies } from './policy-schedule.ts';
+import { notifyCron } from './notify/cron.ts';
+import { notifyJobsFinished } from './notify/events.ts';
 
 const { jobs } = schema;
 
@@ -18,6 +20,7 @@ export async function runScheduled(env: Env, now = Date.now()) {
   const settings = await readSettings(db);
   const failed = await expireJobs(db, null, now);
   await publish(env, ...failed.map((job): LiveEvent => ({ type: 'job', job: jobJson(job) })));
+  await notifyJobsFinished(env, failed);
 
   const due = await dueHosts(db, settings.scanIntervalHours, now);
   const { created } = await startScans(env, db, due, 'schedule');
@@ -29,6 +32,7 @@ export async function runScheduled(env: Env, now = Date.now()) {
     .delete(jobs)
     .where(and(lt(jobs.createdAt, cutoff), inArray(jobs.status, ['succeeded', 'failed', 'cancelled', 'lost'])))
     .returning({ id: jobs.id });
+  await notifyCron(env, now);
 
   return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length, rolloutsStarted: policies.started.length };
 }

@@ -1,6 +1,7 @@
 // What every operation handler gets besides its validated params.
 import type { KnownHosts } from '../known-hosts.ts';
 import type { SshTarget } from '../ssh.ts';
+import type { NotifyAllowlist } from '../notify-allow.ts';
 
 /** A detached run this relay process is following, by run id (see ops/upgrade.ts). */
 export interface ActiveRun {
@@ -30,4 +31,8 @@ export interface OpContext {
   pollIntervalMs?: number;
   /** How often SSH is tried while a rebooted host is down. Default 5 s. */
   rebootRetryMs?: number;
+  /** Where notify.send may deliver (PATCHMAN_NOTIFY_ALLOW); absent = nowhere. */
+  notifyAllow?: NotifyAllowlist;
+  /** The relay's local log (never forwarded). */
+  log?: (line: string) => void;
 }

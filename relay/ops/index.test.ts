@@ -72,6 +72,9 @@ function spyTable(impl?: HandlerTable['probe']): HandlerTable & { probe: ReturnT
     'accept-host-key': vi.fn(async () => {
       throw new Error('not used');
     }),
+    'notify.send': vi.fn(async () => {
+      throw new Error('not used');
+    }),
   };
 }
 

@@ -22,6 +22,7 @@ import { runReboot } from './reboot.ts';
 import { runAcceptHostKey } from './accept-host-key.ts';
 import { runDockerScan } from './docker-scan.ts';
 import { runDockerUpdate } from './docker-update.ts';
+import { runNotifySend } from './notify-send.ts';
 
 export type Handler<K extends OperationName> = (params: OperationParams<K>, ctx: OpContext) => Promise<OperationResult<K>>;
 export type HandlerTable = { [K in OperationName]: Handler<K> };
@@ -35,6 +36,7 @@ export const handlers = {
   'docker.scan': (params, ctx) => runDockerScan(params, ctx),
   'docker.update': (params, ctx) => runDockerUpdate(params, ctx),
   'accept-host-key': runAcceptHostKey,
+  'notify.send': runNotifySend,
 } satisfies HandlerTable;
 
 type RequestMsg = v.InferOutput<typeof Request>;

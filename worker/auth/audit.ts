@@ -9,10 +9,11 @@ import { newId } from '../lib/crypto.ts';
 export function describeRequest(method: string, path: string): { action: string; target: string | null } {
   const parts = path.split('/');
   let target: string | null = null;
-  // /api/<collection>/<id>[/<verb>]
-  if (parts.length >= 4 && parts[3] && !['test'].includes(parts[3])) {
-    target = parts[3];
-    parts[3] = ':id';
+  // /api/<collection>/<id>[/<verb>]; /api/notifications/<collection>/<id>[/<verb>]
+  const at = parts[2] === 'notifications' ? 4 : 3;
+  if (parts.length >= at + 1 && parts[at] && !['test'].includes(parts[at])) {
+    target = parts[at];
+    parts[at] = ':id';
   }
   return { action: `${method} ${parts.join('/')}`, target };
 }

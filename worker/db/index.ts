@@ -11,3 +11,5 @@ export type StackRow = typeof schema.stacks.$inferSelect;
 export type PolicyRow = typeof schema.policies.$inferSelect;
 export type RolloutRow = typeof schema.rollouts.$inferSelect;
 export type RolloutHostRow = typeof schema.rolloutHosts.$inferSelect;
+export type NotifyChannelRow = typeof schema.notifyChannels.$inferSelect;
+export type NotifyDeliveryRow = typeof schema.notifyDeliveries.$inferSelect;

@@ -6,6 +6,7 @@ import type { InferOutput } from 'valibot';
 import type { StackContainer } from '../../protocol/relay.ts';
 import { ROLLOUT_HOST_STATUSES, ROLLOUT_STATUSES, type PolicySpec } from '../../protocol/policy.ts';
 import { ACTIVE_STATUSES, JobKind, JobStatus } from '../../protocol/api.ts';
+import type { NotifyMessage } from '../../protocol/notify.ts';
 
 /** A list of names as SQL literals, for index conditions (the names are our own constants). */
 const sqlList = (names: readonly string[]) => sql.raw(names.map((n) => `'${n}'`).join(', '));
@@ -340,3 +341,76 @@ export const rolloutHosts = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.rolloutId, t.hostId] })],
 );
+
+// ---- notifications ----------------------------------------------------------------------------
+
+/** Where notifications go. Secret settings (webhook URLs, tokens, passwords) live only in
+ * `secret`, AES-GCM encrypted with the NOTIFY_KEY Worker secret (worker/notify/secrets.ts). */
+export const notifyChannels = sqliteTable('notify_channels', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  type: text('type').notNull(),
+  /** 'worker' or the id of the relay that delivers. */
+  via: text('via').notNull().default('worker'),
+  events: text('events', { mode: 'json' }).$type<string[]>().notNull().default([]),
+  tags: text('tags', { mode: 'json' }).$type<string[]>().notNull().default([]),
+  minSeverity: text('min_severity', { enum: ['info', 'warning', 'critical'] }).notNull().default('info'),
+  enabled: integer('enabled', { mode: 'boolean' }).notNull().default(true),
+  maxPerHour: integer('max_per_hour').notNull().default(30),
+  /** The non-secret settings. */
+  config: text('config', { mode: 'json' }).$type<Record<string, unknown>>().notNull().default({}),
+  /** Encrypted JSON of the secret settings: `v1.<iv>.<ciphertext>` (base64url). */
+  secret: text('secret'),
+  lastSentAt: ms('last_sent_at'),
+  lastError: text('last_error'),
+  lastErrorAt: ms('last_error_at'),
+  createdAt: ms('created_at').notNull(),
+  updatedAt: ms('updated_at').notNull(),
+});
+
+/** Facts noticed but not yet announced: collected for a short window, then flushed as one
+ * message per channel and event name (worker/notify/outbox.ts). */
+export const notifyEvents = sqliteTable(
+  'notify_events',
+  {
+    id: text('id').primaryKey(),
+    event: text('event').notNull(),
+    hostId: text('host_id'),
+    /** What the message says about this fact ({name, detail, jobId?, relayId?, rank}). */
+    data: text('data', { mode: 'json' }).$type<{ name: string; detail: string; jobId?: string; relayId?: string; rank: number }>().notNull(),
+    createdAt: ms('created_at').notNull(),
+  },
+  (t) => [index('notify_events_created').on(t.createdAt)],
+);
+
+/** The outbox and the delivery log: one row per message per channel. */
+export const notifyDeliveries = sqliteTable(
+  'notify_deliveries',
+  {
+    id: text('id').primaryKey(),
+    channelId: text('channel_id')
+      .notNull()
+      .references(() => notifyChannels.id, { onDelete: 'cascade' }),
+    event: text('event').notNull(),
+    status: text('status', { enum: ['pending', 'sent', 'failed'] }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    /** The message (rendered for the channel's type at send time, with its secrets). */
+    message: text('message', { mode: 'json' }).$type<NotifyMessage>().notNull(),
+    error: text('error'),
+    createdAt: ms('created_at').notNull(),
+    nextAttemptAt: ms('next_attempt_at'),
+    sentAt: ms('sent_at'),
+  },
+  (t) => [
+    index('notify_deliveries_channel').on(t.channelId, t.createdAt),
+    index('notify_deliveries_due').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+  ],
+);
+
+/** What was last announced about each thing (`host:<id>`, `relay:<id>`, `digest`), so the
+ * same fact is not sent twice: only changes are. */
+export const notifyState = sqliteTable('notify_state', {
+  key: text('key').primaryKey(),
+  value: text('value', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  updatedAt: ms('updated_at').notNull(),
+});
