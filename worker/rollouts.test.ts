@@ -113,6 +113,9 @@ describe('rollouts, advanced by hand', { timeout: 60_000 }, () => {
     await advanceRollout(testEnv, db(), r.id, t0 + 2000);
     noMoreRequests(relay);
     expect(await jobsOf(r.id)).toHaveLength(2);
+    // the notification channels hear of the end once
+    const ended = await db().select().from(schema.notifyEvents).where(eq(schema.notifyEvents.event, 'rollout-finished'));
+    expect(ended.map((e) => e.data)).toEqual([expect.objectContaining({ name: 'web security', detail: 'halted: 0 patched, 2 failed, 2 skipped' })]);
   });
 
   it('the window closes mid-rollout: hosts not started by then are not started at all', async () => {

@@ -6,7 +6,7 @@
 //
 //   pending → running (canary batch 0, then batches 1…) → done
 //                 ↕ paused            ↘ halted (K failures) | cancelled | window-closed
-import { and, asc, desc, eq, gte, inArray } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, isNull } from 'drizzle-orm';
 import { ROLLOUT_LIVE, type PolicySpec, type PreviewHost, type Rollout, type RolloutHostStatus, type RolloutStatus } from '../protocol/policy.ts';
 import { schema, type Db, type HostRow, type JobRow, type PolicyRow, type RolloutHostRow, type RolloutRow } from './db/index.ts';
 import type { Env } from './env.ts';
@@ -17,6 +17,7 @@ import { startChange } from './changes.ts';
 import { startScans } from './hosts.ts';
 import { relayHub } from './relay-hub.ts';
 import { planPolicy } from './policy-plan.ts';
+import { notifyRolloutFinished } from './notify/events.ts';
 
 const { rollouts, rolloutHosts, jobs, hosts } = schema;
 
@@ -117,7 +118,10 @@ export async function advanceRollout(env: Env, db: Db, rolloutId: string, now: n
   const spec = r.spec;
   const list = await db.select().from(rolloutHosts).where(eq(rolloutHosts.rolloutId, r.id)).orderBy(asc(rolloutHosts.position));
   if (!ROLLOUT_LIVE.includes(r.status) && !list.some((h) => IN_FLIGHT.includes(h.status))) {
-    if (r.finishedAt === null) await db.update(rollouts).set({ finishedAt: now }).where(eq(rollouts.id, r.id));
+    if (r.finishedAt === null) {
+      const ended = await db.update(rollouts).set({ finishedAt: now }).where(and(eq(rollouts.id, r.id), isNull(rollouts.finishedAt))).returning({ id: rollouts.id });
+      if (ended.length) await announceEnd(env, r, r.status, list);
+    }
     return { active: false };
   }
 
@@ -258,10 +262,18 @@ export async function advanceRollout(env: Env, db: Db, rolloutId: string, now: n
     db
       .update(rollouts)
       .set({ status, reason, finishedAt })
-      .where(and(eq(rollouts.id, r.id), eq(rollouts.status, r.status))) as never,
+      .where(and(eq(rollouts.id, r.id), eq(rollouts.status, r.status)))
+      .returning({ id: rollouts.id }) as never,
   );
-  await db.batch(writes as [(typeof writes)[0], ...typeof writes]);
+  const results = (await db.batch(writes as [(typeof writes)[0], ...typeof writes])) as unknown[];
+  if (finishedAt !== null && r.finishedAt === null && (results.at(-1) as unknown[]).length) await announceEnd(env, r, status, list);
   return { active: ROLLOUT_LIVE.includes(status) || list.some((h) => IN_FLIGHT.includes(h.status)) };
+}
+
+/** Tell the notification channels that a rollout ended (once: when its finishedAt is set). */
+async function announceEnd(env: Env, r: RolloutRow, status: RolloutStatus, list: RolloutHostRow[]) {
+  const count = (s: RolloutHostStatus) => list.filter((h) => h.status === s).length;
+  await notifyRolloutFinished(env, { id: r.id, name: r.policyName, status, succeeded: count('succeeded'), failed: count('failed'), skipped: count('skipped') + count('not-started') });
 }
 
 /** Start one host's upgrade: adopt the job a previous step already created (a Worker that
