@@ -48,4 +48,6 @@ CREATE TABLE `notify_state` (
 	`updated_at` integer NOT NULL
 );
 --> statement-breakpoint
-ALTER TABLE `audit` ADD `detail` text;
+ALTER TABLE `api_tokens` ADD `created_by_user_id` text;--> statement-breakpoint
+ALTER TABLE `audit` ADD `detail` text;--> statement-breakpoint
+ALTER TABLE `relays` ADD `public_key_offered` text;

@@ -16,7 +16,10 @@ describe('relay config', () => {
       connectTimeoutMs: 10_000,
       commandTimeoutMs: 600_000,
       monitorOnly: 'self',
+      heartbeatMs: 25_000,
     });
+    expect(loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_HEARTBEAT_INTERVAL: '2' }).heartbeatMs).toBe(2000);
+    expect(() => loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_HEARTBEAT_INTERVAL: '0' })).toThrow(/PATCHMAN_HEARTBEAT_INTERVAL/);
     expect(loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_MONITOR_ONLY: 'none' }).monitorOnly).toBe('none');
     expect(() => loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_MONITOR_ONLY: 'self;id' })).toThrow(/PATCHMAN_MONITOR_ONLY/);
     const allow = loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_NOTIFY_ALLOW: 'ntfy.lan:80,mail.lan:587' }).notifyAllow;

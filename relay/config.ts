@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
 import { parseNotifyAllow, type NotifyAllowlist } from './notify-allow.ts';
+import { HEARTBEAT_INTERVAL_MS } from '../protocol/relay.ts';
 
 const Int = (min: number, max: number) =>
   v.pipe(v.string(), v.regex(/^\d+$/, 'must be a whole number'), v.transform(Number), v.minValue(min), v.maxValue(max));
@@ -20,6 +21,8 @@ const Env = v.object({
   ),
   /** host:port list notify.send may deliver to (LAN ntfy, Gotify, mail server); empty = none. */
   PATCHMAN_NOTIFY_ALLOW: v.optional(v.pipe(v.string(), v.maxLength(4000)), ''),
+  /** Seconds between heartbeats; keep it well under the Worker's heartbeat timeout. */
+  PATCHMAN_HEARTBEAT_INTERVAL: v.optional(Int(1, 300), String(HEARTBEAT_INTERVAL_MS / 1000)),
 });
 
 export type RelayConfig = {
@@ -33,6 +36,7 @@ export type RelayConfig = {
   monitorOnly: string;
   /** Where notify.send may deliver. */
   notifyAllow: NotifyAllowlist;
+  heartbeatMs: number;
 };
 
 export class ConfigError extends Error {}
@@ -69,5 +73,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayConfig {
     commandTimeoutMs: e.PATCHMAN_COMMAND_TIMEOUT * 1000,
     monitorOnly: e.PATCHMAN_MONITOR_ONLY.trim() || 'none',
     notifyAllow,
+    heartbeatMs: e.PATCHMAN_HEARTBEAT_INTERVAL * 1000,
   };
 }

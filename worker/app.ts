@@ -21,10 +21,12 @@ import { stackRoutes } from './routes/stacks.ts';
 import { policyRoutes } from './routes/policies.ts';
 import { rolloutRoutes } from './routes/rollouts.ts';
 import { notificationRoutes } from './routes/notifications.ts';
+import { securityHeaders } from './security-headers.ts';
 
 // Every /api path goes through `authenticate` (identity, role, CSRF, audit) first; the relay
 // socket authenticates with its own bearer token.
 export const app = new Hono<AppEnv>()
+  .use('*', securityHeaders)
   .use('/api/*', authenticate)
   .route('/api/health', health)
   .route('/api/setup', setupRoutes)

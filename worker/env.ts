@@ -19,10 +19,16 @@ export interface Env {
   NOTIFIER: DurableObjectNamespace<import('./notify/notifier.ts').Notifier>;
   /** Encrypts channel secrets at rest (`wrangler secret put NOTIFY_KEY`; npm start makes one). */
   NOTIFY_KEY?: string;
-  /** '1' under `npm start`: channels delivered by the Worker may target loopback and LAN addresses. */
-  PATCHMAN_LOCAL?: string;
   /** The dashboard's address for links in messages when the notification settings name none. */
   PATCHMAN_PUBLIC_URL?: string;
+  /** Overrides the relay heartbeat timeout (ms), for fault tests: see relay-heartbeat.ts. */
+  RELAY_HEARTBEAT_TIMEOUT_MS?: string;
+  /** `1` under `npm start`: this Worker runs on this machine, not behind Cloudflare (the login
+   * throttle's address), and channels it delivers may target loopback receivers. */
+  PATCHMAN_LOCAL?: string;
+  /** `1`: channels the Worker delivers may target loopback receivers, as under `npm start`
+   * (the Worker tests use it without the rest of local mode). */
+  NOTIFY_LOOPBACK?: string;
 }
 
 /** Who is making a request (set by worker/auth/middleware.ts). */

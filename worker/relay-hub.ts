@@ -24,6 +24,8 @@ import { jobJson, relayJson } from './lib/serialize.ts';
 import { newId } from './lib/crypto.ts';
 import { readSettings } from './settings.ts';
 import { notifyJobsFinished, notifyRelayGone, notifyRelayUp } from './notify/events.ts';
+import { pinRelayKey } from './relay-key.ts';
+import { HEARD_AT_RESOLUTION_MS, heartbeatTimeout, lastHeardAt, nextSilenceAt, silentSockets, type SocketState } from './relay-heartbeat.ts';
 
 const { relays, hosts, jobs } = schema;
 
@@ -37,10 +39,7 @@ const DEADLINE_GRACE_MS = 15_000;
  * inside the quarter second a line may take from the host to the browser). */
 const LIVE_FLUSH_MS = 40;
 
-interface Attachment {
-  relayId: string;
-  greeted: boolean;
-}
+type Attachment = SocketState;
 
 export class RelayHub extends DurableObject<Env> {
   db: Db;
@@ -54,10 +53,16 @@ export class RelayHub extends DurableObject<Env> {
   /** Live events wait here up to LIVE_FLUSH_MS and go out as one broadcast. */
   #live: LiveEvent[] = [];
   #liveTimer: ReturnType<typeof setTimeout> | null = null;
+  /** A hello and what follows it are taken in order: reports wait for the hello before
+   * them (a relay that reconnects mid-run sends output right after its hello). */
+  #greeting: Promise<void> = Promise.resolve();
+  /** A relay silent this long is disconnected (see relay-heartbeat.ts). */
+  heartbeatTimeoutMs: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.db = openDb(env.DB);
+    this.heartbeatTimeoutMs = heartbeatTimeout(env);
     // Heartbeats are answered without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
   }
@@ -78,7 +83,7 @@ export class RelayHub extends DurableObject<Env> {
     }
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
-    server.serializeAttachment({ relayId, greeted: false } satisfies Attachment);
+    server.serializeAttachment({ relayId, greeted: false, heardAt: Date.now() } satisfies Attachment);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -91,43 +96,57 @@ export class RelayHub extends DurableObject<Env> {
       return;
     }
     const m = msg.value;
+    if (Date.now() - (att.heardAt ?? 0) > HEARD_AT_RESOLUTION_MS) ws.serializeAttachment({ ...att, heardAt: Date.now() } satisfies Attachment);
     if (m.type === 'ping') {
       ws.send(PONG);
       return;
     }
     if (m.type === 'hello') {
-      if (m.v !== PROTOCOL_VERSION) {
-        ws.close(Close.versionMismatch, `protocol version ${m.v} is not supported; this server speaks ${PROTOCOL_VERSION}`);
-        return;
-      }
-      const [row] = await this.db
-        .update(relays)
-        .set({ version: m.version, publicKey: m.publicKey, hostname: m.hostname, lastSeenAt: Date.now() })
-        .where(eq(relays.id, att.relayId))
-        .returning();
-      if (!row || row.revokedAt) {
-        ws.close(Close.revoked, 'relay revoked');
-        return;
-      }
-      ws.serializeAttachment({ ...att, greeted: true } satisfies Attachment);
-      const orphaned = await this.reclaimOrphans(att.relayId);
-      const { scanConcurrency } = await readSettings(this.db);
-      ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: row.id, name: row.name, concurrency: scanConcurrency }));
-      await publish(this.env, { type: 'relay', relay: relayJson(row, { connected: true, lastSeenAt: Date.now() }) }, ...orphaned);
-      await notifyRelayUp(this.env, att.relayId);
-      await this.dispatch();
+      const greeting = this.#greeting.then(() => this.greet(ws, m));
+      this.#greeting = greeting.catch((err) => console.error('relay hello failed', err instanceof Error ? err.message : String(err)));
+      await greeting;
       return;
     }
-    if (!att.greeted) {
+    await this.#greeting;
+    const now = ws.deserializeAttachment() as Attachment;
+    if (!now.greeted) {
       ws.close(Close.invalidMessage, 'hello first');
       return;
     }
     // output or a response (liveness comes from heartbeats: see status())
     if (m.type === 'response' && this.pending.settle(m.id, m)) return;
     await new Promise<void>((done) => {
-      this.#incoming.push({ relayId: att.relayId, msg: m, done });
+      this.#incoming.push({ relayId: now.relayId, msg: m, done });
       if (!this.#draining) void this.drain();
     });
+  }
+
+  async greet(ws: WebSocket, m: Extract<FromRelay, { type: 'hello' }>): Promise<void> {
+    const att = ws.deserializeAttachment() as Attachment;
+    if (m.v !== PROTOCOL_VERSION) {
+      ws.close(Close.versionMismatch, `protocol version ${m.v} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+      return;
+    }
+    const pinned = await this.db.query.relays.findFirst({ where: eq(relays.id, att.relayId) });
+    const key = pinRelayKey(pinned ?? { publicKey: null }, m.publicKey);
+    if (key.publicKeyOffered) console.warn(`relay ${att.relayId}: presented an SSH key other than the pinned one; waiting for an admin to accept it`);
+    const [row] = await this.db
+      .update(relays)
+      .set({ version: m.version, hostname: m.hostname, lastSeenAt: Date.now(), ...key })
+      .where(eq(relays.id, att.relayId))
+      .returning();
+    if (!row || row.revokedAt) {
+      ws.close(Close.revoked, 'relay revoked');
+      return;
+    }
+    ws.serializeAttachment({ ...att, greeted: true, heardAt: Date.now() } satisfies Attachment);
+    await this.scheduleAlarm();
+    const orphaned = await this.reclaimOrphans(att.relayId);
+    const { scanConcurrency } = await readSettings(this.db);
+    ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: row.id, name: row.name, concurrency: scanConcurrency }));
+    await publish(this.env, { type: 'relay', relay: relayJson(row, { connected: true, lastSeenAt: Date.now() }) }, ...orphaned);
+    await notifyRelayUp(this.env, att.relayId);
+    await this.dispatch();
   }
 
   /** Apply the waiting messages, a batch at a time, until none are left. */
@@ -181,7 +200,8 @@ export class RelayHub extends DurableObject<Env> {
     } catch {
       // already closed
     }
-    if (this.ctx.getWebSockets().some((s) => s !== ws)) return; // replaced, not gone
+    if (this.ctx.getWebSockets().some((s) => s !== ws && !(s.deserializeAttachment() as Attachment).silent)) return; // replaced, not gone
+    if (att?.silent) return; // already handled as gone by closeSilent
     this.pending.failAll(new RequestFailed('relay-disconnected', 'the relay disconnected'));
     if (!att) return;
     await this.relayGone(att.relayId);
@@ -189,7 +209,7 @@ export class RelayHub extends DurableObject<Env> {
 
   async webSocketError(ws: WebSocket): Promise<void> {
     const att = ws.deserializeAttachment() as Attachment | null;
-    if (att && !this.ctx.getWebSockets().some((s) => s !== ws)) await this.relayGone(att.relayId);
+    if (att && !att.silent && !this.ctx.getWebSockets().some((s) => s !== ws && !(s.deserializeAttachment() as Attachment).silent)) await this.relayGone(att.relayId);
   }
 
   /** Jobs sent on an earlier connection: their answers (and output) went to a dead socket
@@ -244,7 +264,10 @@ export class RelayHub extends DurableObject<Env> {
       const t = this.ctx.getWebSocketAutoResponseTimestamp(ws);
       if (t && (last === null || t.getTime() > last)) last = t.getTime();
     }
-    const connected = sockets.some((ws) => (ws.deserializeAttachment() as Attachment).greeted);
+    const connected = sockets.some((ws) => {
+      const att = ws.deserializeAttachment() as Attachment;
+      return att.greeted && !att.silent && Date.now() - lastHeardAt(this.ctx, ws) < this.heartbeatTimeoutMs;
+    });
     return { connected, lastSeenAt: last };
   }
 
@@ -313,6 +336,7 @@ export class RelayHub extends DurableObject<Env> {
   async alarm(): Promise<void> {
     const relayId = (await this.ctx.storage.get<string>('relayId')) ?? null;
     if (!relayId) return;
+    await this.closeSilent();
     const failed = await expireJobs(this.db, relayId);
     await publish(this.env, ...failed.map((j): LiveEvent => ({ type: 'job', job: jobJson(j) })));
     await notifyJobsFinished(this.env, failed);
@@ -320,7 +344,30 @@ export class RelayHub extends DurableObject<Env> {
   }
 
   greetedSocket(): WebSocket | null {
-    return this.ctx.getWebSockets().find((ws) => (ws.deserializeAttachment() as Attachment).greeted) ?? null;
+    return this.ctx.getWebSockets().find((ws) => (ws.deserializeAttachment() as Attachment).greeted && !(ws.deserializeAttachment() as Attachment).silent) ?? null;
+  }
+
+  /** Close the sockets that missed their heartbeats; with none left, the relay is gone
+   * (its close handshake may never come: a frozen relay does not answer). */
+  async closeSilent(): Promise<void> {
+    const silent = silentSockets(this.ctx, this.heartbeatTimeoutMs);
+    if (silent.length === 0) return;
+    let relayId: string | null = null;
+    for (const ws of silent) {
+      const att = ws.deserializeAttachment() as Attachment;
+      relayId = att.relayId;
+      console.warn(`relay ${att.relayId}: no heartbeat for ${Math.round(this.heartbeatTimeoutMs / 1000)} s; disconnecting it`);
+      ws.serializeAttachment({ ...att, silent: true } satisfies Attachment);
+      try {
+        ws.close(Close.silent, 'no heartbeat in time');
+      } catch {
+        // already gone
+      }
+    }
+    if (relayId && !this.greetedSocket()) {
+      this.pending.failAll(new RequestFailed('relay-disconnected', 'the relay stopped answering'));
+      await this.relayGone(relayId);
+    }
   }
 
   async scheduleAlarm(): Promise<void> {
@@ -330,7 +377,9 @@ export class RelayHub extends DurableObject<Env> {
       where: and(eq(jobs.relayId, relayId), inArray(jobs.status, [...IN_FLIGHT_STATUSES])),
       orderBy: asc(jobs.deadlineAt),
     });
-    if (next?.deadlineAt) await this.ctx.storage.setAlarm(next.deadlineAt);
+    const silenceAt = nextSilenceAt(this.ctx, this.heartbeatTimeoutMs);
+    const at = Math.min(next?.deadlineAt ?? Infinity, silenceAt ?? Infinity);
+    if (Number.isFinite(at)) await this.ctx.storage.setAlarm(at);
   }
 }
 

@@ -11,7 +11,7 @@ export default defineProject(async () => ({
       wrangler: { configPath: here('../wrangler.toml') },
       miniflare: {
         // SETUP_SECRET: what `wrangler secret put SETUP_SECRET` sets in production.
-        bindings: { TEST_MIGRATIONS: await readD1Migrations(here('../migrations')), SETUP_SECRET: 'test-setup-secret-42', NOTIFY_KEY: 'test-notify-key-0123456789', PATCHMAN_LOCAL: '1' },
+        bindings: { TEST_MIGRATIONS: await readD1Migrations(here('../migrations')), SETUP_SECRET: 'test-setup-secret-42', NOTIFY_KEY: 'test-notify-key-0123456789', NOTIFY_LOOPBACK: '1' },
       },
     }),
   ],

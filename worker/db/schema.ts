@@ -20,6 +20,8 @@ export const relays = sqliteTable('relays', {
   /** SHA-256 of the bearer token; the token itself is shown once and never stored. */
   tokenHash: text('token_hash').notNull().unique(),
   publicKey: text('public_key'),
+  /** A different key a later hello presented: not shown as the relay's key until an admin accepts it. */
+  publicKeyOffered: text('public_key_offered'),
   version: text('version'),
   hostname: text('hostname'),
   createdAt: ms('created_at').notNull(),
@@ -231,6 +233,8 @@ export const apiTokens = sqliteTable('api_tokens', {
   tokenHash: text('token_hash').notNull().unique(),
   role: text('role', { enum: ROLES }).notNull(),
   createdBy: text('created_by'),
+  /** The user the token answers to (its rights never exceed theirs; revoked with them). */
+  createdByUserId: text('created_by_user_id'),
   createdAt: ms('created_at').notNull(),
   lastUsedAt: ms('last_used_at'),
   revokedAt: ms('revoked_at'),

@@ -106,7 +106,8 @@ export async function checkChannel(env: Env, db: Db, type: ChannelType, via: str
     return; // the relay's own allowlist decides what it reaches
   }
   if (type === 'email') throw new ApiError(400, 'invalid', 'via: e-mail is sent through a relay (choose the relay that can reach your mail server)', 'via');
-  if (env.PATCHMAN_LOCAL === '1') return; // npm start: loopback receivers are fine
+  // npm start (PATCHMAN_LOCAL), or a Worker told so (NOTIFY_LOOPBACK): loopback receivers are fine
+  if (env.PATCHMAN_LOCAL === '1' || env.NOTIFY_LOOPBACK === '1') return;
   const host = new URL(channelKind(type).endpoint(full)).hostname;
   if (isLocalHost(host)) {
     const field = ENDPOINT_FIELD[type];

@@ -94,7 +94,7 @@ describe('notification channels', () => {
     }
     // a deployed Worker (not npm start) refuses LAN targets: they go through a relay
     const db = openDb(testEnv.DB);
-    const deployed = { ...testEnv, PATCHMAN_LOCAL: undefined };
+    const deployed = { ...testEnv, PATCHMAN_LOCAL: undefined, NOTIFY_LOOPBACK: undefined };
     await expect(checkChannel(deployed, db, 'ntfy', 'worker', { url: 'http://192.168.1.20/patchman' } as never)).rejects.toMatchObject({ status: 400, field: 'config.url' });
     await expect(checkChannel(deployed, db, 'gotify', 'worker', { url: 'http://gotify.lan', token: 'x' } as never)).rejects.toMatchObject({ status: 400, field: 'config.url' });
     await expect(checkChannel(deployed, db, 'discord', 'worker', { url: 'https://discord.com/api/webhooks/1/abc' } as never)).resolves.toBeUndefined();
