@@ -162,4 +162,42 @@ describe('a simulated fleet', () => {
     await page.screenshot({ path: 'e2e/artifacts/fleet-stacks.png' });
     await page.close();
   });
+
+  it('host pages: package checkboxes only where single packages may be upgraded, else the reason', async () => {
+    mkdirSync('e2e/artifacts', { recursive: true });
+    const page = await app.page(browser, { viewport: { width: 1280, height: 900 } });
+    const cases: [string, boolean, RegExp | null, string, RegExp][] = [
+      ['rocky9', true, null, 'fedora', /with a full upgrade \(dnf -y upgrade\)/],
+      ['leap15', true, null, 'suse', /with a full upgrade \(zypper update\)/],
+      ['arch-reboot', false, /Arch does not support partial upgrades/, 'arch', /full system upgrade \(pacman -Syu\), the only kind this pacman host allows/],
+      ['pve8-reboot', false, /Proxmox documents partial upgrades as unsupported/, 'debian', /apt-get dist-upgrade\), as Proxmox VE requires/],
+      ['alpine320', false, /only as a whole \(apk upgrade\)/, 'alpine', /full system upgrade \(apk upgrade\), the only kind this apk host allows/],
+    ];
+    for (const [name, selectable, why, distro, command] of cases) {
+      const id = [...added.values()].find((h) => h.profile === name)!.id;
+      await page.goto(`${app.url}/hosts/${id}`);
+      await page.locator('[data-testid="package-row"]').first().waitFor({ timeout: 20_000 });
+      expect(await page.locator('[data-testid="host-distro"]').first().getAttribute('data-distro'), name).toBe(distro);
+      expect(await page.locator('[data-testid="package-select"]').count(), name).toBe(selectable ? await page.locator('[data-testid="package-row"]').count() : 0);
+      expect(await page.locator('[data-testid="upgrade-selected"]').count(), name).toBe(selectable ? 1 : 0);
+      expect(await page.locator('[data-testid="upgrade-all"]').isEnabled(), name).toBe(true);
+      if (why) expect(await page.locator('[data-testid="selective-note"]').innerText(), name).toMatch(why);
+      else expect(await page.locator('[data-testid="selective-note"]').count(), name).toBe(0);
+      await page.screenshot({ path: `e2e/artifacts/host-${name}.png` });
+      // The confirmation names the command the descriptor gives for this host.
+      await page.locator('[data-testid="upgrade-all"]').click();
+      expect(await page.locator('[data-testid="upgrade-confirm-summary"]').innerText(), name).toMatch(command);
+      await page.keyboard.press('Escape');
+      await page.locator('[data-testid="upgrade-confirm-summary"]').waitFor({ state: 'hidden' });
+    }
+    // Help lists every package manager from the same descriptors.
+    await page.goto(`${app.url}/help#full-or-selected`);
+    const q = page.locator('[data-testid="help-question"][data-id="full-or-selected"]');
+    await q.locator('summary').waitFor();
+    if ((await q.getAttribute('open')) === null) await q.locator('summary').click();
+    const text = await q.innerText();
+    for (const line of [/dnf \(Fedora, RHEL, Rocky.*dnf -y upgrade/, /zypper \(openSUSE Leap.*zypper update/, /apk \(Alpine Linux\).*apk upgrade.*whole system only/]) expect(text).toMatch(line);
+    await q.screenshot({ path: 'e2e/artifacts/help-full-or-selected.png' });
+    await page.close();
+  });
 });

@@ -50,4 +50,6 @@ CREATE TABLE `notify_state` (
 --> statement-breakpoint
 ALTER TABLE `api_tokens` ADD `created_by_user_id` text;--> statement-breakpoint
 ALTER TABLE `audit` ADD `detail` text;--> statement-breakpoint
-ALTER TABLE `relays` ADD `public_key_offered` text;
+ALTER TABLE `relays` ADD `public_key_offered` text;--> statement-breakpoint
+CREATE INDEX `hosts_name` ON `hosts` ("name" collate nocase);--> statement-breakpoint
+CREATE INDEX `jobs_kind_created` ON `jobs` (`kind`,`created_at`);

@@ -3,6 +3,7 @@
 import * as v from 'valibot';
 import { HostAddress, Port, PosixUser, Id, PackageName, ServiceName, StackName } from './fields.ts';
 import { NotifyOutgoing, NotifySendResult } from './notify.ts';
+import { PACKAGE_FAILURE_CODES, PACKAGE_MANAGER_NAMES } from './package-managers.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -24,7 +25,7 @@ export const SshTarget = v.strictObject({
   user: PosixUser,
 });
 
-export const PackageManagerName = v.picklist(['apt', 'pacman', 'dnf', 'yum', 'zypper', 'apk']);
+export const PackageManagerName = v.picklist(PACKAGE_MANAGER_NAMES);
 
 export const ProbeResult = v.object({
   os: v.object({
@@ -273,14 +274,15 @@ export const ErrorCode = v.picklist([
   'unknown-operation', // not in the closed vocabulary
   'relay-disconnected', // the relay went away while the request was pending
   'monitor-only', // the host may be scanned but never changed
-  'locked', // another package manager run holds the dpkg/pacman lock
-  'dpkg-interrupted', // an earlier dpkg run was interrupted: dpkg --configure -a first
+  'locked', // older relays' lock-held (protocol/package-managers.ts LEGACY_FAILURE_CODES)
+  'dpkg-interrupted', // older relays' interrupted-transaction
   'not-started', // a resumed run that never began on the host: nothing changed
   'lost', // the run's outcome can no longer be known
   'host-down', // a rebooted host did not come back in time
   'internal',
   'not-allowed', // a notification target the relay's PATCHMAN_NOTIFY_ALLOW does not list
   'delivery-failed', // the notification target refused or did not answer
+  ...PACKAGE_FAILURE_CODES, // a package manager's failure in neutral words (lock-held, …)
 ]);
 export type ErrorCode = v.InferOutput<typeof ErrorCode>;
 

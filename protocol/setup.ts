@@ -2,8 +2,11 @@
 // shown by the dashboard, written in the README, and used as is by the tests that upgrade
 // this machine through sudo (so the lines users copy are the lines that were tested).
 
-/** Binaries the relay runs through `sudo -n`: the package managers and reboot. */
-export const SUDO_COMMANDS = ['/usr/bin/apt-get', '/usr/bin/apt-mark', '/usr/bin/pacman', '/usr/bin/checkupdates', '/usr/sbin/reboot', '/usr/bin/reboot'];
+import { PACKAGE_MANAGERS, PACKAGE_MANAGER_NAMES } from './package-managers.ts';
+
+/** Binaries the relay runs through `sudo -n`: each package manager's (its descriptor says
+ * which) and reboot. */
+export const SUDO_COMMANDS = [...new Set([...PACKAGE_MANAGER_NAMES.flatMap((n) => PACKAGE_MANAGERS[n].sudo), '/usr/sbin/reboot', '/usr/bin/reboot'])];
 
 /** The environment an upgrade needs inside sudo (env_reset drops it otherwise): the C
  * locale, no debconf prompts, needrestart restarting services itself, no listchanges pager. */

@@ -125,6 +125,10 @@ const NICE: Record<ProfileName, { prefix: string; tags: string[] }> = {
   'pve8-reboot': { prefix: 'pve', tags: ['proxmox', 'hypervisor'] },
   'pbs3': { prefix: 'backup', tags: ['proxmox', 'backup'] },
   'arch-reboot': { prefix: 'workstation', tags: ['arch', 'desktop'] },
+  'rocky9': { prefix: 'rocky', tags: ['rhel', 'app'] },
+  'fedora40-reboot': { prefix: 'fedora', tags: ['fedora', 'dev'] },
+  'leap15': { prefix: 'suse', tags: ['opensuse', 'files'] },
+  'alpine320': { prefix: 'alpine', tags: ['alpine', 'edge'] },
 };
 
 function demoHosts(count: number): HostSpec[] {

@@ -44,9 +44,9 @@ async function main(): Promise<void> {
   const outDir = join(import.meta.dirname, 'fixtures', current ? 'debian12-current' : 'debian12-local');
   mkdirSync(outDir, { recursive: true });
   const tmp = mkdtempSync(join(tmpdir(), 'patchman-capture-'));
-  // This machine has apt: everything a root login's scan can send, except pacman's commands.
+  // This machine has apt: everything a root login's scan can send with apt (no other group's).
   const commands = relayCommands().filter(
-    (c) => c.group !== 'pacman' && !c.sudo && (current ? ['apt-list', 'apt-showhold'].includes(c.kind) : true) && (!only || only.includes(c.kind)),
+    (c) => (c.group === undefined || c.group === 'apt') && !c.sudo && (current ? ['apt-list', 'apt-showhold'].includes(c.kind) : true) && (!only || only.includes(c.kind)),
   );
   const results: Array<{ kind: string; command: string; stdinBytes: number; code: number | null }> = [];
   const save = (c: RelayCommand, r: Captured): void => {

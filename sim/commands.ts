@@ -6,6 +6,10 @@ import { PROBE_COMMAND, PROBE_SCRIPT, PROBE_BEGIN } from '../relay/ops/probe.ts'
 import { BOOT_ID_COMMAND, REBOOT_COMMAND } from '../relay/ops/reboot.ts';
 import { APT_COMMANDS, APT_LIST_COMMAND, APT_REBOOT_BEGIN, APT_REBOOT_SCRIPT, APT_SHOWHOLD_COMMAND, apt } from '../relay/pkg/apt.ts';
 import { CHECKUPDATES_COMMAND, PACMAN_FALLBACK_SCRIPT, PACMAN_LIST_COMMAND, PACMAN_REBOOT_BEGIN, PACMAN_REBOOT_SCRIPT, pacman } from '../relay/pkg/pacman.ts';
+import { DNF_INSTALLED_COMMAND, DNF_LIST_COMMAND, DNF_REBOOT_BEGIN, DNF_REBOOT_SCRIPT, DNF_SECURITY_COMMAND, dnf } from '../relay/pkg/dnf.ts';
+import { ZYPPER_LIST_COMMAND, ZYPPER_PATCHES_COMMAND, ZYPPER_REBOOT_BEGIN, ZYPPER_REBOOT_SCRIPT, ZYPPER_REFRESH, zypper } from '../relay/pkg/zypper.ts';
+import { APK_LIST_COMMAND, APK_REBOOT_BEGIN, APK_REBOOT_SCRIPT, APK_UPDATE, apk } from '../relay/pkg/apk.ts';
+import { PACKAGE_MANAGERS, PACKAGE_MANAGER_NAMES, type PackageManagerName } from '../protocol/package-managers.ts';
 import { SH_COMMAND, privileged } from '../relay/pkg/shell.ts';
 import type { PackageUpgrader } from '../relay/pkg/types.ts';
 import { RUN_POLL_BEGIN, RUN_START_BEGIN, collectScript, pollScript, startScript } from '../relay/run.ts';
@@ -26,7 +30,8 @@ export interface RelayCommand {
   sudo?: boolean;
 }
 
-export type PmGroup = 'apt' | 'pacman';
+/** A package manager the simulator has hosts for (yum is dnf's other name). */
+export type PmGroup = Exclude<PackageManagerName, 'yum'>;
 
 export const PROBE: RelayCommand = { kind: 'probe', command: PROBE_COMMAND, stdin: PROBE_SCRIPT };
 
@@ -44,6 +49,20 @@ export function relayCommands(): RelayCommand[] {
     { kind: 'pacman-sync', command: SH_COMMAND, stdin: PACMAN_FALLBACK_SCRIPT.sudo, group: 'pacman', refreshOnly: true, conditional: true, sudo: true },
     { kind: 'pacman-list', command: PACMAN_LIST_COMMAND, group: 'pacman' },
     { kind: 'pacman-reboot', command: SH_COMMAND, stdin: PACMAN_REBOOT_SCRIPT, group: 'pacman' },
+    { kind: 'dnf-list', command: DNF_LIST_COMMAND.refresh, group: 'dnf', refreshOnly: true },
+    { kind: 'dnf-list', command: DNF_LIST_COMMAND.cached, group: 'dnf' },
+    { kind: 'dnf-security', command: DNF_SECURITY_COMMAND, group: 'dnf', conditional: true },
+    { kind: 'dnf-installed', command: DNF_INSTALLED_COMMAND, group: 'dnf', conditional: true },
+    { kind: 'dnf-reboot', command: SH_COMMAND, stdin: DNF_REBOOT_SCRIPT, group: 'dnf' },
+    { kind: 'zypper-refresh', command: privileged(ZYPPER_REFRESH, 'root'), group: 'zypper', refreshOnly: true },
+    { kind: 'zypper-refresh', command: privileged(ZYPPER_REFRESH, 'sudo'), group: 'zypper', refreshOnly: true, sudo: true },
+    { kind: 'zypper-list', command: ZYPPER_LIST_COMMAND, group: 'zypper' },
+    { kind: 'zypper-patches', command: ZYPPER_PATCHES_COMMAND, group: 'zypper', conditional: true },
+    { kind: 'zypper-reboot', command: SH_COMMAND, stdin: ZYPPER_REBOOT_SCRIPT, group: 'zypper' },
+    { kind: 'apk-update', command: privileged(APK_UPDATE, 'root'), group: 'apk', refreshOnly: true },
+    { kind: 'apk-update', command: privileged(APK_UPDATE, 'sudo'), group: 'apk', refreshOnly: true, sudo: true },
+    { kind: 'apk-list', command: APK_LIST_COMMAND, group: 'apk' },
+    { kind: 'apk-reboot', command: SH_COMMAND, stdin: APK_REBOOT_SCRIPT, group: 'apk' },
   ];
 }
 
@@ -112,7 +131,7 @@ export function splitCombined(stdin: string, known: RelayCommand[]): RelayComman
 export { BOOT_ID_COMMAND, SH_COMMAND };
 
 /** The relay's upgrade half of each package module. */
-export const UPGRADERS: Record<PmGroup, PackageUpgrader> = { apt: apt.upgrade, pacman: pacman.upgrade };
+export const UPGRADERS: Record<PmGroup, PackageUpgrader> = { apt: apt.upgrade, pacman: pacman.upgrade, dnf: dnf.upgrade, zypper: zypper.upgrade, apk: apk.upgrade };
 
 /** The reboot command as root and through sudo (relay/ops/reboot.ts). */
 export const REBOOT_COMMANDS = { root: privileged(REBOOT_COMMAND, 'root'), sudo: privileged(REBOOT_COMMAND, 'sudo') } as const;
@@ -121,6 +140,9 @@ export const REBOOT_COMMANDS = { root: privileged(REBOOT_COMMAND, 'root'), sudo:
 export const REBOOT_CHECKS = {
   apt: { kind: 'apt-reboot', begin: APT_REBOOT_BEGIN, sections: scriptSections(APT_REBOOT_SCRIPT) },
   pacman: { kind: 'pacman-reboot', begin: PACMAN_REBOOT_BEGIN, sections: scriptSections(PACMAN_REBOOT_SCRIPT) },
+  dnf: { kind: 'dnf-reboot', begin: DNF_REBOOT_BEGIN, sections: scriptSections(DNF_REBOOT_SCRIPT) },
+  zypper: { kind: 'zypper-reboot', begin: ZYPPER_REBOOT_BEGIN, sections: scriptSections(ZYPPER_REBOOT_SCRIPT) },
+  apk: { kind: 'apk-reboot', begin: APK_REBOOT_BEGIN, sections: scriptSections(APK_REBOOT_SCRIPT) },
 } as const;
 
 function scriptSections(script: string): string[] {
@@ -153,16 +175,21 @@ function runIdOf(stdin: string): string | null {
 
 /** Which privilege and packages make `up.runScript` build exactly `command`, if any. */
 export function matchRunCommand(command: string, up: PackageUpgrader): { privilege: RunPrivilege; packages: string[] | null } | null {
-  const last = command.split('\n').at(-1) ?? '';
-  const quoted = [...last.matchAll(/'([^']*)'/g)].map((m) => m[1]);
+  // The package names are the quoted words of the command lines (not of the `echo '$ …'`).
+  const lines = command.split('\n').filter((l) => !l.startsWith("echo '"));
+  const quoted = lines.flatMap((l) => [...l.matchAll(/'([^'\s]*)'/g)].map((m) => m[1]));
+  // The OS ids some package managers build another command for (zypper: dup on Tumbleweed).
+  const osIds = [undefined, ...PACKAGE_MANAGER_NAMES.flatMap((n) => PACKAGE_MANAGERS[n].wholeOnlyOn?.osIds ?? [])];
   for (const privilege of ['root', 'sudo'] as const) {
     for (const packages of quoted.length > 0 ? [null, quoted] : [null]) {
-      try {
-        if (up.runScript({ privilege, packages }) === command) return { privilege, packages };
-        // apt's `upgrade` mode (a policy's aptMode): simulated like a full upgrade
-        if (!packages && up.runScript({ privilege, packages, aptMode: 'upgrade' }) === command) return { privilege, packages };
-      } catch {
-        /* e.g. pacman refuses packages */
+      for (const osId of osIds) {
+        try {
+          if (up.runScript({ privilege, packages, osId }) === command) return { privilege, packages };
+          // apt's `upgrade` mode (a policy's aptMode): simulated like a full upgrade
+          if (!packages && up.runScript({ privilege, packages, osId, aptMode: 'upgrade' }) === command) return { privilege, packages };
+        } catch {
+          /* e.g. pacman refuses packages */
+        }
       }
     }
   }

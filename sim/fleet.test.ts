@@ -135,7 +135,8 @@ describe('probe through the relay', () => {
       const want = PROFILES[name].expected;
       expect(p.os).toMatchObject(want.os);
       expect(p.hostname).toBe(name);
-      expect(p.packageManagers).toEqual([want.packageManager]);
+      // The first one found is the one the relay drives (Rocky and Fedora have yum as well).
+      expect(p.packageManagers[0]).toBe(want.packageManager);
       expect(p.proxmox?.product ?? null).toBe(want.proxmox);
       expect(p.privilege).toBe('root');
       expect(p.bootId).toMatch(/^[0-9a-f-]{36}$/);
@@ -247,5 +248,56 @@ describe('failure modes map to error codes', () => {
     expect(await executeRequest(req('probe', host('f-refuse')), ctx)).toMatchObject({ ok: true });
     await fleet.setFailure('f-refuse', 'refuse');
     expect(await executeRequest(req('probe', host('f-refuse')), ctx)).toMatchObject({ ok: false, error: { code: 'unreachable' } });
+  });
+});
+
+describe('dnf, zypper and apk hosts: patched fully and selectively where allowed, reboots reported', () => {
+  const upgrade = (h: FleetHost, runId: string, packages?: string[]) => executeRequest(req('upgrade', h, { runId, ...(packages ? { packages } : {}) }, 'root', 120_000), { ...ctx, pollIntervalMs: 20, runs: new Map() });
+  const scan = async (h: FleetHost) => {
+    const r = await executeRequest(req('scan', h, { refresh: false }), ctx);
+    if (!r.ok) throw new Error(JSON.stringify(r));
+    return r.result as any;
+  };
+
+  it('Rocky: the security update alone, then the rest; the scan follows', async () => {
+    const h = host('rocky9');
+    const sel = await upgrade(h, 'sim-rocky-sel', ['hello-pm']);
+    expect(sel, JSON.stringify(sel)).toMatchObject({ ok: true, result: { packageManager: 'dnf', mode: 'selective', changes: [{ name: 'hello-pm.noarch', from: '1.0-1', to: '1.1-1' }] } });
+    const after = await scan(h);
+    expect(after.updates.map((u: any) => [u.name, u.security])).toEqual([['other-pm', false]]);
+    const full = await upgrade(h, 'sim-rocky-full');
+    expect(full).toMatchObject({ ok: true, result: { mode: 'full', changes: [{ name: 'other-pm.noarch', from: '2.0-1', to: '2.1-1' }], reboot: { required: false } } });
+    expect((await scan(h)).updates).toEqual([]);
+  });
+
+  it('openSUSE Leap: the kernel update makes zypper needs-rebooting say reboot; the reboot clears it', async () => {
+    const h = host('leap15');
+    const full = await upgrade(h, 'sim-leap-full');
+    expect(full, JSON.stringify(full)).toMatchObject({ ok: true, result: { packageManager: 'zypper', mode: 'full', reboot: { required: true, reason: 'zypper needs-rebooting: Core libraries or services have been updated.' } } });
+    expect((full as any).result.changes.map((c: any) => c.name)).toEqual(['hello-pm.noarch', 'kernel-default.noarch', 'other-pm.noarch']);
+    const rebooted = await executeRequest(req('reboot', h, { runId: 'sim-leap-reboot' }, 'root', 120_000), { ...ctx, rebootRetryMs: 100 });
+    expect(rebooted, JSON.stringify(rebooted)).toMatchObject({ ok: true });
+    expect((await scan(h)).reboot).toEqual({ required: false, reason: null });
+  });
+
+  it('Alpine: single packages are refused (whole system only), the full upgrade works', async () => {
+    const h = host('alpine320');
+    const sel = await upgrade(h, 'sim-alpine-sel', ['busybox']);
+    expect(sel).toMatchObject({ ok: false, error: { code: 'invalid-request' } });
+    const full = await upgrade(h, 'sim-alpine-full');
+    expect(full, JSON.stringify(full)).toMatchObject({ ok: true, result: { packageManager: 'apk', mode: 'full' } });
+    expect((full as any).result.changes).toContainEqual({ name: 'busybox', from: '1.36.1-r28', to: '1.36.1-r29' });
+    expect((await scan(h)).updates).toEqual([]);
+  });
+
+  it('Fedora: a held rpmdb lock fails the upgrade as lock-held with dnf\'s own words', async () => {
+    const h = host('fedora40-reboot');
+    await fleet.setFailure(h.name, 'lock-held');
+    try {
+      const r = await upgrade(h, 'sim-fedora-lock');
+      expect(r).toMatchObject({ ok: false, error: { code: 'lock-held', exitCode: 200 } });
+    } finally {
+      await fleet.setFailure(h.name, null);
+    }
   });
 });

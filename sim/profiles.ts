@@ -10,6 +10,11 @@ import { join } from 'node:path';
 import type { CommandTable, ExecInfo, FailureMode, Reply, SimHost } from './host.ts';
 import { PROBE, PROBE_BEGIN, probeSections, relayCommands, splitCombined, type RelayCommand } from './commands.ts';
 import { SimMachine, type MachineFixtures, type MachineOptions } from './upgrade.ts';
+import { isRpmApk } from './rpm-apk.ts';
+import { DNF_REBOOT_BEGIN } from '../relay/pkg/dnf.ts';
+import { ZYPPER_REBOOT_BEGIN } from '../relay/pkg/zypper.ts';
+import { APK_REBOOT_BEGIN } from '../relay/pkg/apk.ts';
+import type { PmGroup } from './commands.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 
@@ -67,7 +72,7 @@ export interface ProbeFacts {
 /** What the relay should conclude about a healthy host of this profile (for tests). */
 export interface Expected {
   os: { id: string; version: string; prettyName: string };
-  packageManager: 'apt' | 'pacman';
+  packageManager: PmGroup;
   proxmox: 'pve' | 'pbs' | null;
   updates: number;
   security: number;
@@ -109,6 +114,35 @@ function aptCounts(dir: string): { updates: number; security: number } {
   return { updates: inst.length, security: inst.filter((l) => /-security[ ,\]]|Debian-Security:/i.test(l)).length };
 }
 const DEBIAN_LOCAL = aptCounts('debian12-local');
+
+/** A real output kept beside the relay's parsers (relay/pkg/fixtures, see its README). */
+const pkgFixture = (name: string): string => relayFixture(`pkg/fixtures/${name}`);
+
+/** A reboot-check script's output, section by section, in the script's own format. */
+function rebootOutput(begin: string, sections: [string, string[]][]): string {
+  return `\n${begin}\n` + sections.map(([name, lines]) => `\n@@${name}\n` + (lines.length ? lines.join('\n') + '\n' : '')).join('') + '\n@@end\n';
+}
+
+const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
+
+/** The dnf and zypper hosts' pending updates and installed packages are the ones the real
+ * dnf / zypper printed against the test repositories (relay/pkg/dnf.test.ts, zypper.test.ts). */
+function dnfOutputs(running: string, needsRestarting: 'none' | 'required'): Record<string, Reply> {
+  return {
+    'dnf-list': { stdout: pkgFixture('dnf-check-update.txt'), code: 100 },
+    'dnf-security': { stdout: pkgFixture('dnf-updateinfo-security.txt') },
+    'dnf-installed': { stdout: pkgFixture('dnf-rpm-qa.txt') },
+    'dnf-reboot': {
+      stdout: rebootOutput(DNF_REBOOT_BEGIN, [
+        ['needs-restarting', lines(pkgFixture(`dnf-needs-restarting-${needsRestarting}.txt`)).filter((l) => !/release version/.test(l))],
+        ['needs-restarting-exit', [needsRestarting === 'none' ? '0' : '1']],
+        ['running', [running]],
+        ['kernels', [running.replace(/\.x86_64$/, '') + '.x86_64']],
+        ['container', []],
+      ]),
+    },
+  };
+}
 
 const debianProbe = probeSectionsOf(fixture('debian12-local/probe.stdout'));
 const DEBIAN12_OS_RELEASE = debianProbe.get('os-release')! + '\n';
@@ -257,6 +291,87 @@ export const PROFILES = {
       rebootRequired: true,
     },
   },
+  /** Rocky Linux 9 (dnf): a security advisory among its updates, no reboot needed. */
+  'rocky9': {
+    title: 'Rocky Linux 9 with a security advisory',
+    sshIdent: 'OpenSSH_8.7',
+    probe: {
+      osRelease: fixture('rpm-apk/os-release-rocky9'),
+      kernel: '5.14.0-427.13.1.el9_4.x86_64',
+      arch: 'x86_64',
+      uptimeSeconds: 1_209_611.4,
+      packageManagerCommands: ['dnf', 'yum'],
+      proxmox: [],
+      docker: false,
+    },
+    outputs: dnfOutputs('5.14.0-427.13.1.el9_4.x86_64', 'none'),
+    expected: { os: { id: 'rocky', version: '9.4', prettyName: 'Rocky Linux 9.4 (Blue Onyx)' }, packageManager: 'dnf', proxmox: null, updates: 2, security: 1, held: 0, rebootRequired: false },
+  },
+  /** Fedora 40 (dnf): dnf needs-restarting says a core package changed since boot. */
+  'fedora40-reboot': {
+    title: 'Fedora 40 needing a reboot',
+    sshIdent: 'OpenSSH_9.6',
+    probe: {
+      osRelease: fixture('rpm-apk/os-release-fedora40'),
+      kernel: '6.8.5-301.fc40.x86_64',
+      arch: 'x86_64',
+      uptimeSeconds: 402_118.9,
+      packageManagerCommands: ['dnf', 'yum'],
+      proxmox: [],
+      docker: true,
+    },
+    outputs: dnfOutputs('6.8.5-301.fc40.x86_64', 'required'),
+    expected: { os: { id: 'fedora', version: '40', prettyName: 'Fedora Linux 40 (Server Edition)' }, packageManager: 'dnf', proxmox: null, updates: 2, security: 1, held: 0, rebootRequired: true },
+  },
+  /** openSUSE Leap 15.6 (zypper): a security patch, and a kernel update that needs a reboot. */
+  'leap15': {
+    title: 'openSUSE Leap 15.6 with a security patch and a kernel update',
+    sshIdent: 'OpenSSH_9.6',
+    probe: {
+      osRelease: fixture('rpm-apk/os-release-leap15'),
+      kernel: '5.14.21-150500.55.65-default',
+      arch: 'x86_64',
+      uptimeSeconds: 2_419_004.2,
+      packageManagerCommands: ['zypper'],
+      proxmox: [],
+      docker: false,
+    },
+    outputs: {
+      'zypper-refresh': { stdout: pkgFixture('zypper-refresh.txt') },
+      'zypper-list': { stdout: pkgFixture('zypper-list-updates.xml') },
+      'zypper-patches': { stdout: pkgFixture('zypper-list-patches-security.xml') },
+      'zypper-reboot': {
+        stdout: rebootOutput(ZYPPER_REBOOT_BEGIN, [
+          ['needs-rebooting', lines(pkgFixture('zypper-needs-rebooting-none.txt'))],
+          ['needs-rebooting-exit', ['0']],
+          ['running', ['5.14.21-150500.55.65-default']],
+          ['kernels', ['5.14.21-150500.55.65.1']],
+          ['container', []],
+        ]),
+      },
+    },
+    expected: { os: { id: 'opensuse-leap', version: '15.6', prettyName: 'openSUSE Leap 15.6' }, packageManager: 'zypper', proxmox: null, updates: 3, security: 1, held: 0, rebootRequired: false },
+  },
+  /** Alpine 3.20 (apk): published `apk list --upgradable` output; whole-system upgrades only. */
+  'alpine320': {
+    title: 'Alpine Linux 3.20',
+    sshIdent: 'OpenSSH_9.7',
+    probe: {
+      osRelease: fixture('rpm-apk/os-release-alpine320'),
+      kernel: '6.6.31-0-lts',
+      arch: 'x86_64',
+      uptimeSeconds: 86_512.3,
+      packageManagerCommands: ['apk'],
+      proxmox: [],
+      docker: true,
+    },
+    outputs: {
+      'apk-update': { stdout: '' },
+      'apk-list': { stdout: pkgFixture('apk-list-upgradable-vuls.txt') },
+      'apk-reboot': { stdout: rebootOutput(APK_REBOOT_BEGIN, [['running', ['6.6.31-0-lts']], ['modules', ['present']], ['kernels', ['linux-lts-6.6.31-r0']]]) },
+    },
+    expected: { os: { id: 'alpine', version: '3.20.3', prettyName: 'Alpine Linux v3.20' }, packageManager: 'apk', proxmox: null, updates: 6, security: 0, held: 0, rebootRequired: false },
+  },
 } satisfies Record<string, Profile>;
 
 export type ProfileName = keyof typeof PROFILES;
@@ -290,6 +405,7 @@ export function renderProbe(p: ProbeFacts, id: HostIdentity, privilege: Privileg
     proxmox: () => p.proxmox,
     docker: () => [p.docker ? 'yes' : 'no'],
     privilege: () => [privilege],
+    derivative: () => [],
     end: () => [],
   };
   let out = `\n${PROBE_BEGIN}\n`;
@@ -315,6 +431,27 @@ const DEBIAN_RUN_LOGS = {
 /** The recorded material a profile's simulated machine starts from. */
 export function machineFixtures(profile: ProfileName): MachineFixtures {
   const prof: Profile = PROFILES[profile];
+  const group = prof.expected.packageManager;
+  if (isRpmApk(group)) {
+    const out = (kind: string): string => String(prof.outputs[kind]?.stdout ?? '');
+    return {
+      installed: group === 'dnf' ? out('dnf-installed') : group === 'apk' ? pkgFixture('apk-info-v-vuls.txt') : '',
+      pending: '',
+      rpmApk: group === 'dnf' ? { list: out('dnf-list'), security: out('dnf-security') } : group === 'zypper' ? { list: out('zypper-list'), security: out('zypper-patches'), patchInfo: pkgFixture('zypper-info-patch.txt') } : { list: out('apk-list') },
+      rebootCheck: out(`${group}-reboot`),
+      needsReboot:
+        group === 'dnf'
+          ? { none: pkgFixture('dnf-needs-restarting-none.txt').replace(/^Unable.*\n/m, ''), required: pkgFixture('dnf-needs-restarting-required.txt').replace(/^Unable.*\n/m, '') }
+          : group === 'zypper'
+            ? { none: pkgFixture('zypper-needs-rebooting-none.txt'), required: pkgFixture('zypper-needs-rebooting-required.txt') }
+            : undefined,
+      logs: {
+        lockHeld: pkgFixture(group === 'dnf' ? 'dnf-upgrade-lock-held.log' : group === 'zypper' ? 'zypper-update-lock-held.log' : 'apk-lock-held.log'),
+        lockHeldExit: group === 'dnf' ? 200 : group === 'zypper' ? 7 : 99,
+        sudoPassword: fixture(DEBIAN_RUN_LOGS.sudoPassword),
+      },
+    };
+  }
   if (prof.expected.packageManager === 'pacman') {
     return {
       installed: fixture('arch/pacman-installed.stdout'),

@@ -17,6 +17,9 @@
 // reboot-no-return. Every command a host answers is recorded in `execs`.
 import { randomUUID } from 'node:crypto';
 import type { FailureMode, Reply, SimHost } from './host.ts';
+import { isKernel, isRpmApk, loadPending, renderPatchInfo, renderScan, upgradeLog, type Pending, type RpmApkRecordings } from './rpm-apk.ts';
+import { ZYPPER_PATCH_INFO } from '../relay/pkg/zypper.ts';
+import { splitNameVersion } from '../relay/pkg/apk.ts';
 import { REBOOT_CHECKS, REBOOT_COMMANDS, BOOT_ID_COMMAND, SH_COMMAND, UPGRADERS, recogniseCollect, recognisePoll, recogniseStart, type PmGroup, type StartRequest } from './commands.ts';
 
 // ---- the recorded material this module uses (paths under sim/fixtures) --------------------
@@ -30,6 +33,10 @@ export interface MachineFixtures {
   rebootCheck?: string;
   /** apt: `apt-get --print-uris dist-upgrade` of the same machine as `pending` (real sizes). */
   printUris?: string;
+  /** dnf, zypper, apk: the recorded scan outputs the pending list starts from. */
+  rpmApk?: RpmApkRecordings;
+  /** dnf, zypper: what needs-restarting / needs-rebooting print (none / required). */
+  needsReboot?: { none: string; required: string };
   /** Recorded run logs: the successful ones by key, the failures by mode. */
   logs: {
     /** apt: the real `install --only-upgrade zip` run (first line is the `$ …` echo). */
@@ -37,6 +44,8 @@ export interface MachineFixtures {
     /** pacman: the full upgrade of exactly `pending` (no `$` line). */
     fullUpgrade?: string;
     lockHeld: string;
+    /** The lock-held exit status, when not apt's 100 / pacman's 1. */
+    lockHeldExit?: number;
     dpkgInterrupted?: string;
     sudoPassword: string;
   };
@@ -134,6 +143,10 @@ export class SimMachine {
   /** apt: the current `apt-get -s dist-upgrade` text; pacman: pending lines. */
   #aptList = '';
   #pacmanPending: { name: string; old: string; new: string }[] = [];
+  /** dnf, zypper, apk: pending updates. */
+  #pending: Pending[] = [];
+  /** dnf, zypper: a kernel (or other core package) was upgraded since boot. */
+  #upgradedSinceBoot = false;
   /** Reboot-check sections, when the machine's state moved away from the recording. */
   #reboot: Map<string, string[]> | null = null;
   #rebootChanged = false;
@@ -155,6 +168,10 @@ export class SimMachine {
       this.#aptList = o.fixtures.pending;
       for (const i of parseInsts(this.#aptList)) if (i.old !== null) this.#setInstalled(i.name, i.old);
       for (const u of parsePrintUris(o.fixtures.printUris ?? '')) this.#uris.set(`${u.name} ${u.version}`, u);
+    } else if (isRpmApk(o.group)) {
+      const key = (name: string, arch: string): string => (o.group === 'apk' ? name : `${name}.${arch}`);
+      this.#pending = loadPending(o.group, o.fixtures.rpmApk ?? { list: '' }, (k) => this.#installed.get(k)?.version ?? null);
+      for (const p of this.#pending) this.#setInstalled(key(p.name, p.arch), p.old);
     } else {
       this.#pacmanPending = parseCheckupdates(o.fixtures.pending);
       for (const p of this.#pacmanPending) this.#setInstalled(p.name, p.old);
@@ -178,6 +195,8 @@ export class SimMachine {
   installedText(): string {
     const rows = [...this.#installed.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     if (this.group === 'apt') return rows.map((r) => `${r.key}\t${r.version}\t${r.status}\n`).join('');
+    if (this.group === 'dnf' || this.group === 'zypper') return rows.map((r) => `${r.key}\t${r.version}\n`).join('');
+    if (this.group === 'apk') return rows.map((r) => `${r.key}-${r.version}\n`).join('');
     return rows.map((r) => `${r.key} ${r.version}\n`).join('');
   }
 
@@ -187,12 +206,18 @@ export class SimMachine {
 
   /** Names of the packages a full upgrade would change now. */
   pendingNames(): string[] {
+    if (isRpmApk(this.group)) return this.#pending.map((p) => p.name);
     return this.group === 'apt' ? parseInsts(this.#aptList).map((i) => i.name) : this.#pacmanPending.map((p) => p.name);
   }
 
   /** The answer to a scan command whose output depends on this machine's state, or undefined
    * to use the recording as it is. */
   scanReply(kind: string, recorded: Reply | undefined): Reply | undefined {
+    if (isRpmApk(this.group)) {
+      if (kind === 'dnf-installed') return { stdout: this.installedText() };
+      if (kind === REBOOT_CHECKS[this.group].kind && this.#reboot) return { stdout: this.#renderReboot(), stderr: '', code: 0 };
+      return renderScan(this.group, kind, this.#pending);
+    }
     if (kind === 'apt-list' && this.group === 'apt' && recorded) return { ...recorded, stdout: this.#aptList };
     if ((kind === 'checkupdates' || kind === 'pacman-list') && this.group === 'pacman' && recorded) {
       const lines = this.#pacmanPending.map((p) => `${p.name} ${p.old} -> ${p.new}\n`).join('');
@@ -218,6 +243,11 @@ export class SimMachine {
       return undefined;
     }
     if (stdin !== null) return undefined;
+    // zypper names the security patches it wants to read: the ids the patch list printed.
+    if (this.group === 'zypper' && command.startsWith(`${ZYPPER_PATCH_INFO} `)) {
+      const ids = [...command.slice(ZYPPER_PATCH_INFO.length).matchAll(/'([^']+)'/g)].map((m) => m[1]);
+      return { kind: 'zypper-patch-info', reply: renderPatchInfo(ids, this.#pending) };
+    }
     if (command === BOOT_ID_COMMAND) return { kind: 'boot-id', reply: { stdout: `${this.bootId}\n${this.kernel}\n` } };
     if (command === UPGRADERS[this.group].installedCommand) return { kind: 'installed', reply: { stdout: this.installedText() } };
     if (command === REBOOT_COMMANDS.root || command === REBOOT_COMMANDS.sudo) {
@@ -276,9 +306,46 @@ export class SimMachine {
   #outcome(req: StartRequest): { body: string; exitCode: number; effect: (() => void) | null } {
     const f = this.failure;
     if (req.privilege === 'sudo' && f === 'sudo-password') return { body: this.#fx.logs.sudoPassword, exitCode: 1, effect: null };
-    if (f === 'lock-held') return { body: this.#fx.logs.lockHeld, exitCode: this.group === 'apt' ? 100 : 1, effect: null };
+    if (f === 'lock-held') return { body: this.#fx.logs.lockHeld, exitCode: this.#fx.logs.lockHeldExit ?? (this.group === 'apt' ? 100 : 1), effect: null };
     if (f === 'dpkg-interrupted' && this.#fx.logs.dpkgInterrupted) return { body: this.#fx.logs.dpkgInterrupted, exitCode: 100, effect: null };
+    if (isRpmApk(this.group)) return this.#rpmApkOutcome(req.packages);
     return this.group === 'apt' ? this.#aptOutcome(req.packages) : this.#pacmanOutcome();
+  }
+
+  #rpmApkOutcome(packages: string[] | null): { body: string; exitCode: number; effect: (() => void) | null } {
+    const group = this.group as 'dnf' | 'zypper' | 'apk';
+    // The run's words: `name`, or `name.arch` (dnf) for another architecture.
+    const want = packages ? new Set(packages) : null;
+    const chosen = want ? this.#pending.filter((p) => want.has(p.name) || want.has(`${p.name}.${p.arch}`)) : this.#pending;
+    const body = upgradeLog(group, chosen);
+    const effect = chosen.length === 0 ? null : () => {
+      for (const p of chosen) {
+        this.#setInstalled(group === 'apk' ? p.name : `${p.name}.${p.arch}`, p.new);
+        if (isKernel(group, p.name)) this.#kernelUpgraded(p);
+      }
+      const done = new Set(chosen);
+      this.#pending = this.#pending.filter((p) => !done.has(p));
+    };
+    return { body, exitCode: 0, effect };
+  }
+
+  /** A kernel package was upgraded: the reboot check now says so (each family its own way). */
+  #kernelUpgraded(p: Pending): void {
+    const r = this.#reboot;
+    if (!r) return;
+    if (this.group === 'apk') {
+      r.set('kernels', [...(r.get('kernels') ?? []).filter((l) => splitNameVersion(l)?.[0] !== p.name), `${p.name}-${p.new}`]);
+      r.set('modules', ['missing']);
+    } else {
+      this.#upgradedSinceBoot = true;
+      const needs = this.#fx.needsReboot;
+      if (needs) {
+        r.set(this.group === 'dnf' ? 'needs-restarting' : 'needs-rebooting', needs.required.split('\n').filter((l) => l !== ''));
+        r.set(this.group === 'dnf' ? 'needs-restarting-exit' : 'needs-rebooting-exit', [this.group === 'dnf' ? '1' : '102']);
+      }
+      r.set('kernels', [...(r.get('kernels') ?? []), this.group === 'dnf' ? `${p.new}.${p.arch}` : p.new]);
+    }
+    this.#rebootChanged = true;
   }
 
   #aptOutcome(packages: string[] | null): { body: string; exitCode: number; effect: (() => void) | null } {
@@ -456,7 +523,23 @@ export class SimMachine {
     this.bootedAt = Date.now();
     const r = this.#reboot;
     if (!r) return;
-    if (this.group === 'apt') {
+    if (this.group === 'apk') {
+      const m = /^(.+)-(\d+)-([a-z0-9]+)$/.exec(this.kernel);
+      const pkg = (r.get('kernels') ?? []).map(splitNameVersion).find((nv) => nv?.[0] === `linux-${m?.[3]}`);
+      if (!m || !pkg) return;
+      const v = /^(.+)-r(\d+)$/.exec(pkg[1]);
+      if (v) this.kernel = `${v[1]}-${v[2]}-${m[3]}`;
+      r.set('running', [this.kernel]);
+      r.set('modules', ['present']);
+    } else if (this.group === 'dnf' || this.group === 'zypper') {
+      if (!this.#upgradedSinceBoot) return;
+      this.#upgradedSinceBoot = false;
+      const needs = this.#fx.needsReboot;
+      if (needs) {
+        r.set(this.group === 'dnf' ? 'needs-restarting' : 'needs-rebooting', needs.none.split('\n').filter((l) => l !== ''));
+        r.set(this.group === 'dnf' ? 'needs-restarting-exit' : 'needs-rebooting-exit', ['0']);
+      }
+    } else if (this.group === 'apt') {
       const kernels = r.get('kernels') ?? [];
       if (kernels.length === 0) return; // no kernel of its own (a container): nothing changes
       r.set('reboot-required', ['no']);
@@ -501,6 +584,12 @@ export class SimMachine {
       if (this.group === 'apt') {
         const [key, version, status] = line.split('\t');
         if (key && version && status) this.#installed.set(key.replace(/:[a-z0-9-]+$/, ''), { key, version, status });
+      } else if (this.group === 'dnf' || this.group === 'zypper') {
+        const [key, version] = line.split('\t');
+        if (key && version) this.#installed.set(key, { key, version, status: 'installed' });
+      } else if (this.group === 'apk') {
+        const nv = splitNameVersion(line.trim());
+        if (nv) this.#installed.set(nv[0], { key: nv[0], version: nv[1], status: 'installed' });
       } else {
         const m = /^(\S+) (\S+)$/.exec(line.trim());
         if (m) this.#installed.set(m[1], { key: m[1], version: m[2], status: 'installed' });

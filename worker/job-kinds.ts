@@ -2,6 +2,7 @@
 // place — the relay operation it runs and its parameters, its time limit, whether it changes
 // the host, what happens to it when its relay reconnects, how its result is applied, and
 // what follows it. A new kind (e.g. a rollout step) is a new entry here.
+import { PACKAGE_FAILURE_CODES } from '../protocol/package-managers.ts';
 import { ACTIVE_STATUSES, type JobKind } from '../protocol/api.ts';
 import type { OperationName, OperationResult } from '../protocol/relay.ts';
 import type { BatchItem } from 'drizzle-orm/batch';
@@ -65,6 +66,8 @@ const NOTHING_CHANGED = new Set([
   'host-key-changed',
   'locked',
   'dpkg-interrupted',
+  // a package manager's own failures in neutral words (lock-held, …: protocol/package-managers.ts)
+  ...PACKAGE_FAILURE_CODES,
 ]);
 
 /** Did a finished change possibly touch its host? */

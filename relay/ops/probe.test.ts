@@ -9,7 +9,7 @@ import { OpError } from '../errors.ts';
 import { loadOrCreateKeyPair, type KeyPair } from '../keys.ts';
 import { KnownHosts } from '../known-hosts.ts';
 import { startSshd, type Sshd } from '../test/sshd.ts';
-import { osFromRelease, parseOsRelease, parsePrivilege, parseProbe, parseProxmox, runProbe, PROBE_SCRIPT, PROBE_COMMAND } from './probe.ts';
+import { osFromRelease, parseOsRelease, parsePrivilege, parseProbe, parseProxmox, runProbe, PROBE_SCRIPT, PROBE_COMMAND, withDerivative } from './probe.ts';
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
 
@@ -221,5 +221,21 @@ describe('runProbe through a real sshd', () => {
     expect(err).toBeInstanceOf(OpError);
     expect((err as OpError).code).toBe('command-failed');
     expect((err as OpError).message).toMatch(/not recognised/);
+  });
+});
+
+describe('derivatives that keep ID=debian', () => {
+  const debian = { id: 'debian', name: 'Debian GNU/Linux', version: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)', idLike: [] };
+  it('Raspberry Pi OS (/etc/rpi-issue) and DietPi (/boot/dietpi/.version) get their own id', () => {
+    expect(withDerivative(debian, ['raspberrypi'])).toEqual({ ...debian, id: 'raspbian', name: 'Raspberry Pi OS', prettyName: 'Raspberry Pi OS (Debian GNU/Linux 12 (bookworm))', idLike: ['debian'] });
+    expect(withDerivative(debian, ['raspberrypi', 'dietpi'])).toMatchObject({ id: 'dietpi', name: 'DietPi' });
+    expect(withDerivative(debian, [])).toBe(debian);
+    expect(withDerivative({ ...debian, id: 'ubuntu' }, ['raspberrypi'])).toMatchObject({ id: 'ubuntu' });
+  });
+
+  it('the probe script asks for them, and the section is parsed', () => {
+    expect(PROBE_SCRIPT).toContain('section derivative\nif [ -e /etc/rpi-issue ]; then echo raspberrypi; fi');
+    const out = `\n@@patchman-probe 1\n\n@@os-release\nID=debian\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n\n@@kernel\n6.6.51+rpt-rpi-v8\n\n@@arch\naarch64\n\n@@hostname\npi\n\n@@boot-id\nx\n\n@@uptime\n1.0 1.0\n\n@@package-managers\napt-get\n\n@@proxmox\n\n@@docker\nno\n\n@@privilege\nroot\n\n@@derivative\nraspberrypi\n\n@@end\n`;
+    expect(parseProbe(out).os).toMatchObject({ id: 'raspbian', name: 'Raspberry Pi OS' });
   });
 });

@@ -7,6 +7,7 @@ import { splitMarked } from '../pkg/shell.ts';
 import { openSession, describeTarget, type SshSession } from '../ssh.ts';
 import type { OperationParams, OperationResult } from '../../protocol/relay.ts';
 import type { OpContext } from './context.ts';
+import { PACKAGE_MANAGERS as DESCRIPTORS, PACKAGE_MANAGER_NAMES } from '../../protocol/package-managers.ts';
 
 export type ProbeResult = OperationResult<'probe'>;
 type PackageManager = ProbeResult['packageManagers'][number];
@@ -20,6 +21,9 @@ export const DEFAULT_PROBE_TIMEOUT_MS = 30_000;
 export const PROBE_COMMAND = 'env LC_ALL=C LANG=C /bin/sh -s';
 
 export const PROBE_BEGIN = '@@patchman-probe 1';
+
+/** `apt-get pacman dnf yum zypper apk`: constants from the descriptors. */
+const PROBE_COMMANDS = PACKAGE_MANAGER_NAMES.map((n) => DESCRIPTORS[n].probeCommand).join(' ');
 
 // POSIX sh only (dash, busybox ash). The body is one brace group so the shell has read the
 // whole script before anything runs, and nothing it starts can swallow the rest of stdin.
@@ -45,7 +49,7 @@ export const PROBE_SCRIPT = [
   'section uptime',
   'cat /proc/uptime 2>/dev/null',
   'section package-managers',
-  'for pm in apt-get pacman dnf yum zypper apk; do',
+  `for pm in ${PROBE_COMMANDS}; do`,
   '  if command -v "$pm" >/dev/null 2>&1; then echo "$pm"; fi',
   'done',
   'section proxmox',
@@ -69,7 +73,7 @@ export const PROBE_SCRIPT = [
   'if [ "$(id -u)" = 0 ]; then echo root',
   'elif command -v sudo >/dev/null 2>&1; then',
   '  pmbin=',
-  '  for pm in apt-get pacman dnf yum zypper apk; do',
+  `  for pm in ${PROBE_COMMANDS}; do`,
   '    if command -v "$pm" >/dev/null 2>&1; then pmbin=$(command -v "$pm"); break; fi',
   '  done',
   '  if [ -n "$pmbin" ]; then',
@@ -79,6 +83,10 @@ export const PROBE_SCRIPT = [
   '  fi',
   'else echo no-sudo',
   'fi',
+  // Derivatives that keep ID=debian in os-release but mark themselves elsewhere.
+  'section derivative',
+  'if [ -e /etc/rpi-issue ]; then echo raspberrypi; fi',
+  'if [ -e /boot/dietpi/.version ]; then echo dietpi; fi',
   'section end',
   '} </dev/null',
   '',
@@ -95,17 +103,12 @@ const SECTIONS = [
   'proxmox',
   'docker',
   'privilege',
+  'derivative',
   'end',
 ];
 
-const PACKAGE_MANAGERS: ReadonlyArray<[command: string, name: PackageManager]> = [
-  ['apt-get', 'apt'],
-  ['pacman', 'pacman'],
-  ['dnf', 'dnf'],
-  ['yum', 'yum'],
-  ['zypper', 'zypper'],
-  ['apk', 'apk'],
-];
+/** The binary each package manager is found by, in the descriptors' order of preference. */
+const PACKAGE_MANAGERS: ReadonlyArray<[command: string, name: PackageManager]> = PACKAGE_MANAGER_NAMES.map((n) => [DESCRIPTORS[n].probeCommand, n]);
 
 // ---- os-release(5) --------------------------------------------------------------------------
 
@@ -179,6 +182,23 @@ export function osFromRelease(vars: Record<string, string>): ProbeResult['os'] {
   };
 }
 
+/** Raspberry Pi OS (since bookworm) and DietPi say ID=debian; the probe's derivative section
+ * says which they are, and the host gets their own ID (Raspberry Pi OS's older `raspbian`)
+ * with debian in ID_LIKE, so the dashboard shows the right badge. */
+const DERIVATIVES: Record<string, { id: string; name: string }> = {
+  raspberrypi: { id: 'raspbian', name: 'Raspberry Pi OS' },
+  dietpi: { id: 'dietpi', name: 'DietPi' },
+};
+
+export function withDerivative(os: ProbeResult['os'], lines: string[]): ProbeResult['os'] {
+  if (os.id !== 'debian') return os;
+  // DietPi runs on Raspberry Pis too: it is the more specific of the two.
+  const found = ['dietpi', 'raspberrypi'].find((d) => lines.some((l) => l.trim() === d));
+  if (!found) return os;
+  const d = DERIVATIVES[found];
+  return { ...os, id: d.id, name: d.name, prettyName: `${d.name} (${os.prettyName})`, idLike: [...new Set([...os.idLike, 'debian'])] };
+}
+
 // ---- Proxmox ----------------------------------------------------------------------------
 
 /** From the probe's proxmox section: `pve <pveversion line>` and/or `pbs <versions line>`.
@@ -230,7 +250,7 @@ export function parseProbe(output: string): ProbeResult {
   const uptime = Number.parseFloat(firstLine(s.get('uptime')).split(/\s+/)[0] ?? '');
   const found = new Set((s.get('package-managers') ?? []).map((l) => l.trim()));
   return {
-    os: osFromRelease(parseOsRelease((s.get('os-release') ?? []).join('\n'))),
+    os: withDerivative(osFromRelease(parseOsRelease((s.get('os-release') ?? []).join('\n'))), s.get('derivative') ?? []),
     kernel: firstLine(s.get('kernel')),
     arch: firstLine(s.get('arch')),
     hostname: firstLine(s.get('hostname')),

@@ -233,7 +233,7 @@ describe('upgrades that are refused or fail', () => {
   it('a held dpkg lock fails as "locked" in plain words, with apt\'s real message in the log, and changes nothing', async () => {
     const c = newCtx();
     const err = await upgradeError(runUpgrade(params('u-lock', 'job-lock'), c.ctx));
-    expect(err.code).toBe('locked');
+    expect(err.code).toBe('lock-held');
     expect(err.exitCode).toBe(100);
     expect(err.message).toMatch(/^Another package manager run on root@127\.93\.\S+ holds the dpkg lock \(held by process \d+, python3\); apt-get waited 2 minutes for it and gave up\. Nothing was changed\./);
     expect(c.data()).toContain('E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?');
@@ -242,14 +242,14 @@ describe('upgrades that are refused or fail', () => {
 
   it('a held pacman lock fails as "locked" too', async () => {
     const err = await upgradeError(runUpgrade(params('u-lock-arch', 'job-lock-arch'), newCtx().ctx));
-    expect(err).toMatchObject({ code: 'locked', exitCode: 1 });
+    expect(err).toMatchObject({ code: 'lock-held', exitCode: 1 });
     expect(err.message).toMatch(/could not lock its database/);
   });
 
-  it('an interrupted dpkg fails as "dpkg-interrupted", telling what to run', async () => {
+  it('an interrupted dpkg fails as "interrupted-transaction", telling what to run', async () => {
     const c = newCtx();
     const err = await upgradeError(runUpgrade(params('u-dpkg', 'job-dpkg'), c.ctx));
-    expect(err).toMatchObject({ code: 'dpkg-interrupted', exitCode: 100 });
+    expect(err).toMatchObject({ code: 'interrupted-transaction', exitCode: 100 });
     expect(err.message).toContain('dpkg --configure -a');
     expect(c.data()).toContain("E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem.");
   });

@@ -5,7 +5,7 @@
 // The same request sent again (same runId) re-attaches: in this process it joins the run
 // being followed; after a relay restart (`resume`) it polls the run the host still has.
 import type { OperationParams, OperationResult } from '../../protocol/relay.ts';
-import { PROXMOX_FULL_ONLY } from '../../protocol/upgrade-rules.ts';
+import { PROXMOX_FULL_ONLY, fullUpgradeOnly } from '../../protocol/package-managers.ts';
 import { OpError } from '../errors.ts';
 import { moduleFor } from '../pkg/index.ts';
 import { SH_COMMAND, splitMarked } from '../pkg/shell.ts';
@@ -41,8 +41,8 @@ async function upgrade(params: Params, ctx: OpContext, run: ActiveRun): Promise<
     const mod = moduleFor(probe);
     if (!mod) throw new OpError('unsupported-os', `${probe.os.prettyName || 'This OS'} on ${where} has no package manager PatchMan can upgrade`);
     if (params.packages) {
-      if (!mod.upgrade.selective.ok) throw new OpError('invalid-request', mod.upgrade.selective.why);
-      if (probe.proxmox) throw new OpError('invalid-request', PROXMOX_FULL_ONLY);
+      const whole = fullUpgradeOnly({ proxmox: probe.proxmox, packageManager: mod.name, os: probe.os });
+      if (whole) throw new OpError('invalid-request', whole);
     }
     if (params.aptMode === 'upgrade') {
       if (params.packages) throw new OpError('invalid-request', 'aptMode "upgrade" is for whole-system upgrades; named packages are upgraded with install --only-upgrade');
@@ -52,7 +52,7 @@ async function upgrade(params: Params, ctx: OpContext, run: ActiveRun): Promise<
     const packages = params.packages ?? null;
     if (!params.resume) {
       // (a resumed run needs no script: it only polls, whatever sudo says today)
-      const script = mod.upgrade.runScript({ privilege: probe.privilege, packages, aptMode: params.aptMode });
+      const script = mod.upgrade.runScript({ privilege: probe.privilege, packages, osId: probe.os.id, aptMode: params.aptMode });
       const state = await startRun(session, params.runId, script, mod.upgrade.installedCommand);
       ctx.output?.(state === 'started' ? `[patchman] ${packages ? `upgrading ${packages.length} package(s)` : 'full upgrade'} started on ${where}\n` : '[patchman] the run already exists on the host; following it\n');
     }

@@ -569,7 +569,7 @@ describe('apt upgrade: failures in plain words, from real apt output', () => {
     const log = recorded('run-lock-held.log');
     expect(log).toContain('Waiting for cache lock: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 16458 (python3)...');
     const e = aptFailure(100, log, where);
-    expect(e.code).toBe('locked');
+    expect(e.code).toBe('lock-held');
     expect(e.exitCode).toBe(100);
     expect(e.message).toBe(
       'Another package manager run on root@web1:22 holds the dpkg lock (held by process 16458, python3); apt-get waited 2 minutes for it and gave up. Nothing was changed. Try again when it has finished (unattended-upgrades often holds it for a few minutes).',
@@ -578,16 +578,16 @@ describe('apt upgrade: failures in plain words, from real apt output', () => {
 
   it('the dpkg frontend lock and the administration directory lock, without a timeout', () => {
     const front = aptFailure(100, recorded('apt-lock-frontend.txt'), where);
-    expect(front.code).toBe('locked');
+    expect(front.code).toBe('lock-held');
     expect(front.message).toContain('(held by process 17023, python3)');
     const admin = aptFailure(100, recorded('apt-lock-admin.txt'), where);
-    expect(admin.code).toBe('locked');
+    expect(admin.code).toBe('lock-held');
     expect(admin.message).toContain('(held by process 17070, python3)');
   });
 
   it('an interrupted dpkg', () => {
     const e = aptFailure(100, recorded('run-dpkg-interrupted.log'), where);
-    expect(e.code).toBe('dpkg-interrupted');
+    expect(e.code).toBe('interrupted-transaction');
     expect(e.message).toMatch(/^An earlier dpkg run on root@web1:22 was interrupted, so apt-get refuses to go on\. Run "dpkg --configure -a" as root/);
   });
 

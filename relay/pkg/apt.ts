@@ -450,7 +450,7 @@ export function aptFailure(exitCode: number, log: string, where: string): OpErro
   }
   if (/dpkg was interrupted/.test(log)) {
     return new OpError(
-      'dpkg-interrupted',
+      'interrupted-transaction',
       `An earlier dpkg run on ${where} was interrupted, so apt-get refuses to go on. Run "dpkg --configure -a" as root on the host to finish it, then upgrade again.`,
       { exitCode },
     );
@@ -459,7 +459,7 @@ export function aptFailure(exitCode: number, log: string, where: string): OpErro
   if (lock) {
     const holder = lock[2] ? ` (held by process ${lock[2]}${lock[3] ? `, ${lock[3]}` : ''})` : '';
     return new OpError(
-      'locked',
+      'lock-held',
       `Another package manager run on ${where} holds the dpkg lock${holder}; apt-get waited 2 minutes for it and gave up. Nothing was changed. Try again when it has finished (unattended-upgrades often holds it for a few minutes).`,
       { exitCode },
     );
@@ -468,7 +468,6 @@ export function aptFailure(exitCode: number, log: string, where: string): OpErro
 }
 
 const aptUpgrade: PackageUpgrader = {
-  selective: { ok: true },
   runScript: aptRunScript,
   installedCommand: APT_INSTALLED_COMMAND,
   parseInstalled: parseDpkgInstalled,

@@ -18,6 +18,7 @@ import {
 
 import { PACMAN_FULL_ONLY, PACMAN_INSTALLED_COMMAND, PACMAN_UPGRADE, pacmanFailure, parsePacmanInstalled } from './pacman.ts';
 import { UPGRADE_ENV } from './shell.ts';
+import { PACKAGE_MANAGERS } from '../../protocol/package-managers.ts';
 import { thrownOpError } from '../test/op-error.ts';
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
 
@@ -285,7 +286,7 @@ describe('pacman upgrade: the run script', () => {
   });
 
   it('refuses a partial upgrade, saying why', () => {
-    expect(pacman.upgrade.selective).toEqual({ ok: false, why: PACMAN_FULL_ONLY });
+    expect(PACKAGE_MANAGERS.pacman.selective).toEqual({ ok: false, why: PACMAN_FULL_ONLY });
     const e = thrown(() => pacman.upgrade.runScript({ privilege: 'root', packages: ['linux'] }));
     expect(e.code).toBe('invalid-request');
     expect(e.message).toBe(PACMAN_FULL_ONLY);
@@ -329,13 +330,13 @@ describe('pacman upgrade: failures in plain words', () => {
 
   it('the database lock, as pacman -Syu reports it (the sync takes the lock first)', () => {
     const e = pacmanFailure(1, simFixture('arch/run-lock-held.log'), where);
-    expect(e).toMatchObject({ code: 'locked', exitCode: 1 });
+    expect(e).toMatchObject({ code: 'lock-held', exitCode: 1 });
     expect(e.message).toMatch(/^pacman on root@arch1:22 could not lock its database: another pacman is running, or one died and left \/var\/lib\/pacman\/db\.lck behind/);
   });
 
   it('the lock as pacman\'s transaction init reports it (src/pacman/util.c trans_init_error)', () => {
     const text = "error: failed to init transaction (unable to lock database)\nerror: could not lock database: File exists\n  if you're sure a package manager is not already\n  running, you can remove /var/lib/pacman/db.lck\n";
-    expect(pacmanFailure(1, text, where).code).toBe('locked');
+    expect(pacmanFailure(1, text, where).code).toBe('lock-held');
   });
 
   it('sudo asking for a password', () => {

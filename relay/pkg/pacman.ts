@@ -32,7 +32,7 @@ import {
   UPGRADE_ENV,
   rootPrefix,
 } from './shell.ts';
-import { PACMAN_FULL_ONLY } from './types.ts';
+import { PACMAN_FULL_ONLY } from '../../protocol/package-managers.ts';
 import type { HeldPackage, PackageManagerModule, PackageScan, PackageUpdate, PackageUpgrader, RebootState, ScanOptions, UpgradeOptions } from './types.ts';
 
 
@@ -264,7 +264,7 @@ export function pacmanFailure(exitCode: number, log: string, where: string): OpE
   const lock = /unable to lock database|could not lock database/i.test(log);
   if (lock) {
     return new OpError(
-      'locked',
+      'lock-held',
       `pacman on ${where} could not lock its database: another pacman is running, or one died and left /var/lib/pacman/db.lck behind (remove it only if no pacman is running). Nothing was changed.`,
       { exitCode },
     );
@@ -274,7 +274,6 @@ export function pacmanFailure(exitCode: number, log: string, where: string): OpE
 }
 
 const pacmanUpgrade: PackageUpgrader = {
-  selective: { ok: false, why: PACMAN_FULL_ONLY },
   runScript: pacmanRunScript,
   installedCommand: PACMAN_INSTALLED_COMMAND,
   parseInstalled: parsePacmanInstalled,

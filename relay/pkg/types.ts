@@ -1,13 +1,12 @@
 // The one interface every package-manager module implements. The scan operation
 // (relay/ops/scan.ts) only ever talks to a module through it; the registry in ./index.ts maps
 // the probe's package-manager names to modules. Adding a package manager is one new file
-// that exports a PackageManagerModule plus one registry line.
+// that exports a PackageManagerModule, one registry line, and its descriptor entry in
+// protocol/package-managers.ts.
 import type { OperationResult } from '../../protocol/relay.ts';
 import type { SshSession } from '../ssh.ts';
 import type { OpError } from '../errors.ts';
 
-/** The shared wording of which hosts upgrade only as a whole (the Worker and dashboard use it too). */
-export { PACMAN_FULL_ONLY } from '../../protocol/upgrade-rules.ts';
 
 type ScanResultT = OperationResult<'scan'>;
 export type ProbeResult = ScanResultT['probe'];
@@ -43,13 +42,13 @@ export interface UpgradeOptions {
   packages: string[] | null;
   /** apt, whole-system runs: `upgrade` (never installs or removes) instead of `dist-upgrade`. */
   aptMode?: 'dist-upgrade' | 'upgrade';
+  /** The probe's os-release ID, for package managers whose command depends on the OS
+   * (zypper: dup on Tumbleweed). */
+  osId?: string;
 }
 
 /** How a package manager upgrades. The run's script is started detached (relay/run.ts). */
 export interface PackageUpgrader {
-  /** Whether upgrading only some packages is safe with this package manager, and if not,
-   * why (shown to the operator). */
-  readonly selective: { ok: true } | { ok: false; why: string };
   /** The body of the run's POSIX sh script: the non-interactive upgrade, as root. Built from
    * constants and the allowlisted, quoted package names. Throws OpError 'sudo-password'
    * when root is not available without a password. */
@@ -58,10 +57,13 @@ export interface PackageUpgrader {
   readonly installedCommand: string;
   parseInstalled(stdout: string): Map<string, string>;
   /** A failed run's exit status and the end of its log, as an error in plain words: a held
-   * lock, an interrupted dpkg, a sudo password prompt, or the tool's own error lines. */
+   * lock, an interrupted transaction, a sudo password prompt, an unreachable repository, or
+   * the tool's own error lines (codes: protocol/package-managers.ts PACKAGE_FAILURES). */
   failure(exitCode: number, logTail: string, where: string): OpError;
 }
 
+/** What a module does; what it is (label, whether single packages may be upgraded, the
+ * command shown, sudoers lines) is its descriptor in protocol/package-managers.ts. */
 export interface PackageManagerModule {
   readonly name: PackageManagerName;
   readonly upgrade: PackageUpgrader;

@@ -68,6 +68,10 @@ export interface SshdOptions {
    * stub commands first. HOME is always set (to the sshd's temp dir) and cannot be
    * replaced here. Values must not contain `"` or newlines. */
   env?: Record<string, string>;
+  /** A command that runs sshd for it (sshd's command line is appended), e.g. `unshare
+   * --mount …` to give the test host its own /etc/os-release (relay/test/rpm-host.ts). It
+   * must exec sshd, so stopping the child stops sshd. */
+  wrap?: string[];
 }
 
 /** One `SetEnv` line: sshd uses only the first SetEnv directive, so every variable goes on it. */
@@ -118,7 +122,9 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
 
   const launch = async (): Promise<void> => {
     stderr = '';
-    const c = spawn(SSHD, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const argv = [SSHD, '-D', '-e', '-f', configPath];
+    const [cmd, ...args] = opts.wrap ? [...opts.wrap, ...argv] : argv;
+    const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child = c;
     c.stderr?.setEncoding('utf8');
     c.stderr?.on('data', (d: string) => {

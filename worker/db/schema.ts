@@ -10,6 +10,7 @@ import type { NotifyMessage } from '../../protocol/notify.ts';
 
 /** A list of names as SQL literals, for index conditions (the names are our own constants). */
 const sqlList = (names: readonly string[]) => sql.raw(names.map((n) => `'${n}'`).join(', '));
+import { PACKAGE_MANAGER_NAMES } from '../../protocol/package-managers.ts';
 
 /** Times are milliseconds since the epoch. */
 const ms = (name: string) => integer(name, { mode: 'number' });
@@ -50,7 +51,7 @@ export const hosts = sqliteTable(
     arch: text('arch'),
     bootId: text('boot_id'),
     bootedAt: ms('booted_at'),
-    packageManager: text('package_manager', { enum: ['apt', 'pacman', 'dnf', 'yum', 'zypper', 'apk'] }),
+    packageManager: text('package_manager', { enum: PACKAGE_MANAGER_NAMES }),
     packageManagers: text('package_managers', { mode: 'json' }).$type<string[]>().notNull().default([]),
     proxmox: text('proxmox', { mode: 'json' }).$type<{ product: 'pve' | 'pbs'; version: string } | null>(),
     docker: integer('docker', { mode: 'boolean' }).notNull().default(false),
@@ -69,7 +70,11 @@ export const hosts = sqliteTable(
     createdAt: ms('created_at').notNull(),
     updatedAt: ms('updated_at').notNull(),
   },
-  (t) => [uniqueIndex('hosts_target').on(t.relayId, t.address, t.port, t.user)],
+  (t) => [
+    uniqueIndex('hosts_target').on(t.relayId, t.address, t.port, t.user),
+    // the host list's default order and the dashboard's page of it
+    index('hosts_name').on(sql`${t.name} collate nocase`),
+  ],
 );
 
 export const jobs = sqliteTable(
@@ -118,6 +123,8 @@ export const jobs = sqliteTable(
     index('jobs_relay_status').on(t.relayId, t.status),
     index('jobs_created').on(t.createdAt),
     index('jobs_rollout').on(t.rolloutId),
+    // the jobs list filtered by kind (History, the dashboard's recent upgrades), newest first
+    index('jobs_kind_created').on(t.kind, t.createdAt),
     // One change at a time per host, enforced by the database: a second upgrade, reboot or
     // stack update while one is queued or running fails this index (→ 409), even when two
     // requests race. (The kinds are job-kinds.ts's CHANGE_KINDS; job-kinds.test.ts checks.)

@@ -143,6 +143,15 @@ describe('POST /api/hosts/:id/upgrade', () => {
     expect(pvePartial.status).toBe(409);
     expect((await json(pvePartial)).error.message).toMatch(/Proxmox/);
     expect((await upgrade(pve.id, { confirm: true })).status).toBe(202);
+    expect((await a.relay.next()).op).toBe('upgrade');
+
+    // The descriptor's per-OS rule: zypper picks packages on Leap, never on Tumbleweed.
+    const tw = await addHost(a.relayId, { name: 'tw', address: '192.0.2.22' });
+    const twProbe = { ...probeResult, os: { ...probeResult.os, id: 'opensuse-tumbleweed' }, packageManagers: ['zypper' as const] };
+    await scanHost(a.relay, tw.id, scanWith({ packageManager: 'zypper', probe: twProbe }));
+    const twPartial = await upgrade(tw.id, { confirm: true, packages: ['openssl'] });
+    expect(twPartial.status).toBe(409);
+    expect((await json(twPartial)).error).toMatchObject({ code: 'full-upgrade-only', message: expect.stringMatching(/zypper dup/) });
   });
 
   it('runs one change per host at a time, and a repeated Idempotency-Key returns the first job', async () => {
@@ -187,6 +196,17 @@ describe('POST /api/hosts/:id/upgrade', () => {
     // nothing changed: no rescan is sent
     await new Promise((r) => setTimeout(r, 300));
     expect(relay.inbox).toEqual([]);
+
+    // The neutral codes every package manager uses (protocol/package-managers.ts) likewise.
+    for (const code of ['lock-held', 'repo-unreachable'] as const) {
+      const { jobId: next } = await json(upgrade(host.id, { confirm: true }));
+      await relay.next();
+      relay.send({ type: 'response', id: next, ok: false, error: { code, message: `dnf on web1: ${code}`, exitCode: 200 } });
+      await until(async () => (await json(api(`/api/jobs/${next}`))).status === 'failed');
+      expect((await json(api(`/api/jobs/${next}`))).error).toMatchObject({ code });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(relay.inbox).toEqual([]);
+    }
 
     const { jobId: second } = await json(upgrade(host.id, { confirm: true }));
     await relay.next();

@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import * as v from 'valibot';
 import { and, asc, desc, eq, isNull } from 'drizzle-orm';
-import { AcceptHostKey, ConnectionTestBody, HostCreate, HostFilter, HostPatch, RebootRequest, UpgradeRequest, type ConnectionTestResult } from '../../protocol/api.ts';
+import { AcceptHostKey, ConnectionTestBody, HostCreate, HostPatch, RebootRequest, UpgradeRequest, type ConnectionTestResult } from '../../protocol/api.ts';
 import { ProbeResult } from '../../protocol/relay.ts';
 import type { AppEnv, Env } from '../env.ts';
 import { openDb, schema, type Db, type HostRow } from '../db/index.ts';
@@ -9,7 +9,9 @@ import { ApiError, notFound, readBody, readIdempotencyKey, readQuery } from '../
 import { startChange } from '../changes.ts';
 import { newId } from '../lib/crypto.ts';
 import { hostJson } from '../lib/serialize.ts';
-import { filterCondition, isRelayBox, startScans } from '../hosts.ts';
+import { isRelayBox, startScans } from '../hosts.ts';
+import { HostGroupsQuery, HostListQuery, HostMatchQuery } from '../../protocol/host-query.ts';
+import { hostGroups, listHosts, matchingIds, pageHosts } from '../host-query.ts';
 import { askRelay } from '../relay-hub.ts';
 import { publish } from '../live-feed.ts';
 
@@ -80,9 +82,19 @@ async function testConnection(env: Env, relayId: string, target: { address: stri
 
 export const hostRoutes = new Hono<AppEnv>()
   .get('/', async (c) => {
-    const { filter } = readQuery(c, v.object({ filter: v.optional(HostFilter) }));
-    const rows = await openDb(c.env.DB).select().from(hosts).where(filterCondition(filter)).orderBy(asc(hosts.name));
-    return c.json(rows.map(hostJson));
+    const q = readQuery(c, HostListQuery);
+    const db = openDb(c.env.DB);
+    // without `limit` the whole list, as scripts have always had it
+    if (q.limit === undefined) return c.json((await listHosts(db, q)).map(hostJson));
+    return c.json(await pageHosts(db, { ...q, limit: q.limit }));
+  })
+  .get('/groups', async (c) => {
+    const { by, ...match } = readQuery(c, HostGroupsQuery);
+    return c.json({ by, groups: await hostGroups(openDb(c.env.DB), by, match) });
+  })
+  .get('/ids', async (c) => {
+    const ids = await matchingIds(openDb(c.env.DB), readQuery(c, HostMatchQuery));
+    return c.json({ ids, total: ids.length });
   })
   .post('/', async (c) => {
     const { scan, ...body } = await readBody(c, HostCreate);

@@ -1,5 +1,6 @@
 // Plain words for what the relay found out, and what to do about it.
 import type { Host } from '$protocol/api.ts';
+import { LEGACY_FAILURE_CODES, PACKAGE_FAILURES, PACKAGE_MANAGER_NAMES, type PackageFailureCode } from '$protocol/package-managers.ts';
 
 export interface Target {
   address: string;
@@ -22,7 +23,22 @@ export function authorizeCommand(user: string, publicKey: string): string {
   return `install -d -m 700 ~${user}/.ssh && echo '${publicKey}' >> ~${user}/.ssh/authorized_keys`;
 }
 
+/** What to do about a package manager's failure (codes in neutral words; older relays'
+ * apt-named codes read as their neutral equivalent). */
+const PACKAGE_FAILURE_FIX: Record<PackageFailureCode, string> = {
+  'lock-held':
+    'Another apt, dnf, zypper, pacman or apk run (often an automatic update timer) was busy on the host. Nothing was changed; try again when it has finished.',
+  'interrupted-transaction':
+    'An earlier run stopped halfway. Finish it on the host as root first (apt: dpkg --configure -a; dnf: dnf history, or dnf-automatic’s leftovers; zypper: zypper verify), then scan and upgrade again.',
+  'gpg-key-prompt':
+    'A repository is signed with a key the host has not accepted yet. PatchMan never accepts keys itself: import and verify it on the host (rpm --import, or run the package manager once by hand), then upgrade again.',
+  'repo-unreachable':
+    'The host could not download from one of its package repositories (network, proxy, DNS or a mirror down). Nothing was changed; check the repository settings on the host and try again.',
+};
+
 export function explainError(code: string, message: string, t: Target): Explanation {
+  const failure = (code in PACKAGE_FAILURE_FIX ? code : LEGACY_FAILURE_CODES[code]) as PackageFailureCode | undefined;
+  if (failure) return { title: PACKAGE_FAILURES[failure], fix: PACKAGE_FAILURE_FIX[failure] };
   const via = t.relay ? ` from the relay “${t.relay}”` : ' from the relay';
   switch (code) {
     case 'unreachable':
@@ -58,7 +74,7 @@ export function explainError(code: string, message: string, t: Target): Explanat
     case 'unsupported-os':
       return {
         title: 'This operating system is not supported',
-        fix: 'The connection works, but the host has none of the package managers PatchMan drives (apt, pacman, dnf, yum, zypper, apk).',
+        fix: `The connection works, but the host has none of the package managers PatchMan drives (${PACKAGE_MANAGER_NAMES.join(', ')}).`,
       };
     case 'relay-disconnected':
       return {

@@ -3,6 +3,10 @@
 // Text fields take three bits of inline markup: `code`, **bold** and [a link](https://…).
 // Everything else is plain text; nothing here is ever rendered as HTML.
 import { sudoersLines, SUDO_COMMANDS, SUDO_ENV_KEEP } from '$protocol/setup.ts';
+import { PACKAGE_MANAGERS, PACKAGE_MANAGER_NAMES, TUMBLEWEED_FULL_ONLY } from '$protocol/package-managers.ts';
+
+/** The package managers as the operator knows them (yum is dnf under its old name). */
+const MANAGERS = PACKAGE_MANAGER_NAMES.filter((n) => n !== 'yum').map((n) => PACKAGE_MANAGERS[n]);
 
 export type HelpBlock =
   | { type: 'p'; text: string }
@@ -68,7 +72,14 @@ export const HELP_SECTIONS: HelpSection[] = [
         blocks: [
           {
             type: 'p',
-            text: 'On a host page you can upgrade everything, or tick single packages and upgrade only those. Picking packages works on **apt hosts that are not Proxmox** (Debian, Ubuntu and derivatives): PatchMan runs `apt-get install --only-upgrade` with the names you ticked. A full upgrade runs `apt-get dist-upgrade`, which may also install new dependencies or remove packages that block the upgrade, exactly as the scan showed.',
+            text: 'On a host page you can upgrade everything, or tick single packages and upgrade only those. Picking packages works on **apt hosts that are not Proxmox** (Debian, Ubuntu and derivatives), **dnf hosts** and **zypper hosts that are not Tumbleweed**; elsewhere the host page says why instead of showing checkboxes. A full upgrade may also install new dependencies or remove packages that block the upgrade, exactly as the scan showed.',
+          },
+          {
+            type: 'list',
+            items: MANAGERS.map(
+              (d) =>
+                `**${d.label}** (${d.systems}): full upgrade \`${d.command.full}\`; ${d.selective.ok ? `selected packages: ${d.command.selected}` : 'whole system only'}${d.securityMetadata ? '' : '; its repositories carry no security metadata, so no update counts as a security update'}.`,
+            ),
           },
           {
             type: 'p',
@@ -85,6 +96,14 @@ export const HELP_SECTIONS: HelpSection[] = [
             text: 'Arch does not support partial upgrades: upgrading one package against newer repositories than the rest of the system can break it. PatchMan therefore upgrades pacman hosts only as a whole, with `pacman -Syu --noconfirm`. Scans never touch the real sync databases either: they use `checkupdates` (from pacman-contrib), which works on a private copy.',
           },
           { type: 'note', text: 'pacman repositories carry no security metadata, so Arch updates are never counted as security updates.' },
+        ],
+      },
+      {
+        id: 'tumbleweed-alpine',
+        q: 'Why can I not pick packages on openSUSE Tumbleweed or Alpine?',
+        blocks: [
+          { type: 'p', text: TUMBLEWEED_FULL_ONLY },
+          { type: 'p', text: PACKAGE_MANAGERS.apk.selective.ok ? '' : PACKAGE_MANAGERS.apk.selective.why },
         ],
       },
       {
@@ -161,6 +180,7 @@ export const HELP_SECTIONS: HelpSection[] = [
             items: [
               'apt hosts: `/run/reboot-required` exists (the packages that asked for it are listed from `/run/reboot-required.pkgs`), or the running kernel is older than the newest one installed.',
               'pacman hosts: the running kernel’s modules directory `/usr/lib/modules/$(uname -r)` is gone, because the kernel package was upgraded.',
+              ...MANAGERS.filter((d) => d.name !== 'apt' && d.name !== 'pacman').map((d) => `${d.label} hosts: ${d.reboot}`),
             ],
           },
         ],

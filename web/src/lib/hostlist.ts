@@ -3,15 +3,22 @@
 // filtering and sorting itself: the list is kept current by live events, so filtering locally
 // (with the same rules as `GET /api/hosts?filter=`) keeps a filtered view live too.
 import type { Host, HostFilter } from '$protocol/api.ts';
+import type { HostGroup } from '$protocol/host-query.ts';
+import { HOST_GROUP_KEYS, HOST_SORT_KEYS, type HostGroupKey, type HostSortKey } from '$protocol/host-list-keys.ts';
 import { distroLabel } from './distro.ts';
+
+/** One collator for every comparison: `localeCompare` with options builds one per call,
+ * which is most of the cost of sorting 1,000 hosts. */
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 
 /** The API's filters, plus `pending`: the hosts with updates, most packages first. */
 export type ListFilter = HostFilter | 'pending';
 export const LIST_FILTERS: readonly ListFilter[] = ['needs-updates', 'pending', 'security', 'needs-reboot', 'offline'];
 
-export type SortKey = 'name' | 'os' | 'updates' | 'status' | 'lastScan';
+/** The same keys as GET /api/hosts?sort= */
+export type SortKey = HostSortKey;
 export type SortDir = 'asc' | 'desc';
-export const SORT_KEYS: readonly SortKey[] = ['name', 'os', 'updates', 'status', 'lastScan'];
+export const SORT_KEYS: readonly SortKey[] = HOST_SORT_KEYS;
 /** The direction a column sorts in when first clicked: biggest problems / newest first. */
 export const DEFAULT_DIR: Record<SortKey, SortDir> = { name: 'asc', os: 'asc', updates: 'desc', status: 'desc', lastScan: 'desc' };
 
@@ -36,6 +43,8 @@ export interface ListState {
   dir: SortDir;
   /** Whether the sort came from the URL (else it is the filter's default). */
   explicitSort: boolean;
+  /** Rows grouped by tag, OS, package manager or relay, or not grouped. */
+  group: HostGroupKey | null;
 }
 
 export function readListState(url: { searchParams: { get(name: string): string | null } }): ListState {
@@ -47,15 +56,21 @@ export function readListState(url: { searchParams: { get(name: string): string |
   const sort: SortKey = explicitSort ? (s as SortKey) : filter === 'pending' ? 'updates' : 'name';
   const d = p.get('dir');
   const dir: SortDir = d === 'asc' || d === 'desc' ? d : DEFAULT_DIR[sort];
-  return { filter, q: p.get('q') ?? '', sort, dir, explicitSort };
+  const g = p.get('group');
+  const group = HOST_GROUP_KEYS.includes(g as HostGroupKey) ? (g as HostGroupKey) : null;
+  return { filter, q: p.get('q') ?? '', sort, dir, explicitSort, group };
 }
 
 /** The dashboard URL for a list state; defaults are left out. Pass `sort` only when the
  * user chose it (an implied sort must not stick when the filter changes). */
-export function listHref(state: { filter?: ListFilter | null; q?: string; sort?: SortKey; dir?: SortDir }, base = '/'): string {
+export function listHref(
+  state: { filter?: ListFilter | null; q?: string; sort?: SortKey; dir?: SortDir; group?: HostGroupKey | null },
+  base = '/',
+): string {
   const p = new URLSearchParams();
   if (state.filter) p.set('filter', state.filter);
   if (state.q?.trim()) p.set('q', state.q.trim());
+  if (state.group) p.set('group', state.group);
   if (state.sort) {
     const implicit: SortKey = state.filter === 'pending' ? 'updates' : 'name';
     const dir = state.dir ?? DEFAULT_DIR[state.sort];
@@ -82,7 +97,16 @@ export function matchesFilter(h: Host, filter: ListFilter | null): boolean {
   }
 }
 
+/** Host objects are replaced, never changed, on every update: the text of each is worked out once. */
+const haystacks = new WeakMap<Host, string>();
+
 function haystack(h: Host): string {
+  let text = haystacks.get(h);
+  if (text === undefined) haystacks.set(h, (text = buildHaystack(h)));
+  return text;
+}
+
+function buildHaystack(h: Host): string {
   return [
     h.name,
     h.address,
@@ -111,7 +135,7 @@ export function matchesQuery(h: Host, q: string): boolean {
 }
 
 const STATUS_RANK: Record<Host['status'], number> = { online: 0, unknown: 1, offline: 2, error: 3 };
-const byName = (a: Host, b: Host) => a.name.localeCompare(b.name, undefined, { numeric: true, sensitivity: 'base' });
+const byName = (a: Host, b: Host) => collator.compare(a.name, b.name);
 
 function compare(key: SortKey, a: Host, b: Host): number {
   switch (key) {
@@ -122,7 +146,7 @@ function compare(key: SortKey, a: Host, b: Host): number {
       if (!a.os || !b.os) return (a.os ? 0 : 1) - (b.os ? 0 : 1);
       const la = `${a.proxmox ? 'Proxmox ' + a.proxmox.product : distroLabel(a)} ${a.os.prettyName}`;
       const lb = `${b.proxmox ? 'Proxmox ' + b.proxmox.product : distroLabel(b)} ${b.os.prettyName}`;
-      return la.localeCompare(lb, undefined, { numeric: true, sensitivity: 'base' });
+      return collator.compare(la, lb);
     }
     case 'updates':
       return (a.updatesCount ?? -1) - (b.updatesCount ?? -1) || (a.securityCount ?? -1) - (b.securityCount ?? -1);
@@ -137,4 +161,61 @@ export function applyListState(hosts: Host[], state: ListState): Host[] {
   const out = hosts.filter((h) => matchesFilter(h, state.filter) && matchesQuery(h, state.q));
   const sign = state.dir === 'asc' ? 1 : -1;
   return out.sort((a, b) => sign * compare(state.sort, a, b) || byName(a, b));
+}
+
+// ---- groups ------------------------------------------------------------------------------
+
+export const GROUP_LABELS: Record<HostGroupKey, string> = { tag: 'Tag', os: 'Operating system', packageManager: 'Package manager', relay: 'Relay' };
+/** What the group of hosts without a key is called (as GET /api/hosts/groups calls it). */
+const NO_KEY_LABEL: Record<HostGroupKey, string> = { tag: 'No tag', os: 'Not scanned yet', packageManager: 'Not scanned yet', relay: 'No relay' };
+
+/** The keys a host is grouped under: each of its tags (a host with two tags is in both groups). */
+function groupKeys(h: Host, by: HostGroupKey): (string | null)[] {
+  switch (by) {
+    case 'tag':
+      return h.tags.length ? h.tags : [null];
+    case 'os':
+      return [h.os?.id ?? null];
+    case 'packageManager':
+      return [h.packageManager];
+    case 'relay':
+      return [h.relayId];
+  }
+}
+
+function groupLabel(h: Host, by: HostGroupKey, key: string, relayName: (id: string) => string | null): string {
+  switch (by) {
+    case 'os':
+      return h.os?.name || key;
+    case 'relay':
+      return relayName(key) ?? key;
+    default:
+      return key;
+  }
+}
+
+/** The hosts of one group, in the list's order, with the counts GET /api/hosts/groups gives. */
+export interface GroupedHosts extends HostGroup {
+  rows: Host[];
+}
+
+/** Split the (filtered, sorted) list into groups in label order, the one without a key last;
+ * each keeps the list's order. */
+export function groupHosts(hosts: Host[], by: HostGroupKey, relayName: (id: string) => string | null = () => null): GroupedHosts[] {
+  const groups = new Map<string | null, GroupedHosts>();
+  for (const h of hosts) {
+    for (const key of groupKeys(h, by)) {
+      let g = groups.get(key);
+      if (!g) {
+        g = { key, label: key === null ? NO_KEY_LABEL[by] : groupLabel(h, by, key, relayName), hosts: 0, needUpdates: 0, security: 0, needReboot: 0, rows: [] };
+        groups.set(key, g);
+      }
+      g.rows.push(h);
+      g.hosts++;
+      if ((h.updatesCount ?? 0) > 0) g.needUpdates++;
+      if ((h.securityCount ?? 0) > 0) g.security++;
+      if (h.rebootRequired) g.needReboot++;
+    }
+  }
+  return [...groups.values()].sort((a, b) => Number(a.key === null) - Number(b.key === null) || collator.compare(a.label, b.label));
 }

@@ -25,6 +25,27 @@ export interface ScanBatch {
 
 let batchSeq = 0;
 
+/** Everything a resync fetches, at once. */
+function fetchLists() {
+  return Promise.all([
+    api.health().catch(() => null),
+    api.relays(),
+    api.hosts(),
+    api.jobs({ limit: 200 }).catch(() => [] as Job[]),
+    // upgrades and reboots apart: a fleet-wide scan must not push a running upgrade out of the list
+    api.jobs({ kind: 'upgrade', limit: 200 }).catch(() => [] as Job[]),
+    api.jobs({ kind: 'reboot', limit: 100 }).catch(() => [] as Job[]),
+    api.jobs({ kind: 'stack-update', limit: 100 }).catch(() => [] as Job[]),
+  ]);
+}
+
+/** On the dashboard the lists are asked for as soon as this module loads, beside the
+ * session check and the route's own code instead of after both: the first host row comes
+ * that much sooner. The first resync takes them (or asks again if they failed). */
+let earlyLists: ReturnType<typeof fetchLists> | null =
+  typeof window !== 'undefined' && window.location.pathname === '/' ? fetchLists() : null;
+earlyLists?.catch(() => {}); // signed out: the resync after sign-in asks again
+
 /** Most live output kept in memory per job (characters, like the Worker's own log cap);
  * beyond it the oldest lines are dropped (the whole log stays in History). */
 export const OUTPUT_CAP = 2 * 1024 * 1024;
@@ -68,14 +89,26 @@ export function countSummary(hosts: Host[]): Summary {
   return { hosts: hosts.length, online, offline, needUpdates, pendingPackages, securityPackages, securityHosts, needReboot, stacksWithUpdates: 0 };
 }
 
-const byName = <T extends { name: string }>(a: T, b: T) => a.name.localeCompare(b.name, undefined, { numeric: true });
+/** One collator for every name comparison: `localeCompare` with options builds one per
+ * call, which made sorting 1,000 hosts (and placing each updated one) slow. */
+const names = new Intl.Collator(undefined, { numeric: true });
+const byName = <T extends { name: string }>(a: T, b: T) => names.compare(a.name, b.name);
+
+/** How long host and job events are held to be applied together (see #enqueue). */
+const EVENT_BATCH_MS = 50;
+/** A scan batch is looked up by request only after this long without a job event. */
+const BATCH_QUIET_MS = 8_000;
+/** At most one GET /api/summary per this long after host events (it only adds the stacks count). */
+const SUMMARY_REFRESH_MS = 5_000;
 
 const BACKOFF_MIN = 500;
 const BACKOFF_MAX = 30_000;
 
 class LiveStore {
   relays = $state<Relay[]>([]);
-  hosts = $state<Host[]>([]);
+  /** Not deeply reactive: 1,000 hosts of 30 fields each as proxies cost more than the list
+   * itself. A host is replaced (never changed in place) and the array with it. */
+  hosts = $state.raw<Host[]>([]);
   /** Latest known job per host id. */
   latestJob = $state<Record<string, Job>>({});
   /** Scans this browser started and is waiting on: host id → job id (null until the POST answers). */
@@ -119,6 +152,13 @@ class LiveStore {
   #generation = 0;
 
   connectedRelays = $derived(this.relays.filter((r) => r.connected));
+
+  /** The summary cards: host counts from the live list (current with every event, no
+   * request), stacks from GET /api/summary. Until the list has loaded, the server's answer. */
+  counts = $derived.by((): Summary => {
+    if (!this.loaded && this.summary) return this.summary;
+    return { ...countSummary(this.hosts), stacksWithUpdates: this.summary?.stacksWithUpdates ?? 0 };
+  });
 
   /** Progress of the current batch: how many of its jobs have finished, and how. */
   batchProgress = $derived.by(() => {
@@ -172,7 +212,7 @@ class LiveStore {
       const name = this.hosts.find((h) => h.id === hostId)?.name ?? 'removed host';
       entries.push({ hostId, name, job, kind, state, line: this.outputLine[jobId] ?? null });
     }
-    entries.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+    entries.sort(byName);
     const kind: 'upgrade' | 'reboot' | 'mixed' = kinds.size > 1 ? 'mixed' : kinds.has('reboot') ? 'reboot' : 'upgrade';
     return { entries, total: entries.length, queued, running, done, failed, kind, finished: queued + running === 0 };
   });
@@ -197,6 +237,9 @@ class LiveStore {
 
   stop() {
     this.#started = false;
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
+    this.#queue = [];
     window.removeEventListener('online', this.#wake);
     document.removeEventListener('visibilitychange', this.#wake);
     if (this.#timer) clearTimeout(this.#timer);
@@ -211,6 +254,7 @@ class LiveStore {
   reset() {
     this.stop();
     this.#generation++;
+    earlyLists = null;
     this.#syncing = null;
     this.#attempt = 0;
     this.relays = [];
@@ -272,7 +316,7 @@ class LiveStore {
         if (import.meta.env.DEV) console.debug('live: ignored event', json, parsed.issues);
         return;
       }
-      this.apply(parsed.output);
+      this.#enqueue(parsed.output);
     };
     ws.onclose = () => {
       if (this.#ws !== ws) return;
@@ -282,6 +326,22 @@ class LiveStore {
     ws.onerror = () => {
       // onclose follows and schedules the retry
     };
+  }
+
+  /** Host and job events wait a moment and are applied together: a fleet-wide scan sends
+   * thousands, and one re-render per batch keeps the page fluid. Output goes through at once. */
+  #queue: LiveEvent[] = [];
+  #flushTimer: ReturnType<typeof setTimeout> | null = null;
+  #enqueue(event: LiveEvent) {
+    if (event.type === 'job.output' && this.#queue.length === 0) return this.apply(event);
+    this.#queue.push(event);
+    this.#flushTimer ??= setTimeout(() => this.#flush(), EVENT_BATCH_MS);
+  }
+  #flush() {
+    this.#flushTimer = null;
+    const events = this.#queue;
+    this.#queue = [];
+    for (const event of events) this.apply(event);
   }
 
   #scheduleReconnect() {
@@ -306,18 +366,14 @@ class LiveStore {
     const generation = this.#generation;
     const syncing = (async () => {
       try {
-        const [health, relays, hosts, jobs, upgrades, reboots, stackUpdates] = await Promise.all([
-          api.health().catch(() => null),
-          api.relays(),
-          api.hosts(),
-          api.jobs({ limit: 200 }).catch(() => [] as Job[]),
-          // upgrades and reboots apart: a fleet-wide scan must not push a running upgrade out of the list
-          api.jobs({ kind: 'upgrade', limit: 200 }).catch(() => [] as Job[]),
-          api.jobs({ kind: 'reboot', limit: 100 }).catch(() => [] as Job[]),
-          api.jobs({ kind: 'stack-update', limit: 100 }).catch(() => [] as Job[]),
-          this.refreshSummary(),
-        ]);
+        // the lists asked for while the page was still loading, if they came (else, signed
+        // out then, for instance: ask now)
+        const early = earlyLists;
+        earlyLists = null;
+        const [health, relays, hosts, jobs, upgrades, reboots, stackUpdates] = (await early?.catch(() => null)) ?? (await fetchLists());
         if (generation !== this.#generation) return;
+        // the host counts come from the list; the summary only adds the stacks (not worth waiting for)
+        void this.refreshSummary();
         this.rememberJobs(jobs);
         this.rememberJobs(upgrades);
         this.rememberJobs(reboots);
@@ -387,19 +443,19 @@ class LiveStore {
         upsert(this.relays, event.relay);
         break;
       case 'host':
-        upsert(this.hosts, event.host);
+        this.hosts = upserted(this.hosts, event.host);
         this.#summarySoon();
         break;
       case 'host.deleted': {
         if (this.patchRun) this.patchRun.jobs = this.patchRun.jobs.filter((j) => j.hostId !== event.id);
-        const i = this.hosts.findIndex((h) => h.id === event.id);
-        if (i >= 0) this.hosts.splice(i, 1);
+        if (this.hosts.some((h) => h.id === event.id)) this.hosts = this.hosts.filter((h) => h.id !== event.id);
         delete this.latestJob[event.id];
         delete this.pendingScans[event.id];
         this.#summarySoon();
         break;
       }
       case 'job':
+        this.#lastJobEventAt = Date.now();
         this.#applyJob(event.job);
         break;
       case 'job.output':
@@ -598,7 +654,7 @@ class LiveStore {
   /** Trust the new SSH host key the host offered; the server scans it right away. */
   async acceptHostKey(hostId: string, fingerprint: string): Promise<Host> {
     const { host, jobId } = await api.acceptHostKey(hostId, fingerprint);
-    upsert(this.hosts, host);
+    this.hosts = upserted(this.hosts, host);
     if (jobId) this.trackScan(hostId, jobId);
     this.#summarySoon();
     return host;
@@ -606,14 +662,14 @@ class LiveStore {
 
   async addHost(body: Parameters<typeof api.createHost>[0]): Promise<CreatedHost> {
     const host = await api.createHost(body);
-    upsert(this.hosts, host);
+    this.hosts = upserted(this.hosts, host);
     this.#summarySoon();
     return host;
   }
 
   async updateHost(hostId: string, patch: Parameters<typeof api.updateHost>[1]): Promise<Host> {
     const host = await api.updateHost(hostId, patch);
-    upsert(this.hosts, host);
+    this.hosts = upserted(this.hosts, host);
     this.#summarySoon();
     return host;
   }
@@ -632,14 +688,15 @@ class LiveStore {
     }
   }
 
-  /** Refetch the summary shortly after host events: a burst of them (a scan of the whole
-   * fleet) costs one request per 400 ms at most. */
+  /** Refetch the summary a while after host events: a burst of them (a scan of the whole
+   * fleet) costs one request per SUMMARY_REFRESH_MS at most. The host counts are counted
+   * from the list meanwhile (`counts`). */
   #summarySoon() {
     if (this.#summaryTimer) return;
     this.#summaryTimer = setTimeout(() => {
       this.#summaryTimer = null;
       void this.refreshSummary();
-    }, 400);
+    }, SUMMARY_REFRESH_MS);
   }
 
   /** Start scans of the given hosts (every host when omitted) and follow them in `batch`. */
@@ -680,20 +737,38 @@ class LiveStore {
     this.#batchTimer = null;
   }
 
+  #lastJobEventAt = 0;
+  #polling = false;
+
+  /** Look up the batch's unfinished jobs, unless job events are coming in anyway (the socket
+   * is open and one came within BATCH_QUIET_MS): while a big scan runs the events say it all. */
   async #pollBatch() {
     const ids = this.batch?.jobIds;
-    if (!ids) return;
+    if (!ids || this.#polling) return;
+    if (this.socket === 'open' && Date.now() - this.#lastJobEventAt < BATCH_QUIET_MS) return;
     const missing = ids.filter((id) => isActiveJob(this.jobs[id]) || !this.jobs[id]);
     if (missing.length === 0) return;
-    const jobs = await api.jobs({ kind: 'scan', limit: 500 }).catch(() => [] as Job[]);
-    const wanted = new Set(missing);
-    for (const job of jobs) if (wanted.has(job.id)) this.#applyJob(job);
+    this.#polling = true;
+    try {
+      const jobs = await api.jobs({ kind: 'scan', limit: 500 }).catch(() => [] as Job[]);
+      const wanted = new Set(missing);
+      for (const job of jobs) if (wanted.has(job.id)) this.#applyJob(job);
+    } finally {
+      this.#polling = false;
+    }
   }
 
   relayName(id: string | null): string | null {
     if (!id) return null;
     return this.relays.find((r) => r.id === id)?.name ?? null;
   }
+}
+
+/** A copy of the list with the item in (replacing the one with its id), in name order. */
+function upserted<T extends { id: string; name: string }>(list: T[], item: T): T[] {
+  const next = [...list];
+  upsert(next, item);
+  return next;
 }
 
 function upsert<T extends { id: string; name: string }>(list: T[], item: T) {

@@ -2,7 +2,7 @@
 // button is disabled, what a finished upgrade or reboot did, and small helpers for logs.
 import type { Host, Job } from '$protocol/api.ts';
 import type { PackageUpdate } from '$protocol/relay.ts';
-import { fullUpgradeOnly } from '$protocol/upgrade-rules.ts';
+import { LEGACY_FAILURE_CODES, PACKAGE_FAILURES, fullUpgradeOnly } from '$protocol/package-managers.ts';
 import { ApiError } from './api.ts';
 
 export const MONITOR_ONLY_REASON = 'Monitor only: PatchMan never changes this host. To patch it from here, turn “Monitor only” off in Edit host.';
@@ -142,7 +142,7 @@ export function outcomeText(job: Job): string {
 /** A job error in plain words: a short explanation for the codes that need one, then the message. */
 export function errorText(code: string, message: string): string {
   const lead: Record<string, string> = {
-    locked: 'Another package manager run holds the lock',
+    ...PACKAGE_FAILURES,
     'dpkg-interrupted': 'An earlier dpkg run was interrupted; run “dpkg --configure -a” on the host first',
     'sudo-password': 'sudo asked for a password',
     'host-down': 'The host did not come back after the reboot',
@@ -154,7 +154,7 @@ export function errorText(code: string, message: string): string {
     'monitor-only': 'The host is monitor only',
     'not-started': 'The run never started on the host: nothing was changed',
   };
-  const l = lead[code];
+  const l = lead[code] ?? lead[LEGACY_FAILURE_CODES[code] ?? ''];
   if (!l) return message;
   if (!message || message.toLowerCase().startsWith(l.toLowerCase())) return message || l;
   return `${l}: ${message}`;

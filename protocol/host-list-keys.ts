@@ -1,0 +1,7 @@
+// The host list's sort and group keys as plain lists: the dashboard needs them without the
+// schemas of protocol/host-query.ts (which would bring valibot's code into the first page).
+export const HOST_SORT_KEYS = ['name', 'os', 'updates', 'status', 'lastScan'] as const;
+export type HostSortKey = (typeof HOST_SORT_KEYS)[number];
+
+export const HOST_GROUP_KEYS = ['tag', 'os', 'packageManager', 'relay'] as const;
+export type HostGroupKey = (typeof HOST_GROUP_KEYS)[number];

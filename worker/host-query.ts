@@ -1,0 +1,177 @@
+// The host list's query in SQL: filter, search, facets, sort, paging, groups and ids
+// (`GET /api/hosts`, `/api/hosts/groups`, `/api/hosts/ids`). The search follows the
+// dashboard's own (web/src/lib/hostlist.ts): every term must occur somewhere in the host.
+import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import type { HostGroup, HostGroupKey, HostListItem, HostListQuery, HostMatchQuery, HostSortKey } from '../protocol/host-query.ts';
+import { schema, type Db, type HostRow } from './db/index.ts';
+import { hostJson } from './lib/serialize.ts';
+import { filterCondition } from './hosts.ts';
+
+const { hosts, relays } = schema;
+
+/** More terms than this are ignored (each is one bound parameter; D1 allows 100). */
+const MAX_TERMS = 16;
+
+/** The text a search term is looked for in, lower-cased (one LIKE per term). */
+const haystack = sql`lower(${hosts.name} || char(10) || ${hosts.address} || char(10) || ${hosts.user} || char(10) ||
+  coalesce(${hosts.osPrettyName}, '') || char(10) || coalesce(${hosts.osName}, '') || char(10) ||
+  coalesce(${hosts.osId}, '') || char(10) || coalesce(${hosts.osVersion}, '') || char(10) ||
+  coalesce(${hosts.kernel}, '') || char(10) || ${hosts.status} || char(10) || ${hosts.tags} || char(10) ||
+  case when ${hosts.proxmox} is null then '' else 'proxmox ' || ${hosts.proxmox} end)`;
+
+/** `%`, `_` and `\` are literal in a search term. */
+const likeTerm = (t: string) => `%${t.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+export function searchCondition(q: string | undefined): SQL | undefined {
+  const terms = (q ?? '').toLowerCase().split(/\s+/).filter(Boolean).slice(0, MAX_TERMS);
+  if (terms.length === 0) return undefined;
+  return and(...terms.map((t) => sql`${haystack} like ${likeTerm(t)} escape '\\'`));
+}
+
+/** Everything that narrows the list: filter, search and the facets. */
+export function matchCondition(m: HostMatchQuery): SQL | undefined {
+  return and(
+    filterCondition(m.filter),
+    searchCondition(m.q),
+    m.tag !== undefined ? sql`exists (select 1 from json_each(${hosts.tags}) where value = ${m.tag})` : undefined,
+    m.os !== undefined ? eq(hosts.osId, m.os) : undefined,
+    m.packageManager !== undefined ? eq(hosts.packageManager, m.packageManager) : undefined,
+    m.relayId !== undefined ? eq(hosts.relayId, m.relayId) : undefined,
+  );
+}
+
+const byName = sql`${hosts.name} collate nocase`;
+
+/** Sort keys as the dashboard's columns sort (hosts never scanned after every OS). */
+function sortTerms(key: HostSortKey): SQL[] {
+  switch (key) {
+    case 'name':
+      return [byName];
+    case 'os':
+      return [sql`coalesce(${hosts.osPrettyName}, ${hosts.osId}, '~') collate nocase`];
+    case 'updates':
+      return [sql`coalesce(${hosts.updatesCount}, -1)`, sql`coalesce(${hosts.securityCount}, -1)`];
+    case 'status':
+      return [
+        sql`case ${hosts.status} when 'online' then 0 when 'unknown' then 1 when 'offline' then 2 else 3 end`,
+        sql`coalesce(${hosts.rebootRequired}, 0)`,
+      ];
+    case 'lastScan':
+      return [sql`coalesce(${hosts.lastScanAt}, 0)`];
+  }
+}
+
+/** The direction a sort key goes when none is given: biggest problems and newest first. */
+export const DEFAULT_SORT_DIR: Record<HostSortKey, 'asc' | 'desc'> = { name: 'asc', os: 'asc', updates: 'desc', status: 'desc', lastScan: 'desc' };
+
+function orderBy(key: HostSortKey = 'name', dir = DEFAULT_SORT_DIR[key]): SQL[] {
+  const by = dir === 'asc' ? asc : desc;
+  return [...sortTerms(key).map((t) => by(t)), asc(byName), asc(hosts.id)];
+}
+
+/** A list row: what the dashboard's host list shows. */
+export function hostListItem(row: HostRow): HostListItem {
+  const h = hostJson(row);
+  return {
+    id: h.id,
+    name: h.name,
+    address: h.address,
+    port: h.port,
+    user: h.user,
+    relayId: h.relayId,
+    tags: h.tags,
+    monitorOnly: h.monitorOnly,
+    status: h.status,
+    statusReason: h.statusReason,
+    os: h.os,
+    packageManager: h.packageManager,
+    proxmox: h.proxmox,
+    docker: h.docker,
+    updatesCount: h.updatesCount,
+    securityCount: h.securityCount,
+    rebootRequired: h.rebootRequired,
+    lastScanAt: h.lastScanAt,
+    hostKeyOffered: h.hostKeyOffered,
+  };
+}
+
+/** Every matching host in order (the answer without paging). */
+export async function listHosts(db: Db, q: HostListQuery): Promise<HostRow[]> {
+  return db.select().from(hosts).where(matchCondition(q)).orderBy(...orderBy(q.sort, q.dir));
+}
+
+/** One page of light rows and how many match in all, in one round trip. */
+export async function pageHosts(db: Db, q: HostListQuery & { limit: number }): Promise<{ hosts: HostListItem[]; total: number }> {
+  const where = matchCondition(q);
+  const [[{ total }], rows] = await db.batch([
+    db.select({ total: sql<number>`count(*)` }).from(hosts).where(where),
+    db
+      .select()
+      .from(hosts)
+      .where(where)
+      .orderBy(...orderBy(q.sort, q.dir))
+      .limit(q.limit)
+      .offset(q.offset ?? 0),
+  ]);
+  return { hosts: rows.map(hostListItem), total };
+}
+
+/** Every matching id, in name order. */
+export async function matchingIds(db: Db, m: HostMatchQuery): Promise<string[]> {
+  const rows = await db.select({ id: hosts.id }).from(hosts).where(matchCondition(m)).orderBy(asc(byName), asc(hosts.id));
+  return rows.map((r) => r.id);
+}
+
+const counts = {
+  hosts: sql<number>`count(*)`,
+  needUpdates: sql<number>`coalesce(sum(${hosts.updatesCount} > 0), 0)`,
+  security: sql<number>`coalesce(sum(${hosts.securityCount} > 0), 0)`,
+  needReboot: sql<number>`coalesce(sum(${hosts.rebootRequired} = 1), 0)`,
+};
+
+/** What a group without a key is called. */
+const NO_KEY_LABEL: Record<HostGroupKey, string> = { tag: 'No tag', os: 'Not scanned yet', packageManager: 'Not scanned yet', relay: 'No relay' };
+
+/** The matching hosts counted per tag, OS, package manager or relay: a host with two tags is
+ * in two groups. Groups are in label order, the one without a key last. */
+export async function hostGroups(db: Db, by: HostGroupKey, m: HostMatchQuery): Promise<HostGroup[]> {
+  const where = matchCondition(m);
+  let rows: { key: string | null; label: string | null; hosts: number; needUpdates: number; security: number; needReboot: number }[];
+  switch (by) {
+    case 'tag': {
+      // one row per (host, tag): json_each spreads the tags out; then the untagged hosts
+      const w = where ?? sql`1`;
+      const cols = sql`${counts.hosts} as hosts, ${counts.needUpdates} as needUpdates, ${counts.security} as security, ${counts.needReboot} as needReboot`;
+      rows = await db.all(
+        sql`select tag.value as key, tag.value as label, ${cols} from ${hosts}, json_each(${hosts.tags}) as tag where ${w} group by tag.value
+          union all
+          select null as key, null as label, ${cols} from ${hosts} where ${w} and json_array_length(${hosts.tags}) = 0 having count(*) > 0`,
+      );
+      break;
+    }
+    case 'os':
+      rows = await db
+        .select({ key: hosts.osId, label: sql<string | null>`max(coalesce(nullif(${hosts.osName}, ''), ${hosts.osId}))`, ...counts })
+        .from(hosts)
+        .where(where)
+        .groupBy(hosts.osId);
+      break;
+    case 'packageManager':
+      rows = await db
+        .select({ key: hosts.packageManager, label: hosts.packageManager, ...counts })
+        .from(hosts)
+        .where(where)
+        .groupBy(hosts.packageManager);
+      break;
+    case 'relay':
+      rows = await db
+        .select({ key: hosts.relayId, label: sql<string | null>`max(${relays.name})`, ...counts })
+        .from(hosts)
+        .leftJoin(relays, eq(relays.id, hosts.relayId))
+        .where(where)
+        .groupBy(hosts.relayId);
+      break;
+  }
+  const groups = rows.map((r) => ({ ...r, label: r.key === null ? NO_KEY_LABEL[by] : (r.label ?? r.key) }));
+  return groups.sort((a, b) => Number(a.key === null) - Number(b.key === null) || a.label.localeCompare(b.label, undefined, { numeric: true, sensitivity: 'base' }));
+}
