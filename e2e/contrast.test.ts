@@ -34,6 +34,9 @@ beforeAll(async () => {
     hostId ||= res.body.id;
   }
   await until(async () => (await app.api('/api/jobs?kind=scan')).body.every((j: any) => ['succeeded', 'failed'].includes(j.status)) || null, 60_000, 'scans');
+  // a policy with a rollout, so the Policies page shows its list and history
+  const policy = await app.api('/api/policies', { method: 'POST', json: { name: 'web security', selector: { tags: ['none'] }, schedule: { cron: '30 2 * * 0', timeZone: 'Europe/Berlin', windowMinutes: 120 }, reboot: 'if-required' } });
+  await app.api(`/api/policies/${policy.body.id}/run`, { method: 'POST', json: {} });
   mkdirSync('e2e/artifacts', { recursive: true });
 });
 
@@ -65,7 +68,7 @@ async function contrastViolations(page: Page, where: string): Promise<Violation[
   return result.map((v) => ({ page: where, ...v }));
 }
 
-const PAGES = ['/', '/hosts/:id', '/history', '/stacks', '/settings', '/help', '/audit'];
+const PAGES = ['/', '/hosts/:id', '/history', '/stacks', '/settings', '/help', '/audit', '/policies'];
 
 describe('contrast (WCAG AA) in both themes', () => {
   for (const scheme of ['dark', 'light'] as const) {

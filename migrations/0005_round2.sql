@@ -69,6 +69,53 @@ CREATE TABLE `notify_state` (
 	`updated_at` integer NOT NULL
 );
 --> statement-breakpoint
+CREATE TABLE `policies` (
+	`id` text PRIMARY KEY NOT NULL,
+	`name` text NOT NULL,
+	`enabled` integer DEFAULT true NOT NULL,
+	`spec` text NOT NULL,
+	`created_at` integer NOT NULL,
+	`updated_at` integer NOT NULL,
+	`last_scheduled_for` integer
+);
+--> statement-breakpoint
+CREATE TABLE `rollout_hosts` (
+	`rollout_id` text NOT NULL,
+	`host_id` text NOT NULL,
+	`name` text NOT NULL,
+	`position` integer NOT NULL,
+	`batch` integer,
+	`status` text NOT NULL,
+	`job_id` text,
+	`reboot_job_id` text,
+	`reason` text,
+	`packages` text,
+	PRIMARY KEY(`rollout_id`, `host_id`),
+	FOREIGN KEY (`rollout_id`) REFERENCES `rollouts`(`id`) ON UPDATE no action ON DELETE cascade,
+	FOREIGN KEY (`host_id`) REFERENCES `hosts`(`id`) ON UPDATE no action ON DELETE cascade
+);
+--> statement-breakpoint
+CREATE TABLE `rollouts` (
+	`id` text PRIMARY KEY NOT NULL,
+	`policy_id` text,
+	`policy_name` text NOT NULL,
+	`spec` text NOT NULL,
+	`status` text DEFAULT 'pending' NOT NULL,
+	`batch` integer DEFAULT 0 NOT NULL,
+	`batches` integer DEFAULT 0 NOT NULL,
+	`failures` integer DEFAULT 0 NOT NULL,
+	`trigger` text NOT NULL,
+	`requested_by` text,
+	`reason` text,
+	`window_ends_at` integer,
+	`created_at` integer NOT NULL,
+	`started_at` integer,
+	`finished_at` integer,
+	FOREIGN KEY (`policy_id`) REFERENCES `policies`(`id`) ON UPDATE no action ON DELETE set null
+);
+--> statement-breakpoint
+CREATE INDEX `rollouts_policy` ON `rollouts` (`policy_id`,`created_at`);--> statement-breakpoint
+CREATE INDEX `rollouts_status` ON `rollouts` (`status`);--> statement-breakpoint
 CREATE TABLE `update_sightings` (
 	`host_id` text NOT NULL,
 	`name` text NOT NULL,
@@ -84,6 +131,8 @@ CREATE INDEX `update_sightings_open` ON `update_sightings` (`host_id`,`resolved_
 ALTER TABLE `api_tokens` ADD `created_by_user_id` text;--> statement-breakpoint
 ALTER TABLE `audit` ADD `detail` text;--> statement-breakpoint
 ALTER TABLE `job_output` ADD `gz` blob;--> statement-breakpoint
+ALTER TABLE `jobs` ADD `rollout_id` text REFERENCES rollouts(id);--> statement-breakpoint
+CREATE INDEX `jobs_rollout` ON `jobs` (`rollout_id`);--> statement-breakpoint
+CREATE INDEX `jobs_kind_created` ON `jobs` (`kind`,`created_at`,`status`);--> statement-breakpoint
 ALTER TABLE `relays` ADD `public_key_offered` text;--> statement-breakpoint
-CREATE INDEX `hosts_name` ON `hosts` ("name" collate nocase);--> statement-breakpoint
-CREATE INDEX `jobs_kind_created` ON `jobs` (`kind`,`created_at`,`status`);
+CREATE INDEX `hosts_name` ON `hosts` ("name" collate nocase);

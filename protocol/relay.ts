@@ -110,6 +110,9 @@ export const UpgradeParams = v.strictObject({
   runId: RunId,
   /** Only these packages (where the package manager allows it); omitted = full upgrade. */
   packages: v.optional(v.pipe(v.array(PackageName), v.minLength(1), v.maxLength(2000))),
+  /** apt, whole-system upgrades only: `upgrade` never installs or removes packages;
+   * omitted = `dist-upgrade`. Refused with `packages` and on Proxmox (always full-upgrade). */
+  aptMode: v.optional(v.picklist(['dist-upgrade', 'upgrade'])),
   /** Only re-attach to a run that already exists; never start one (a re-sent request after
    * the relay restarted). */
   resume: v.optional(v.boolean(), false),

@@ -153,8 +153,10 @@ async function main() {
   const timeout = /^\d+$/.test(process.env.RELAY_HEARTBEAT_TIMEOUT_MS ?? '') ? Number(process.env.RELAY_HEARTBEAT_TIMEOUT_MS) : null;
   const heartbeatVar = timeout ? ['--var', `RELAY_HEARTBEAT_TIMEOUT_MS:${timeout}`] : [];
   const relayHeartbeat = timeout ? { PATCHMAN_HEARTBEAT_INTERVAL: String(Math.max(1, Math.floor(timeout / 4000))) } : {};
+  // ROLLOUT_TICK_MS: how often live rollouts advance (tests shorten it)
+  const tickVar = process.env.ROLLOUT_TICK_MS ? ['--var', `ROLLOUT_TICK_MS:${process.env.ROLLOUT_TICK_MS}`] : [];
   // (the env file sets PATCHMAN_LOCAL=1 and the local NOTIFY_KEY)
-  start('worker', wranglerBin, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--env-file', workerEnvFile(), '--show-interactive-dev-session=false', '--log-level', 'warn', ...heartbeatVar], quietEnv);
+  start('worker', wranglerBin, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--env-file', workerEnvFile(), '--show-interactive-dev-session=false', '--log-level', 'warn', ...heartbeatVar, ...tickVar], quietEnv);
   await waitForHealth(120_000);
 
   const relayNode = process.env.PATCHMAN_RELAY_NODE ?? process.execPath;

@@ -185,6 +185,8 @@ export function matchRunCommand(command: string, up: PackageUpgrader): { privile
       for (const osId of osIds) {
         try {
           if (up.runScript({ privilege, packages, osId }) === command) return { privilege, packages };
+          // apt's `upgrade` mode (a policy's aptMode): simulated like a full upgrade
+          if (!packages && up.runScript({ privilege, packages, osId, aptMode: 'upgrade' }) === command) return { privilege, packages };
         } catch {
           /* e.g. pacman refuses packages */
         }

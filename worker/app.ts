@@ -18,6 +18,8 @@ import { upgradeRoutes } from './routes/upgrades.ts';
 import { summaryRoutes } from './routes/summary.ts';
 import { settingsRoutes } from './routes/settings.ts';
 import { stackRoutes } from './routes/stacks.ts';
+import { policyRoutes } from './routes/policies.ts';
+import { rolloutRoutes } from './routes/rollouts.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 import { securityHeaders } from './security-headers.ts';
 import { trendRoutes } from './routes/trends.ts';
@@ -42,6 +44,8 @@ export const app = new Hono<AppEnv>()
   .route('/api/summary', summaryRoutes)
   .route('/api/settings', settingsRoutes)
   .route('/api/stacks', stackRoutes)
+  .route('/api/policies', policyRoutes)
+  .route('/api/rollouts', rolloutRoutes)
   .route('/api/notifications', notificationRoutes)
   .route('/api/jobs', jobRoutes)
   .route('/api/live', live)

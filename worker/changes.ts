@@ -27,6 +27,10 @@ export interface ChangeRequest {
   services?: string[];
   idempotencyKey: string | null;
   requestedBy: string | null;
+  /** apt whole-system upgrades: `upgrade` instead of `dist-upgrade` (a policy's aptMode). */
+  aptMode?: 'upgrade';
+  /** The policy rollout this change is a host step of. */
+  rolloutId?: string;
 }
 
 const VERB: Record<ChangeRequest['kind'], string> = { upgrade: 'upgraded', reboot: 'rebooted', 'stack-update': 'changed' };
@@ -81,7 +85,7 @@ export async function refusal(db: Db, host: HostRow, req: ChangeRequest): Promis
 function paramsOf(host: HostRow, req: ChangeRequest): NonNullable<JobRow['params']> {
   switch (req.kind) {
     case 'upgrade':
-      return req.packages ? { packages: req.packages } : {};
+      return req.packages ? { packages: req.packages } : req.aptMode ? { aptMode: req.aptMode } : {};
     case 'reboot':
       return { bootId: host.bootId };
     case 'stack-update':
@@ -144,6 +148,7 @@ export async function startChange(env: Env, db: Db, host: HostRow, req: ChangeRe
         requestedBy: req.requestedBy,
         params,
         idempotencyKey: req.idempotencyKey,
+        rolloutId: req.rolloutId ?? null,
         createdAt: Date.now(),
       })
       .returning();

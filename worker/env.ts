@@ -1,5 +1,6 @@
 import type { RelayHub } from './relay-hub.ts';
 import type { LiveFeed } from './live-feed.ts';
+import type { RolloutRunner } from './rollout-runner.ts';
 import type { Role } from './auth/policy.ts';
 
 /** Bindings declared in wrangler.toml (and secrets set with `wrangler secret put`). */
@@ -7,6 +8,9 @@ export interface Env {
   DB: D1Database;
   RELAY_HUB: DurableObjectNamespace<RelayHub>;
   LIVE_FEED: DurableObjectNamespace<LiveFeed>;
+  ROLLOUT_RUNNER: DurableObjectNamespace<RolloutRunner>;
+  /** How often a live rollout is advanced (ms); default worker/rollouts.ts TICK_MS. */
+  ROLLOUT_TICK_MS?: string;
   ASSETS: Fetcher;
   PATCHMAN_VERSION: string;
   /** Required to create the first admin anywhere but on localhost (`wrangler secret put SETUP_SECRET`). */

@@ -6,6 +6,7 @@ import { runScheduled } from './scheduled.ts';
 
 export { RelayHub } from './relay-hub.ts';
 export { LiveFeed } from './live-feed.ts';
+export { RolloutRunner } from './rollout-runner.ts';
 export { Notifier } from './notify/notifier.ts';
 
 export default {

@@ -23,7 +23,6 @@ export interface FinishedJob {
  * were queued (the caller dispatches them once). */
 export async function afterJobsFinished(env: Env, db: Db, finished: FinishedJob[], hostOf: (id: string) => Promise<HostRow | null>): Promise<number> {
   if (finished.length === 0) return 0;
-  // (per-scan hooks go here, e.g. `await recordSightings(db, finished.filter((f) => f.job.kind === 'scan'))`)
   // notifications: what changed, announced once (never throws: a channel cannot fail a job)
   await notifyJobsFinished(env, finished.map((f) => f.job));
   const queued = await startFollowUps(env, db, finished, hostOf);

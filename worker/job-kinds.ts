@@ -96,7 +96,12 @@ export const JOB_KINDS: { [K in JobKind]: KindSpec<OperationName> } = {
     changesHost: true,
     reconnect: 'resumable',
     reportsReachability: false,
-    params: (job) => ({ runId: job.id, offset: job.logOffset, ...(job.params?.packages ? { packages: job.params.packages } : {}) }),
+    params: (job) => ({
+      runId: job.id,
+      offset: job.logOffset,
+      ...(job.params?.packages ? { packages: job.params.packages } : {}),
+      ...(job.params?.aptMode ? { aptMode: job.params.aptMode } : {}),
+    }),
     apply: upgradeOutcome,
     after: rescan,
   }),

@@ -9,6 +9,7 @@ import { schema, type Db, type JobRow, type StackRow } from './db/index.ts';
 import { newId } from './lib/crypto.ts';
 import { recordScanDay } from './trends.ts';
 import { appendChunkStatement } from './job-log.ts';
+import { recordSightings } from './sightings.ts';
 
 const { hosts, hostUpdates, stacks } = schema;
 
@@ -50,6 +51,7 @@ export function replaceUpdatesStatements(db: Db, lists: { hostId: string; update
   for (let i = 0; i < ids.length; i += IDS_PER_STATEMENT) out.push(db.delete(hostUpdates).where(inArray(hostUpdates.hostId, ids.slice(i, i + IDS_PER_STATEMENT))));
   const rows = lists.flatMap((l) => l.updates.map((u) => ({ hostId: l.hostId, ...u })));
   for (let i = 0; i < rows.length; i += UPDATE_ROWS_PER_INSERT) out.push(db.insert(hostUpdates).values(rows.slice(i, i + UPDATE_ROWS_PER_INSERT)).onConflictDoNothing());
+  out.push(...recordSightings(db, ids, Date.now()));
   return out;
 }
 

@@ -8,6 +8,7 @@ import { dueHosts, startScans } from './hosts.ts';
 import { readSettings } from './settings.ts';
 import { jobJson } from './lib/serialize.ts';
 import { publish } from './live-feed.ts';
+import { runDuePolicies } from './policy-schedule.ts';
 import { notifyCron } from './notify/cron.ts';
 import { notifyJobsFinished } from './notify/events.ts';
 import { pruneHostDays } from './trends.ts';
@@ -26,6 +27,8 @@ export async function runScheduled(env: Env, now = Date.now()) {
   const due = await dueHosts(db, settings.scanIntervalHours, now);
   const { created } = await startScans(env, db, due, 'schedule');
 
+  const policies = await runDuePolicies(env, db, now);
+
   const cutoff = now - settings.retentionDays * 86_400_000;
   const deleted = await db
     .delete(jobs)
@@ -38,5 +41,5 @@ export async function runScheduled(env: Env, now = Date.now()) {
   await compactLogs(db, compact);
   const daysDeleted = await pruneHostDays(db, cutoff);
 
-  return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length, logsCompressed: compact.length, daysDeleted };
+  return { expired: failed.length, scansQueued: created.length, jobsDeleted: deleted.length, logsCompressed: compact.length, daysDeleted, rolloutsStarted: policies.started.length };
 }

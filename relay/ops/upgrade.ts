@@ -44,10 +44,15 @@ async function upgrade(params: Params, ctx: OpContext, run: ActiveRun): Promise<
       const whole = fullUpgradeOnly({ proxmox: probe.proxmox, packageManager: mod.name, os: probe.os });
       if (whole) throw new OpError('invalid-request', whole);
     }
+    if (params.aptMode === 'upgrade') {
+      if (params.packages) throw new OpError('invalid-request', 'aptMode "upgrade" is for whole-system upgrades; named packages are upgraded with install --only-upgrade');
+      if (mod.name !== 'apt') throw new OpError('invalid-request', `aptMode "upgrade" is for apt hosts; ${mod.name} cannot do it`);
+      if (probe.proxmox) throw new OpError('invalid-request', PROXMOX_FULL_ONLY);
+    }
     const packages = params.packages ?? null;
     if (!params.resume) {
       // (a resumed run needs no script: it only polls, whatever sudo says today)
-      const script = mod.upgrade.runScript({ privilege: probe.privilege, packages, osId: probe.os.id });
+      const script = mod.upgrade.runScript({ privilege: probe.privilege, packages, osId: probe.os.id, aptMode: params.aptMode });
       const state = await startRun(session, params.runId, script, mod.upgrade.installedCommand);
       ctx.output?.(state === 'started' ? `[patchman] ${packages ? `upgrading ${packages.length} package(s)` : 'full upgrade'} started on ${where}\n` : '[patchman] the run already exists on the host; following it\n');
     }

@@ -492,6 +492,11 @@ describe('apt upgrade: the run script', () => {
     );
   });
 
+  it('aptMode upgrade: apt-get upgrade, which never installs or removes packages', () => {
+    expect(apt.upgrade.runScript({ privilege: 'root', packages: null, aptMode: 'upgrade' }).split('\n')[2]).toBe(`exec ${APT_GET} upgrade`);
+    expect(apt.upgrade.runScript({ privilege: 'root', packages: null, aptMode: 'dist-upgrade' }).split('\n')[2]).toBe(`exec ${APT_GET} dist-upgrade`);
+  });
+
   it('selective: install --only-upgrade with every package name single-quoted', () => {
     expect(apt.upgrade.runScript({ privilege: 'root', packages: ['zip', 'libstdc++6', 'libssl3:amd64'] })).toBe(
       [

@@ -424,7 +424,9 @@ function aptRunScript(opts: UpgradeOptions): string {
   const sudo = rootPrefix('apt-get', opts.privilege); // throws 'sudo-password' first
   const what = opts.packages
     ? `install --only-upgrade ${opts.packages.map(shQuote).join(' ')}`
-    : 'dist-upgrade';
+    : opts.aptMode === 'upgrade'
+      ? 'upgrade'
+      : 'dist-upgrade';
   const line = `${sudo}apt-get ${APT_UPGRADE_OPTIONS} ${what}`;
   return [`export ${UPGRADE_ENV}`, `echo '$ ${line.replace(/'/g, '')}'`, `exec ${line}`].join('\n');
 }

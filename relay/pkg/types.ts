@@ -40,6 +40,8 @@ export interface UpgradeOptions {
   privilege: Privilege;
   /** Only these (allowlisted) packages; null = everything. */
   packages: string[] | null;
+  /** apt, whole-system runs: `upgrade` (never installs or removes) instead of `dist-upgrade`. */
+  aptMode?: 'dist-upgrade' | 'upgrade';
   /** The probe's os-release ID, for package managers whose command depends on the OS
    * (zypper: dup on Tumbleweed). */
   osId?: string;

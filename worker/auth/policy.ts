@@ -23,10 +23,16 @@ const OPERATOR: [method: string, path: RegExp][] = [
   ['POST', /^\/api\/hosts\/test$/],
   ['POST', /^\/api\/(scans|upgrades)$/],
   ['POST', /^\/api\/stacks\/[^/]+\/(check|update)$/],
+  ['POST', /^\/api\/policies\/[^/]+\/run$/],
+  ['POST', /^\/api\/rollouts\/[^/]+\/(pause|resume|cancel)$/],
 ];
 
 /** Requests every signed-in user may make, whatever their role. */
-const ANYONE: [method: string, path: RegExp][] = [['POST', /^\/api\/auth\/logout$/]];
+const ANYONE: [method: string, path: RegExp][] = [
+  ['POST', /^\/api\/auth\/logout$/],
+  // reading what a policy would do changes nothing
+  ['POST', /^\/api\/policies\/[^/]+\/preview$/],
+]
 
 /** Reading these is for admins only: who has access, and what everyone did. */
 const ADMIN_READ = /^\/api\/(users|tokens|audit)(\/|$)/;

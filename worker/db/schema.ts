@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm';
 import { sqliteTable, text, integer, blob, index, uniqueIndex, primaryKey } from 'drizzle-orm/sqlite-core';
 import type { InferOutput } from 'valibot';
 import type { StackContainer } from '../../protocol/relay.ts';
+import { ROLLOUT_HOST_STATUSES, ROLLOUT_STATUSES, type PolicySpec } from '../../protocol/policy.ts';
 import { ACTIVE_STATUSES, JobKind, JobStatus } from '../../protocol/api.ts';
 import type { NotifyMessage } from '../../protocol/notify.ts';
 
@@ -102,7 +103,7 @@ export const jobs = sqliteTable(
     /** What was asked: an upgrade's packages (absent = full), the boot id before a reboot,
      * the Compose stack a docker scan is limited to or a stack update updates (and its
      * services; absent = the whole stack). */
-    params: text('params', { mode: 'json' }).$type<{ packages?: string[]; bootId?: string | null; stack?: string; services?: string[] }>(),
+    params: text('params', { mode: 'json' }).$type<{ packages?: string[]; bootId?: string | null; stack?: string; services?: string[]; aptMode?: 'upgrade' }>(),
     /** What an upgrade changed (packages), or a stack update (containers: image digest before and after). */
     changes: text('changes', { mode: 'json' }).$type<{ name: string; from: string | null; to: string | null }[]>(),
     /** A retried request with the same Idempotency-Key gets this job instead of a new one. */
@@ -114,11 +115,14 @@ export const jobs = sqliteTable(
     logTruncated: integer('log_truncated', { mode: 'boolean' }).notNull().default(false),
     /** Re-sent after the relay reconnected: the relay must only re-attach, never start anew. */
     resume: integer('resume', { mode: 'boolean' }).notNull().default(false),
+    /** The policy rollout this job is a host step of (worker/rollouts.ts), or null. */
+    rolloutId: text('rollout_id').references(() => rollouts.id, { onDelete: 'set null' }),
   },
   (t) => [
     index('jobs_host').on(t.hostId, t.createdAt),
     index('jobs_relay_status').on(t.relayId, t.status),
     index('jobs_created').on(t.createdAt),
+    index('jobs_rollout').on(t.rolloutId),
     // the jobs list filtered by kind (History, the dashboard's recent upgrades), newest first;
     // patch activity per day (worker/trends.ts) reads only this index
     index('jobs_kind_created').on(t.kind, t.createdAt, t.status),
@@ -322,6 +326,69 @@ export const audit = sqliteTable(
     userAgent: text('user_agent'),
   },
   (t) => [index('audit_at').on(t.at)],
+);
+
+// ---- patch policies and their rollouts (worker/rollouts.ts) -----------------------------------
+
+
+/** A patch policy: which hosts, what, when and how (protocol/policy.ts PolicySpec). */
+export const policies = sqliteTable('policies', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  enabled: integer('enabled', { mode: 'boolean' }).notNull().default(true),
+  spec: text('spec', { mode: 'json' }).$type<PolicySpec>().notNull(),
+  createdAt: ms('created_at').notNull(),
+  updatedAt: ms('updated_at').notNull(),
+  /** The scheduled time of the last rollout the cron started (so one slot starts once). */
+  lastScheduledFor: ms('last_scheduled_for'),
+});
+
+/** One run of a policy: a persisted state machine advanced by its RolloutRunner. */
+export const rollouts = sqliteTable(
+  'rollouts',
+  {
+    id: text('id').primaryKey(),
+    policyId: text('policy_id').references(() => policies.id, { onDelete: 'set null' }),
+    policyName: text('policy_name').notNull(),
+    /** The policy as it was when the rollout started: later edits do not change a run. */
+    spec: text('spec', { mode: 'json' }).$type<PolicySpec>().notNull(),
+    status: text('status', { enum: ROLLOUT_STATUSES }).notNull().default('pending'),
+    /** The batch being worked on: 0 = canary. */
+    batch: integer('batch').notNull().default(0),
+    batches: integer('batches').notNull().default(0),
+    failures: integer('failures').notNull().default(0),
+    trigger: text('trigger', { enum: ['manual', 'schedule'] }).notNull(),
+    requestedBy: text('requested_by'),
+    /** Why it halted, closed or was cancelled. */
+    reason: text('reason'),
+    /** No host starts after this (scheduled runs: slot + window). */
+    windowEndsAt: ms('window_ends_at'),
+    createdAt: ms('created_at').notNull(),
+    startedAt: ms('started_at'),
+    finishedAt: ms('finished_at'),
+  },
+  (t) => [index('rollouts_policy').on(t.policyId, t.createdAt), index('rollouts_status').on(t.status)],
+);
+
+/** Each host of a rollout: its batch, where it is, its jobs, and why it was skipped or failed. */
+export const rolloutHosts = sqliteTable(
+  'rollout_hosts',
+  {
+    rolloutId: text('rollout_id').notNull().references(() => rollouts.id, { onDelete: 'cascade' }),
+    hostId: text('host_id').notNull().references(() => hosts.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    /** Order within the rollout. */
+    position: integer('position').notNull(),
+    /** 0 = canary, 1… = batches; null = skipped at the start. */
+    batch: integer('batch'),
+    status: text('status', { enum: ROLLOUT_HOST_STATUSES }).notNull(),
+    jobId: text('job_id'),
+    rebootJobId: text('reboot_job_id'),
+    reason: text('reason'),
+    /** The packages the upgrade was given (null = the whole system). */
+    packages: text('packages', { mode: 'json' }).$type<string[] | null>(),
+  },
+  (t) => [primaryKey({ columns: [t.rolloutId, t.hostId] })],
 );
 
 // ---- notifications ----------------------------------------------------------------------------

@@ -40,7 +40,7 @@ export const HELP_SECTIONS: HelpSection[] = [
     intro: [
       {
         type: 'p',
-        text: 'An upgrade only runs when someone with the **operator** or **admin** role presses **Upgrade** (one host) or **Patch selected** (several hosts) and confirms. The confirmation lists what will change on which host before anything runs. PatchMan scans on a schedule, but it never upgrades on one.',
+        text: 'An upgrade only runs when someone with the **operator** or **admin** role presses **Upgrade** (one host) or **Patch selected** (several hosts) and confirms. The confirmation lists what will change on which host before anything runs. PatchMan scans on a schedule, but it never upgrades on one unless an admin sets up a **policy** (see Policies).',
       },
     ],
     questions: [
@@ -285,6 +285,55 @@ export const HELP_SECTIONS: HelpSection[] = [
           {
             type: 'p',
             text: 'They stop with the host and come back only if their restart policy says so (`restart: unless-stopped` or `always` in the compose file). Check that before you reboot a host that runs services.',
+          },
+        ],
+      },
+    ],
+  },
+  {
+    id: 'policies',
+    title: 'Policies',
+    summary: 'Scheduled, staged rollouts: canary first, then batches, stopping when something fails.',
+    intro: [
+      {
+        type: 'p',
+        text: 'A **policy** (the **Policies** page; admins edit, operators run) patches a group of hosts by itself: which hosts (tags, package managers, relays or named hosts), which updates (security only or everything, include and exclude globs, a cooldown in days), when (a cron expression in your time zone, with a window after which no host starts) and how (a canary first, then batches, at most so many at once, halting after so many failures).',
+      },
+    ],
+    questions: [
+      {
+        id: 'policy-preview',
+        q: 'How do I know what a policy will do?',
+        blocks: [
+          {
+            type: 'p',
+            text: '**Preview** lists, host by host, exactly which packages would be installed now (current and new version, security or not), which hosts are skipped and why (monitor-only, a changed SSH host key, a failed or old scan, a package manager that cannot do what the policy asks), and whether a reboot is expected. A rollout plans each host again just before it starts it.',
+          },
+        ],
+      },
+      {
+        id: 'policy-rollout',
+        q: 'What happens during a rollout?',
+        blocks: [
+          {
+            type: 'list',
+            items: [
+              'The canary hosts are upgraded first; the batches follow only when every host before them has finished, been rescanned and is back online.',
+              'Each host step is an ordinary upgrade in **History**, requested by `policy <name>`, with its full log.',
+              'When as many hosts as the policy allows have failed, the rollout **halts**: no further host starts.',
+              '**Pause** holds new hosts back, **Cancel** starts none (upgrades under way finish and are reported). When the window closes, hosts not started yet are left alone.',
+              'Nothing reboots unless the policy says **Reboot hosts that need it**: then they reboot one at a time, within the window.',
+            ],
+          },
+        ],
+      },
+      {
+        id: 'policy-pacman',
+        q: 'Why are my Arch (pacman) or Proxmox hosts skipped?',
+        blocks: [
+          {
+            type: 'p',
+            text: 'A policy that picks packages (security only, globs or a cooldown) upgrades named packages. Arch does not support partial upgrades and Proxmox documents them as unsupported, so such hosts are skipped with that reason, never fully upgraded instead. A policy for **everything** with no globs and no cooldown upgrades them as a whole.',
           },
         ],
       },
