@@ -12,7 +12,6 @@ import { OpError } from '../errors.ts';
 import { describeTarget, type SshSession } from '../ssh.ts';
 import {
   SCRIPT_PROLOGUE,
-  SH_COMMAND,
   describeExit,
   inC,
   privileged,
@@ -23,10 +22,10 @@ import {
   sudoRefusedError,
   tail,
   DEFAULT_LIST_TIMEOUT_MS,
-  DEFAULT_REBOOT_TIMEOUT_MS,
   DEFAULT_REFRESH_TIMEOUT_MS,
   UPGRADE_ENV,
 } from './shell.ts';
+import { scriptRebootCheck } from './reboot-check.ts';
 import type { PackageManagerModule, PackageScan, PackageUpdate, PackageUpgrader, RebootState, ScanOptions, UpgradeOptions } from './types.ts';
 
 export const APK_UPDATE = 'apk update --no-progress';
@@ -133,11 +132,7 @@ export function parseApkReboot(output: string): RebootState {
   return { required: false, reason: null };
 }
 
-async function rebootCheck(session: SshSession, _probe: unknown, opts: { timeoutMs?: number } = {}): Promise<RebootState> {
-  const r = await session.exec(SH_COMMAND, { stdin: APK_REBOOT_SCRIPT, timeoutMs: opts.timeoutMs ?? DEFAULT_REBOOT_TIMEOUT_MS, maxOutputBytes: 1024 * 1024 });
-  if (r.code !== 0) throw new OpError('command-failed', `The reboot check on ${describeTarget(session.target)} ${describeExit(r)}: ${tail(r.stderr) || tail(r.stdout)}`);
-  return parseApkReboot(r.stdout);
-}
+const rebootCheck = scriptRebootCheck(APK_REBOOT_SCRIPT, parseApkReboot);
 
 // ---- upgrade -------------------------------------------------------------------------------
 

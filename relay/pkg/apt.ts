@@ -28,6 +28,7 @@ import {
   rootPrefix,
   shQuote,
 } from './shell.ts';
+import { scriptRebootCheck } from './reboot-check.ts';
 import type { HeldPackage, PackageManagerModule, PackageScan, PackageUpdate, PackageUpgrader, RebootState, ScanOptions, UpgradeOptions } from './types.ts';
 
 
@@ -401,13 +402,7 @@ export function parseAptReboot(output: string): RebootState {
   });
 }
 
-async function rebootCheck(session: SshSession, _probe: unknown, opts: { timeoutMs?: number } = {}): Promise<RebootState> {
-  const r = await session.exec(SH_COMMAND, { stdin: APT_REBOOT_SCRIPT, timeoutMs: opts.timeoutMs ?? DEFAULT_REBOOT_TIMEOUT_MS, maxOutputBytes: 1024 * 1024 });
-  if (r.code !== 0) {
-    throw new OpError('command-failed', `The reboot check on ${describeTarget(session.target)} ${describeExit(r)}: ${tail(r.stderr) || tail(r.stdout)}`);
-  }
-  return parseAptReboot(r.stdout);
-}
+const rebootCheck = scriptRebootCheck(APT_REBOOT_SCRIPT, parseAptReboot);
 
 // ---- upgrade -------------------------------------------------------------------------------
 

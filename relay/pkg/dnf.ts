@@ -14,7 +14,6 @@ import { OpError } from '../errors.ts';
 import { describeTarget, type SshSession } from '../ssh.ts';
 import {
   SCRIPT_PROLOGUE,
-  SH_COMMAND,
   compareVersions,
   describeExit,
   inC,
@@ -25,10 +24,10 @@ import {
   sudoRefused,
   tail,
   DEFAULT_LIST_TIMEOUT_MS,
-  DEFAULT_REBOOT_TIMEOUT_MS,
   DEFAULT_REFRESH_TIMEOUT_MS,
   UPGRADE_ENV,
 } from './shell.ts';
+import { scriptRebootCheck } from './reboot-check.ts';
 import type { PackageManagerModule, PackageScan, PackageUpdate, PackageUpgrader, RebootState, ScanOptions, UpgradeOptions } from './types.ts';
 
 /** `-q`: no progress or "Last metadata expiration check" lines; the list goes to stdout. */
@@ -224,11 +223,7 @@ export function parseDnfReboot(output: string): RebootState {
   return { required: false, reason: null };
 }
 
-async function rebootCheck(session: SshSession, _probe: unknown, opts: { timeoutMs?: number } = {}): Promise<RebootState> {
-  const r = await session.exec(SH_COMMAND, { stdin: DNF_REBOOT_SCRIPT, timeoutMs: opts.timeoutMs ?? DEFAULT_REBOOT_TIMEOUT_MS, maxOutputBytes: 1024 * 1024 });
-  if (r.code !== 0) throw new OpError('command-failed', `The reboot check on ${describeTarget(session.target)} ${describeExit(r)}: ${tail(r.stderr) || tail(r.stdout)}`);
-  return parseDnfReboot(r.stdout);
-}
+const rebootCheck = scriptRebootCheck(DNF_REBOOT_SCRIPT, parseDnfReboot);
 
 // ---- upgrade -------------------------------------------------------------------------------
 

@@ -27,11 +27,11 @@ import {
   sudoRefusedError,
   tail,
   DEFAULT_LIST_TIMEOUT_MS,
-  DEFAULT_REBOOT_TIMEOUT_MS,
   DEFAULT_REFRESH_TIMEOUT_MS,
   UPGRADE_ENV,
   rootPrefix,
 } from './shell.ts';
+import { scriptRebootCheck } from './reboot-check.ts';
 import { PACMAN_FULL_ONLY } from '../../protocol/package-managers.ts';
 import type { HeldPackage, PackageManagerModule, PackageScan, PackageUpdate, PackageUpgrader, RebootState, ScanOptions, UpgradeOptions } from './types.ts';
 
@@ -227,11 +227,7 @@ export function parsePacmanReboot(output: string): RebootState {
   };
 }
 
-async function rebootCheck(session: SshSession, _probe: unknown, opts: { timeoutMs?: number } = {}): Promise<RebootState> {
-  const r = await session.exec(SH_COMMAND, { stdin: PACMAN_REBOOT_SCRIPT, timeoutMs: opts.timeoutMs ?? DEFAULT_REBOOT_TIMEOUT_MS, maxOutputBytes: 1024 * 1024 });
-  if (r.code !== 0) throw new OpError('command-failed', `The reboot check on ${describeTarget(session.target)} ${describeExit(r)}: ${tail(r.stderr) || tail(r.stdout)}`);
-  return parsePacmanReboot(r.stdout);
-}
+const rebootCheck = scriptRebootCheck(PACMAN_REBOOT_SCRIPT, parsePacmanReboot);
 
 // ---- upgrade -------------------------------------------------------------------------------
 

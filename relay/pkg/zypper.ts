@@ -16,7 +16,6 @@ import { OpError } from '../errors.ts';
 import { describeTarget, type SshSession } from '../ssh.ts';
 import {
   SCRIPT_PROLOGUE,
-  SH_COMMAND,
   compareVersions,
   describeExit,
   inC,
@@ -29,10 +28,10 @@ import {
   sudoRefusedError,
   tail,
   DEFAULT_LIST_TIMEOUT_MS,
-  DEFAULT_REBOOT_TIMEOUT_MS,
   DEFAULT_REFRESH_TIMEOUT_MS,
   UPGRADE_ENV,
 } from './shell.ts';
+import { scriptRebootCheck } from './reboot-check.ts';
 import type { PackageManagerModule, PackageScan, PackageUpdate, PackageUpgrader, RebootState, ScanOptions, UpgradeOptions } from './types.ts';
 
 export const ZYPPER_REFRESH = 'zypper -n refresh';
@@ -246,11 +245,7 @@ export function parseZypperReboot(output: string): RebootState {
   return { required: false, reason: null };
 }
 
-async function rebootCheck(session: SshSession, _probe: unknown, opts: { timeoutMs?: number } = {}): Promise<RebootState> {
-  const r = await session.exec(SH_COMMAND, { stdin: ZYPPER_REBOOT_SCRIPT, timeoutMs: opts.timeoutMs ?? DEFAULT_REBOOT_TIMEOUT_MS, maxOutputBytes: 1024 * 1024 });
-  if (r.code !== 0) throw new OpError('command-failed', `The reboot check on ${describeTarget(session.target)} ${describeExit(r)}: ${tail(r.stderr) || tail(r.stdout)}`);
-  return parseZypperReboot(r.stdout);
-}
+const rebootCheck = scriptRebootCheck(ZYPPER_REBOOT_SCRIPT, parseZypperReboot);
 
 // ---- upgrade -------------------------------------------------------------------------------
 
