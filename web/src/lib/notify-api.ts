@@ -1,22 +1,13 @@
 // The notifications API (channels, their test and delivery log, settings) and the fields
 // each channel type's form shows. Secret fields are write-only: the form never gets them back.
-import type { ChannelType, NotificationChannel, NotificationDelivery, NotifySettings, NotifyEvent, Severity } from '$protocol/notify.ts';
+import type { ChannelBody, ChannelType, NotificationChannel, NotificationDelivery, NotifySettings, NotifyEvent, Severity } from '$protocol/notify.ts';
 import { request } from './api.ts';
 
 export type { ChannelType, NotificationChannel, NotificationDelivery, NotifySettings, NotifyEvent, Severity };
 export { CHANNEL_TYPES, NOTIFY_EVENTS, SEVERITIES, SECRET_FIELDS } from '$protocol/notify.ts';
 
-export interface ChannelInput {
-  name: string;
-  type: ChannelType;
-  via: string;
-  events: NotifyEvent[];
-  tags: string[];
-  minSeverity: Severity;
-  enabled: boolean;
-  maxPerHour: number;
-  config: Record<string, unknown>;
-}
+/** The body of a channel create or edit: the API's own type. */
+export type ChannelInput = ChannelBody;
 
 const enc = encodeURIComponent;
 
