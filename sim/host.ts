@@ -62,7 +62,9 @@ export type FailureMode =
   /** Every SSH connection drops once while an upgrade runs; the run itself goes on. */
   | 'drop-during-run'
   /** The host goes down on reboot and stays down (until the failure is cleared). */
-  | 'reboot-no-return';
+  | 'reboot-no-return'
+  /** The disk fills up while an upgrade logs: the log stops half-way and apt fails (exit 100). */
+  | 'disk-full';
 
 export const FAILURE_MODES: readonly FailureMode[] = [
   'refuse',
@@ -76,6 +78,7 @@ export const FAILURE_MODES: readonly FailureMode[] = [
   'dpkg-interrupted',
   'drop-during-run',
   'reboot-no-return',
+  'disk-full',
 ];
 
 export interface Latency {

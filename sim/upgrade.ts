@@ -14,7 +14,7 @@
 //
 // Failure modes (sim/host.ts FailureMode): lock-held, dpkg-interrupted, sudo-password (the
 // run fails with the real message), drop-during-run (every connection drops once mid-run),
-// reboot-no-return. Every command a host answers is recorded in `execs`.
+// reboot-no-return, disk-full (the log stops half-way, exit 100, nothing changed). Every command a host answers is recorded in `execs`.
 import { randomUUID } from 'node:crypto';
 import type { FailureMode, Reply, SimHost } from './host.ts';
 import { REBOOT_CHECKS, REBOOT_COMMANDS, BOOT_ID_COMMAND, SH_COMMAND, UPGRADERS, recogniseCollect, recognisePoll, recogniseStart, type PmGroup, type StartRequest } from './commands.ts';
@@ -244,8 +244,14 @@ export class SimMachine {
     const out = (line: string): Reply => ({ stdout: `\n@@patchman-run 1\n${line}\n` });
     if (this.runs.has(req.runId)) return out('exists');
     const now = Date.now();
-    const outcome = this.#outcome(req);
-    const log = Buffer.from(`${req.echo}\n${outcome.body}`, 'utf8');
+    let outcome = this.#outcome(req);
+    let log = Buffer.from(`${req.echo}\n${outcome.body}`, 'utf8');
+    if (this.failure === 'disk-full') {
+      // No space left: what apt printed after the cut (its own write error too) never reached
+      // the log file, and apt gives up without changing anything.
+      log = log.subarray(0, log.lastIndexOf(0x0a, Math.floor(log.length / 2)) + 1);
+      outcome = { body: '', exitCode: 100, effect: null };
+    }
     this.runs.set(req.runId, {
       runId: req.runId,
       user,
