@@ -9,6 +9,11 @@ export const PROTOCOL_VERSION = 1;
  * (WebSocket Hibernation auto-response). */
 export const PING = '{"type":"ping"}';
 export const PONG = '{"type":"pong"}';
+/** The relay sends a heartbeat this often. */
+export const HEARTBEAT_INTERVAL_MS = 25_000;
+/** The Worker marks a relay it has not heard from for this long (three heartbeats missed,
+ * plus slack for a busy event loop) as disconnected and closes its socket. */
+export const HEARTBEAT_TIMEOUT_MS = 3 * HEARTBEAT_INTERVAL_MS + 15_000;
 
 // ---- operations: the relay's closed vocabulary -------------------------------------------
 
@@ -349,6 +354,8 @@ export const Close = {
   versionMismatch: 4426,
   replaced: 4409,
   revoked: 4403,
+  /** No heartbeat within HEARTBEAT_TIMEOUT_MS. */
+  silent: 4408,
 } as const;
 
 /** Parse a text frame against a schema; returns a readable reason on failure. */

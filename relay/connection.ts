@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import * as v from 'valibot';
 import {
   Close,
+  HEARTBEAT_INTERVAL_MS,
   PING,
   PROTOCOL_VERSION,
   ToRelay,
@@ -62,7 +63,7 @@ export class RelayConnection {
       concurrency: 32,
       initialBackoffMs: 1000,
       maxBackoffMs: 60_000,
-      heartbeatMs: 25_000,
+      heartbeatMs: HEARTBEAT_INTERVAL_MS,
       pongTimeoutMs: 10_000,
       ...opts,
     };

@@ -11,6 +11,8 @@ export interface Env {
   PATCHMAN_VERSION: string;
   /** Required to create the first admin anywhere but on localhost (`wrangler secret put SETUP_SECRET`). */
   SETUP_SECRET?: string;
+  /** Overrides the relay heartbeat timeout (ms), for fault tests: see relay-heartbeat.ts. */
+  RELAY_HEARTBEAT_TIMEOUT_MS?: string;
 }
 
 /** Who is making a request (set by worker/auth/middleware.ts). */

@@ -5,6 +5,7 @@ import { and, asc, eq, inArray, lt, notInArray, sql } from 'drizzle-orm';
 import { Operations, type OperationName, type FromRelay, type Stack } from '../protocol/relay.ts';
 import { schema, type Db, type HostRow, type JobRow, type StackRow } from './db/index.ts';
 import { newId } from './lib/crypto.ts';
+import { relayMayReport } from './relay-trust.ts';
 
 const { jobs, hosts, hostUpdates, jobOutput, stacks } = schema;
 
@@ -97,9 +98,9 @@ export async function finishJob(
 }
 
 /** Apply a relay's response to its job and host. Returns what changed, for live events. */
-export async function applyResponse(db: Db, msg: ResponseMsg): Promise<{ job: JobRow | null; host: HostRow | null }> {
+export async function applyResponse(db: Db, msg: ResponseMsg, relayId: string): Promise<{ job: JobRow | null; host: HostRow | null }> {
   const job = await db.query.jobs.findFirst({ where: eq(jobs.id, msg.id) });
-  if (!job || !ACTIVE.includes(job.status)) return { job: null, host: null };
+  if (!relayMayReport(job, relayId, 'response', msg.id)) return { job: null, host: null };
 
   if (!msg.ok) {
     const { code, message, exitCode } = msg.error;
@@ -363,9 +364,9 @@ type OutputMsg = Extract<FromRelay, { type: 'output' }>;
  * refilled when the request is re-sent with this offset). Past LOG_CAP the text is dropped,
  * once marked. Returns the job (now running) and the text to show live, or null.
  */
-export async function storeOutput(db: Db, msg: OutputMsg): Promise<{ job: JobRow; started: boolean } | null> {
+export async function storeOutput(db: Db, msg: OutputMsg, relayId: string): Promise<{ job: JobRow; started: boolean } | null> {
   const job = await db.query.jobs.findFirst({ where: eq(jobs.id, msg.id) });
-  if (!job || !ACTIVE.includes(job.status)) return null;
+  if (!relayMayReport(job, relayId, 'output', msg.id)) return null;
   if (msg.range && msg.range.from !== job.logOffset) return null;
   let keep = msg.data;
   let truncated = job.logTruncated;

@@ -21,6 +21,7 @@ import { publish } from './live-feed.ts';
 import { hostJson, jobJson, relayJson } from './lib/serialize.ts';
 import { newId } from './lib/crypto.ts';
 import { readSettings } from './settings.ts';
+import { HEARD_AT_RESOLUTION_MS, heartbeatTimeout, lastHeardAt, nextSilenceAt, silentSockets, type SocketState } from './relay-heartbeat.ts';
 
 const { relays, hosts, jobs } = schema;
 
@@ -29,10 +30,7 @@ export const RELAY_ID_HEADER = 'X-PatchMan-Relay-Id';
 /** Failures after which a change did not touch the host, so no rescan follows. */
 const NOTHING_CHANGED = new Set(['monitor-only', 'invalid-request', 'unknown-operation', 'unsupported-os', 'sudo-password', 'not-started', 'unreachable', 'auth-refused', 'host-key-changed', 'locked', 'dpkg-interrupted']);
 
-interface Attachment {
-  relayId: string;
-  greeted: boolean;
-}
+type Attachment = SocketState;
 
 export class RelayHub extends DurableObject<Env> {
   db: Db;
@@ -42,10 +40,13 @@ export class RelayHub extends DurableObject<Env> {
    * must be stored before its response finishes it, and each output chunk is checked
    * against the offset the previous one left. */
   #inOrder: Promise<void> = Promise.resolve();
+  /** A relay silent this long is disconnected (see relay-heartbeat.ts). */
+  heartbeatTimeoutMs: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.db = openDb(env.DB);
+    this.heartbeatTimeoutMs = heartbeatTimeout(env);
     // Heartbeats are answered without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
   }
@@ -66,7 +67,7 @@ export class RelayHub extends DurableObject<Env> {
     }
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
-    server.serializeAttachment({ relayId, greeted: false } satisfies Attachment);
+    server.serializeAttachment({ relayId, greeted: false, heardAt: Date.now() } satisfies Attachment);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -79,6 +80,7 @@ export class RelayHub extends DurableObject<Env> {
       return;
     }
     const m = msg.value;
+    if (Date.now() - (att.heardAt ?? 0) > HEARD_AT_RESOLUTION_MS) ws.serializeAttachment({ ...att, heardAt: Date.now() } satisfies Attachment);
     if (m.type === 'ping') {
       ws.send(PONG);
       return;
@@ -97,7 +99,8 @@ export class RelayHub extends DurableObject<Env> {
         ws.close(Close.revoked, 'relay revoked');
         return;
       }
-      ws.serializeAttachment({ ...att, greeted: true } satisfies Attachment);
+      ws.serializeAttachment({ ...att, greeted: true, heardAt: Date.now() } satisfies Attachment);
+      await this.scheduleAlarm();
       const orphaned = await this.reclaimOrphans(att.relayId);
       const { scanConcurrency } = await readSettings(this.db);
       ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: row.id, name: row.name, concurrency: scanConcurrency }));
@@ -111,21 +114,21 @@ export class RelayHub extends DurableObject<Env> {
     }
     // output or a response (liveness comes from heartbeats: see status())
     if (m.type === 'response' && this.pending.settle(m.id, m)) return;
-    const step = this.#inOrder.then(() => (m.type === 'output' ? this.onOutput(m) : this.onResponse(m)));
+    const step = this.#inOrder.then(() => (m.type === 'output' ? this.onOutput(m, att.relayId) : this.onResponse(m, att.relayId)));
     this.#inOrder = step.catch((err) => console.error('relay message failed', err instanceof Error ? err.message : String(err)));
     await step;
   }
 
-  async onOutput(m: Extract<FromRelay, { type: 'output' }>): Promise<void> {
-    const stored = await storeOutput(this.db, m);
+  async onOutput(m: Extract<FromRelay, { type: 'output' }>, relayId: string): Promise<void> {
+    const stored = await storeOutput(this.db, m, relayId);
     if (!stored) return;
     const events: LiveEvent[] = [{ type: 'job.output', jobId: stored.job.id, hostId: stored.job.hostId, data: m.data }];
     if (stored.started) events.unshift({ type: 'job', job: jobJson(stored.job) });
     await publish(this.env, ...events);
   }
 
-  async onResponse(m: Extract<FromRelay, { type: 'response' }>): Promise<void> {
-    const { job, host } = await applyResponse(this.db, m);
+  async onResponse(m: Extract<FromRelay, { type: 'response' }>, relayId: string): Promise<void> {
+    const { job, host } = await applyResponse(this.db, m, relayId);
     const events: LiveEvent[] = [];
     if (host) events.push({ type: 'host', host: hostJson(host) });
     if (job) events.push({ type: 'job', job: jobJson(job) });
@@ -159,7 +162,8 @@ export class RelayHub extends DurableObject<Env> {
     } catch {
       // already closed
     }
-    if (this.ctx.getWebSockets().some((s) => s !== ws)) return; // replaced, not gone
+    if (this.ctx.getWebSockets().some((s) => s !== ws && !(s.deserializeAttachment() as Attachment).silent)) return; // replaced, not gone
+    if (att?.silent) return; // already handled as gone by closeSilent
     this.pending.failAll(new RequestFailed('relay-disconnected', 'the relay disconnected'));
     if (!att) return;
     await this.relayGone(att.relayId);
@@ -167,7 +171,7 @@ export class RelayHub extends DurableObject<Env> {
 
   async webSocketError(ws: WebSocket): Promise<void> {
     const att = ws.deserializeAttachment() as Attachment | null;
-    if (att && !this.ctx.getWebSockets().some((s) => s !== ws)) await this.relayGone(att.relayId);
+    if (att && !att.silent && !this.ctx.getWebSockets().some((s) => s !== ws && !(s.deserializeAttachment() as Attachment).silent)) await this.relayGone(att.relayId);
   }
 
   /** Jobs sent on an earlier connection: their answers (and output) went to a dead socket
@@ -221,7 +225,10 @@ export class RelayHub extends DurableObject<Env> {
       const t = this.ctx.getWebSocketAutoResponseTimestamp(ws);
       if (t && (last === null || t.getTime() > last)) last = t.getTime();
     }
-    const connected = sockets.some((ws) => (ws.deserializeAttachment() as Attachment).greeted);
+    const connected = sockets.some((ws) => {
+      const att = ws.deserializeAttachment() as Attachment;
+      return att.greeted && !att.silent && Date.now() - lastHeardAt(this.ctx, ws) < this.heartbeatTimeoutMs;
+    });
     return { connected, lastSeenAt: last };
   }
 
@@ -291,13 +298,37 @@ export class RelayHub extends DurableObject<Env> {
   async alarm(): Promise<void> {
     const relayId = (await this.ctx.storage.get<string>('relayId')) ?? null;
     if (!relayId) return;
+    await this.closeSilent();
     const failed = await expireJobs(this.db, relayId);
     await publish(this.env, ...failed.map((j): LiveEvent => ({ type: 'job', job: jobJson(j) })));
     await this.scheduleAlarm();
   }
 
   greetedSocket(): WebSocket | null {
-    return this.ctx.getWebSockets().find((ws) => (ws.deserializeAttachment() as Attachment).greeted) ?? null;
+    return this.ctx.getWebSockets().find((ws) => (ws.deserializeAttachment() as Attachment).greeted && !(ws.deserializeAttachment() as Attachment).silent) ?? null;
+  }
+
+  /** Close the sockets that missed their heartbeats; with none left, the relay is gone
+   * (its close handshake may never come: a frozen relay does not answer). */
+  async closeSilent(): Promise<void> {
+    const silent = silentSockets(this.ctx, this.heartbeatTimeoutMs);
+    if (silent.length === 0) return;
+    let relayId: string | null = null;
+    for (const ws of silent) {
+      const att = ws.deserializeAttachment() as Attachment;
+      relayId = att.relayId;
+      console.warn(`relay ${att.relayId}: no heartbeat for ${Math.round(this.heartbeatTimeoutMs / 1000)} s; disconnecting it`);
+      ws.serializeAttachment({ ...att, silent: true } satisfies Attachment);
+      try {
+        ws.close(Close.silent, 'no heartbeat in time');
+      } catch {
+        // already gone
+      }
+    }
+    if (relayId && !this.greetedSocket()) {
+      this.pending.failAll(new RequestFailed('relay-disconnected', 'the relay stopped answering'));
+      await this.relayGone(relayId);
+    }
   }
 
   async scheduleAlarm(): Promise<void> {
@@ -307,7 +338,9 @@ export class RelayHub extends DurableObject<Env> {
       where: and(eq(jobs.relayId, relayId), inArray(jobs.status, ['dispatched', 'running'])),
       orderBy: asc(jobs.deadlineAt),
     });
-    if (next?.deadlineAt) await this.ctx.storage.setAlarm(next.deadlineAt);
+    const silenceAt = nextSilenceAt(this.ctx, this.heartbeatTimeoutMs);
+    const at = Math.min(next?.deadlineAt ?? Infinity, silenceAt ?? Infinity);
+    if (Number.isFinite(at)) await this.ctx.storage.setAlarm(at);
   }
 }
 

@@ -12,6 +12,7 @@ import { verifyAccessJwt } from './access.ts';
 import { atLeast, requiredRole } from './policy.ts';
 import { sessionUser } from './session.ts';
 import { recordAudit } from './audit.ts';
+import { effectiveTokenRole } from './token-owner.ts';
 
 const { apiTokens, users } = schema;
 
@@ -25,9 +26,11 @@ async function fromToken(db: Db, header: string): Promise<Identity | null> {
   if (!token.startsWith('pmt_')) return null;
   const row = await db.query.apiTokens.findFirst({ where: eq(apiTokens.tokenHash, await sha256Hex(token)) });
   if (!row || row.revokedAt) return null;
+  const role = await effectiveTokenRole(db, row);
+  if (!role) return null;
   const now = Date.now();
   if (!row.lastUsedAt || now - row.lastUsedAt > 60_000) await db.update(apiTokens).set({ lastUsedAt: now }).where(eq(apiTokens.id, row.id));
-  return { kind: 'token', id: row.id, name: `token:${row.name}`, role: row.role };
+  return { kind: 'token', id: row.id, name: `token:${row.name}`, role };
 }
 
 /** Who is calling, or an ApiError (401/403). */

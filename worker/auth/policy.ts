@@ -12,6 +12,11 @@ export function atLeast(role: Role, needed: Role): boolean {
   return RANK[role] >= RANK[needed];
 }
 
+/** The lesser of two roles. */
+export function lowerRole(a: Role, b: Role): Role {
+  return RANK[a] <= RANK[b] ? a : b;
+}
+
 /** Requests operators may make besides reading. */
 const OPERATOR: [method: string, path: RegExp][] = [
   ['POST', /^\/api\/hosts\/[^/]+\/(scan|upgrade|reboot|test)$/],

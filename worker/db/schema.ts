@@ -224,6 +224,8 @@ export const apiTokens = sqliteTable('api_tokens', {
   tokenHash: text('token_hash').notNull().unique(),
   role: text('role', { enum: ROLES }).notNull(),
   createdBy: text('created_by'),
+  /** The user the token answers to (its rights never exceed theirs; revoked with them). */
+  createdByUserId: text('created_by_user_id'),
   createdAt: ms('created_at').notNull(),
   lastUsedAt: ms('last_used_at'),
   revokedAt: ms('revoked_at'),

@@ -6,6 +6,7 @@ import type { AppEnv } from '../env.ts';
 import { openDb, schema } from '../db/index.ts';
 import { notFound, readBody } from '../lib/http.ts';
 import { newId, randomToken, sha256Hex } from '../lib/crypto.ts';
+import { tokenOwnerFor } from '../auth/token-owner.ts';
 
 const { apiTokens } = schema;
 
@@ -18,9 +19,19 @@ export const tokenRoutes = new Hono<AppEnv>()
   .post('/', async (c) => {
     const body = await readBody(c, TokenCreate);
     const token = randomToken('pmt');
-    const [row] = await openDb(c.env.DB)
+    const db = openDb(c.env.DB);
+    const identity = c.get('identity');
+    const [row] = await db
       .insert(apiTokens)
-      .values({ id: newId(), name: body.name, role: body.role, tokenHash: await sha256Hex(token), createdBy: c.get('identity').name, createdAt: Date.now() })
+      .values({
+        id: newId(),
+        name: body.name,
+        role: body.role,
+        tokenHash: await sha256Hex(token),
+        createdBy: identity.name,
+        createdByUserId: await tokenOwnerFor(db, identity),
+        createdAt: Date.now(),
+      })
       .returning();
     return c.json({ token: tokenJson(row), secret: token }, 201);
   })

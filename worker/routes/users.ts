@@ -7,6 +7,7 @@ import { openDb, schema, type Db } from '../db/index.ts';
 import { ApiError, notFound, readBody } from '../lib/http.ts';
 import { newId } from '../lib/crypto.ts';
 import { hashPassword } from '../auth/password.ts';
+import { revokeTokensOf } from '../auth/token-owner.ts';
 
 const { users, sessions } = schema;
 
@@ -53,6 +54,7 @@ export const userRoutes = new Hono<AppEnv>()
       .returning();
     // A new password or a disabled account ends every session of that user.
     if (patch.password || patch.disabled) await db.delete(sessions).where(eq(sessions.userId, user.id));
+    if (patch.disabled) await revokeTokensOf(db, user);
     return c.json(userJson(row));
   })
   .delete('/:id', async (c) => {
@@ -60,6 +62,7 @@ export const userRoutes = new Hono<AppEnv>()
     const user = await db.query.users.findFirst({ where: eq(users.id, c.req.param('id')) });
     if (!user) throw notFound('user');
     if (user.role === 'admin' && (await otherAdmins(db, user.id)) === 0) throw new ApiError(409, 'last-admin', 'this is the last admin: make another admin first');
+    await revokeTokensOf(db, user);
     await db.delete(users).where(eq(users.id, user.id));
     return c.body(null, 204);
   });

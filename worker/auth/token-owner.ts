@@ -1,0 +1,41 @@
+// An API token answers to the person who made it: it works only while that user exists and
+// is enabled, with at most that user's current role, and it is revoked when the user is
+// deleted or disabled. A token made with a token answers to that token's person.
+import { and, eq, isNull, or } from 'drizzle-orm';
+import type { Identity } from '../env.ts';
+import { schema, type Db } from '../db/index.ts';
+import { lowerRole, type Role } from './policy.ts';
+
+const { apiTokens, users } = schema;
+
+type TokenRow = typeof apiTokens.$inferSelect;
+
+/** The user a new token will answer to, or null when no person made it (setup, tests). */
+export async function tokenOwnerFor(db: Db, identity: Identity): Promise<string | null> {
+  if (identity.kind !== 'token') return identity.id;
+  const maker = await db.query.apiTokens.findFirst({ where: eq(apiTokens.id, identity.id) });
+  return maker?.createdByUserId ?? null;
+}
+
+/** What a token may do now: its own role capped by its owner's current role; null when its
+ * owner is gone or disabled. Tokens from before owners were recorded are matched by the
+ * creator's user name; a token nobody made (no owner) keeps its own role. */
+export async function effectiveTokenRole(db: Db, row: TokenRow): Promise<Role | null> {
+  const owner = row.createdByUserId
+    ? await db.query.users.findFirst({ where: eq(users.id, row.createdByUserId) })
+    : row.createdBy && !row.createdBy.startsWith('token:')
+      ? await db.query.users.findFirst({ where: eq(users.username, row.createdBy) })
+      : undefined;
+  if (row.createdByUserId && !owner) return null;
+  if (!owner) return row.role;
+  if (owner.disabledAt) return null;
+  return lowerRole(row.role, owner.role);
+}
+
+/** Revoke every live token a user owns (the user is being deleted or disabled). */
+export async function revokeTokensOf(db: Db, user: { id: string; username: string }): Promise<void> {
+  await db
+    .update(apiTokens)
+    .set({ revokedAt: Date.now() })
+    .where(and(isNull(apiTokens.revokedAt), or(eq(apiTokens.createdByUserId, user.id), and(isNull(apiTokens.createdByUserId), eq(apiTokens.createdBy, user.username)))));
+}
