@@ -1,6 +1,7 @@
 // The relay is configured by environment variables only (see README "Configuration").
 import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
+import { HEARTBEAT_INTERVAL_MS } from '../protocol/relay.ts';
 
 const Int = (min: number, max: number) =>
   v.pipe(v.string(), v.regex(/^\d+$/, 'must be a whole number'), v.transform(Number), v.minValue(min), v.maxValue(max));
@@ -13,6 +14,8 @@ const Env = v.object({
   PATCHMAN_CONCURRENCY: v.optional(Int(1, 1024), '32'),
   PATCHMAN_CONNECT_TIMEOUT: v.optional(Int(1, 300), '10'),
   PATCHMAN_COMMAND_TIMEOUT: v.optional(Int(1, 86_400), '600'),
+  /** Seconds between heartbeats; only fault tests (a Worker with a short heartbeat timeout) change it. */
+  PATCHMAN_HEARTBEAT_INTERVAL: v.optional(Int(1, 300), String(HEARTBEAT_INTERVAL_MS / 1000)),
   PATCHMAN_MONITOR_ONLY: v.optional(
     v.pipe(v.string(), v.regex(/^[A-Za-z0-9.:%_, -]*$/, 'must be "self", "none" or a comma-separated list of addresses')),
     'self',
@@ -26,6 +29,7 @@ export type RelayConfig = {
   concurrency: number;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
+  heartbeatMs: number;
   /** Hosts the relay never upgrades or reboots: "self" (default), "none", or addresses. */
   monitorOnly: string;
 };
@@ -56,6 +60,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayConfig {
     concurrency: e.PATCHMAN_CONCURRENCY,
     connectTimeoutMs: e.PATCHMAN_CONNECT_TIMEOUT * 1000,
     commandTimeoutMs: e.PATCHMAN_COMMAND_TIMEOUT * 1000,
+    heartbeatMs: e.PATCHMAN_HEARTBEAT_INTERVAL * 1000,
     monitorOnly: e.PATCHMAN_MONITOR_ONLY.trim() || 'none',
   };
 }

@@ -42,6 +42,7 @@ async function main(): Promise<void> {
     url: config.url,
     token: config.token,
     concurrency: config.concurrency,
+    heartbeatMs: config.heartbeatMs,
     hello: { version: RELAY_VERSION, publicKey: keys.publicKey, hostname: hostname() },
     onRequest: (req, send) =>
       executeRequest(req, ctx, {

@@ -12,7 +12,7 @@ import type { FailureMode } from '../../sim/host.ts';
 import { FAULT_KINDS, MAY_LOSE, PROCESS_FAULTS, SCAN_FAULTS, UPGRADE_FAULTS, type FaultKind } from './faults.ts';
 import { Prng } from './prng.ts';
 import { Rogue } from './rogue.ts';
-import { Stack, sleep } from './stack.ts';
+import { CHAOS_HEARTBEAT_TIMEOUT_MS, Stack, sleep } from './stack.ts';
 import { checkRound, type Injected, type JobView, type Violation } from './invariants.ts';
 
 export interface ChaosOptions {
@@ -86,7 +86,8 @@ export async function runChaos(o: ChaosOptions): Promise<Figures> {
   const perRound = o.faultsPerRound ?? 4;
   const runMs = o.runMs ?? 4000;
   const settleMs = o.settleMs ?? 120_000;
-  const freezeMs = o.freezeMs ?? 8_000;
+  // past the heartbeat timeout and the hub's alarm that acts on it
+  const freezeMs = o.freezeMs ?? CHAOS_HEARTBEAT_TIMEOUT_MS + 4_000;
   const fig: Figures = {
     seed: o.seed,
     rounds: o.rounds,
@@ -229,12 +230,11 @@ export async function runChaos(o: ChaosOptions): Promise<Figures> {
       }
       // Process faults, at a random moment in the first seconds of the round.
       const inFlight = async () => (await listJobs(s, since)).filter((j) => !TERMINAL.has(j.status));
-      for (const k of chosen.filter((c) => PROCESS_FAULTS.includes(c))) {
-        const delay = rng.int(300, Math.max(400, runMs - 500));
-        const pause = rng.int(300, 2000);
-        const replays = rng.int(2, 5);
-        actions.push(
-          (async () => {
+      // (one after the other: a rogue relay cannot connect to a Worker that is restarting)
+      const processFaults = chosen.filter((c) => PROCESS_FAULTS.includes(c)).map((k) => ({ k, delay: rng.int(300, Math.max(400, runMs - 500)), pause: rng.int(300, 2000), replays: rng.int(2, 5) }));
+      actions.push(
+        (async () => {
+          for (const { k, delay, pause, replays } of processFaults) {
             await sleep(delay);
             const at = Date.now();
             const inj: Injected = { kind: k, hostId: null, at, until: null };
@@ -259,15 +259,21 @@ export async function runChaos(o: ChaosOptions): Promise<Figures> {
             } else if (k === 'worker-restart') {
               await s.restartWorker();
             } else if (k === 'rogue-relay') {
-              rogue ??= await Rogue.connect(s.url, s.api);
-              const targets = (await listJobs(s, since - 600_000)).map((j) => ({ id: j.id, logBytes: j.logBytes }));
-              rogue.attack(targets, replays);
-              fig.rogueMessages = rogue.sent;
+              if (!rogue?.open) {
+                fig.rogueMessages += rogue?.sent ?? 0;
+                rogue?.close();
+                rogue = await Rogue.connect(s.url, s.api);
+              }
+              // the other relay's jobs: those out now, and (replayed) the ones already ended
+              const targets = (await listJobs(s, since - 600_000)).filter((j) => j.relayId === s.relayId);
+              const before = rogue.sent;
+              rogue.attack(targets.map((j) => ({ id: j.id, logBytes: j.logBytes })), replays);
+              fig.rogueMessages += rogue.sent - before;
             }
             inj.until = Date.now();
-          })(),
-        );
-      }
+          }
+        })(),
+      );
       await Promise.all(actions);
 
       // Clear the host faults once their job has ended (or after a while: a silent host's

@@ -42,6 +42,10 @@ export class Rogue {
     return new Rogue(ws);
   }
 
+  get open(): boolean {
+    return this.#ws.readyState === WebSocket.OPEN;
+  }
+
   #send(msg: unknown, times: number): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
     for (let i = 0; i < times; i++) {

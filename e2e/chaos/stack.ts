@@ -18,6 +18,11 @@ export const ADMIN = { username: 'admin', password: 'chaos-admin-password-1' };
 
 export type Api = <T = any>(path: string, init?: { method?: string; json?: unknown; token?: string | null }) => Promise<{ status: number; body: T }>;
 
+/** The Worker's heartbeat timeout under the suite (RELAY_HEARTBEAT_TIMEOUT_MS) and the relay's
+ * heartbeat interval: short, so that a frozen relay is noticed within seconds. */
+export const CHAOS_HEARTBEAT_TIMEOUT_MS = 5_000;
+export const CHAOS_HEARTBEAT_INTERVAL_S = 1;
+
 export interface RelayOptions {
   /** Per SSH command (s): a silent host times out this fast. */
   commandTimeoutS?: number;
@@ -80,7 +85,18 @@ export class Stack {
     if (init.json !== undefined) headers['Content-Type'] = 'application/json';
     const token = init.token === undefined ? this.#token : init.token;
     if (token) headers.Authorization = `Bearer ${token}`;
-    const res = await fetch(this.url + path, { method: init.method ?? 'GET', headers, body: init.json !== undefined ? JSON.stringify(init.json) : undefined });
+    // While the Worker restarts nothing listens: a refused connection delivered nothing, so
+    // it is tried again (for a minute).
+    let res: Response;
+    for (let tries = 0; ; tries++) {
+      try {
+        res = await fetch(this.url + path, { method: init.method ?? 'GET', headers, body: init.json !== undefined ? JSON.stringify(init.json) : undefined });
+        break;
+      } catch (err) {
+        if ((err as { cause?: { code?: string } }).cause?.code !== 'ECONNREFUSED' || tries >= 300) throw err;
+        await sleep(200);
+      }
+    }
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
   };
@@ -102,11 +118,11 @@ export class Stack {
   }
 
   async startWorker(): Promise<void> {
-    this.#worker = this.#spawn('worker', wranglerBin, ['dev', '--ip', '127.0.0.1', '--port', String(this.port), '--persist-to', this.#persist, '--show-interactive-dev-session=false', '--log-level', 'warn'], quietEnv);
+    this.#worker = this.#spawn('worker', wranglerBin, ['dev', '--ip', '127.0.0.1', '--port', String(this.port), '--persist-to', this.#persist, '--show-interactive-dev-session=false', '--log-level', 'warn', '--var', `RELAY_HEARTBEAT_TIMEOUT_MS:${CHAOS_HEARTBEAT_TIMEOUT_MS}`], quietEnv);
     const child = this.#worker;
     const end = Date.now() + 180_000;
     for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`wrangler dev exited:\n${this.output()}`);
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`wrangler dev exited (${child.exitCode ?? child.signalCode}):\n${this.output()}`);
       try {
         if ((await fetch(this.url + '/api/health')).ok) return;
       } catch {
@@ -121,7 +137,16 @@ export class Stack {
    * and state. */
   async restartWorker(): Promise<void> {
     await killGroup(this.#worker, 'SIGKILL');
-    await this.startWorker();
+    // (workerd may hold the port a moment after its death: try again)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startWorker();
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await killGroup(this.#worker, 'SIGKILL');
+        await sleep(1000);
+      }
+    }
   }
 
   async startRelay(): Promise<void> {
@@ -133,6 +158,7 @@ export class Stack {
       PATCHMAN_MONITOR_ONLY: 'none',
       PATCHMAN_COMMAND_TIMEOUT: String(this.#relayOpts.commandTimeoutS ?? 8),
       PATCHMAN_CONNECT_TIMEOUT: String(this.#relayOpts.connectTimeoutS ?? 4),
+      PATCHMAN_HEARTBEAT_INTERVAL: String(CHAOS_HEARTBEAT_INTERVAL_S),
     });
   }
 
