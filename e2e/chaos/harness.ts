@@ -171,9 +171,12 @@ export async function runChaos(o: ChaosOptions): Promise<Figures> {
       // One job per host: what its fault needs, else a scan or (one time in two) an upgrade.
       const jobs = new Map<string, { host: HostInfo; kind: 'scan' | 'upgrade' }>();
       const submit: (() => Promise<void>)[] = [];
+      // (a rogue relay needs jobs out on the other relay to forge: one upgrade at least)
+      const mustUpgrade = chosen.includes('rogue-relay') ? hosts.find((h) => !hostFault.has(h.id)) : undefined;
       for (const h of hosts) {
         const f = hostFault.get(h.id);
-        const kind: 'scan' | 'upgrade' = f ? (UPGRADE_FAULTS.includes(f) ? 'upgrade' : SCAN_FAULTS.includes(f) ? 'scan' : rng.pick(['scan', 'upgrade'] as const)) : rng.pick(['scan', 'upgrade'] as const);
+        let kind: 'scan' | 'upgrade' = f ? (UPGRADE_FAULTS.includes(f) ? 'upgrade' : SCAN_FAULTS.includes(f) ? 'scan' : rng.pick(['scan', 'upgrade'] as const)) : rng.pick(['scan', 'upgrade'] as const);
+        if (h === mustUpgrade) kind = 'upgrade';
         const selective = kind === 'upgrade' && (h.profile === 'debian12-security' || h.profile === 'ubuntu2404-phased') && rng.next() < 0.6;
         const pick = rng.next();
         if (f && HOST_MODE[f]) await fleet.setFailure(h.name, HOST_MODE[f]!);
@@ -231,7 +234,8 @@ export async function runChaos(o: ChaosOptions): Promise<Figures> {
       // Process faults, at a random moment in the first seconds of the round.
       const inFlight = async () => (await listJobs(s, since)).filter((j) => !TERMINAL.has(j.status));
       // (one after the other: a rogue relay cannot connect to a Worker that is restarting)
-      const processFaults = chosen.filter((c) => PROCESS_FAULTS.includes(c)).map((k) => ({ k, delay: rng.int(300, Math.max(400, runMs - 500)), pause: rng.int(300, 2000), replays: rng.int(2, 5) }));
+      // (the rogue first: after a Worker restart the round's jobs may all have ended)
+      const processFaults = [...chosen.filter((c) => c === 'rogue-relay'), ...chosen.filter((c) => PROCESS_FAULTS.includes(c) && c !== 'rogue-relay')].map((k) => ({ k, delay: rng.int(300, Math.max(400, runMs - 500)), pause: rng.int(300, 2000), replays: rng.int(2, 5) }));
       actions.push(
         (async () => {
           for (const { k, delay, pause, replays } of processFaults) {
@@ -264,10 +268,15 @@ export async function runChaos(o: ChaosOptions): Promise<Figures> {
                 rogue?.close();
                 rogue = await Rogue.connect(s.url, s.api);
               }
-              // the other relay's jobs: those out now, and (replayed) the ones already ended
-              const targets = (await listJobs(s, since - 600_000)).filter((j) => j.relayId === s.relayId);
+              // the other relay's jobs while they are out on it, and (replayed) the ones already ended
+              const mine = (j: ApiJob) => j.relayId === s.relayId;
+              await waitFor(async () => (await inFlight()).some(mine), 15_000, 'a job out on the relay').catch(() => {});
               const before = rogue.sent;
-              rogue.attack(targets.map((j) => ({ id: j.id, logBytes: j.logBytes })), replays);
+              for (let volley = 0; volley < 3; volley++) {
+                const targets = (await listJobs(s, volley === 0 ? since - 600_000 : since)).filter(mine);
+                rogue.attack(targets.map((j) => ({ id: j.id, logBytes: j.logBytes })), replays);
+                await sleep(400);
+              }
               fig.rogueMessages += rogue.sent - before;
             }
             inj.until = Date.now();
