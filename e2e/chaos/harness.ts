@@ -77,6 +77,8 @@ interface HostInfo {
 }
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'lost']);
+/** Jobs a rogue volley forges messages for: those out now first (the list is newest first). */
+const ROGUE_TARGETS = 20;
 
 export async function runChaos(o: ChaosOptions): Promise<Figures> {
   const began = Date.now();
@@ -115,6 +117,12 @@ export async function runChaos(o: ChaosOptions): Promise<Figures> {
   let stack: Stack | null = null;
   let fleet: Fleet | null = null;
   let rogue: Rogue | null = null;
+  // Ctrl-C: stop the Worker, the relay (thawed) and the fleet rather than leave them behind.
+  const interrupted = () => {
+    void Promise.all([fleet?.stop(), stack?.stop()]).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     stack = await Stack.start();
     const s = stack;
@@ -272,8 +280,10 @@ export async function runChaos(o: ChaosOptions): Promise<Figures> {
               const mine = (j: ApiJob) => j.relayId === s.relayId;
               await waitFor(async () => (await inFlight()).some(mine), 15_000, 'a job out on the relay').catch(() => {});
               const before = rogue.sent;
+              // (a bounded volley: a flood of thousands of messages a second stalls the local
+              // Worker past the suite's short heartbeat timeout — see docs/RELIABILITY.md)
               for (let volley = 0; volley < 3; volley++) {
-                const targets = (await listJobs(s, volley === 0 ? since - 600_000 : since)).filter(mine);
+                const targets = (await listJobs(s, volley === 0 ? since - 600_000 : since)).filter(mine).slice(0, ROGUE_TARGETS);
                 rogue.attack(targets.map((j) => ({ id: j.id, logBytes: j.logBytes })), replays);
                 await sleep(400);
               }
@@ -325,12 +335,15 @@ export async function runChaos(o: ChaosOptions): Promise<Figures> {
       fig.violations.push(...result.violations);
       log(`round ${round}: ${views.length} jobs (${summarise(views)}), ${result.violations.length} violation(s)`);
       for (const v of result.violations) log(`  ✗ ${v.invariant}: ${v.detail}`);
+      if (result.violations.length) log(`what the Worker and the relay said last:\n${s.output().split('\n').slice(-60).join('\n')}`);
       if (jobIds.length === 0) throw new Error('no jobs were started');
     }
   } catch (err) {
     if (stack) log(stack.output().slice(-6000));
     throw err;
   } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     rogue?.close();
     await fleet?.stop();
     await stack?.stop();

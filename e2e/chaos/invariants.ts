@@ -120,7 +120,8 @@ export function checkRound(r: RoundInput): RoundResult {
         const real = changed.map((c) => `${c.name} ${c.from} → ${c.to}`).sort();
         if (!run || !run.applied || run.exitCode !== 0 || JSON.stringify(reported) !== JSON.stringify(real)) {
           out.misreported++;
-          fail('succeeded only when the host changed as reported', `upgrade ${j.id}: reported [${reported.join(', ')}], the host did [${real.join(', ')}]${run ? '' : ' (no run on the host)'}`, j.id);
+          const only = (a: string[], b: string[]) => a.filter((x) => !b.includes(x)).slice(0, 5).join(', ');
+          fail('succeeded only when the host changed as reported', `upgrade ${j.id}: ${reported.length} change(s) reported, ${real.length} on the host; reported only: [${only(reported, real)}], on the host only: [${only(real, reported)}]${run ? '' : ' (no run on the host)'}`, j.id);
         }
       } else if (j.status === 'failed' && changed.length > 0) {
         out.misreported++;
@@ -137,7 +138,7 @@ export function checkRound(r: RoundInput): RoundResult {
       fail('nothing from the rogue relay', `host ${h.name} shows the rogue relay's forged state`);
     }
     const machine = r.machines.get(h.id);
-    const mine = (r.allJobs ?? r.jobs).filter((j) => j.hostId === h.id).sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt));
+    const mine = (r.allJobs ?? r.jobs).filter((j) => j.hostId === h.id && j.kind !== 'docker-scan').sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt));
     const last = mine.at(-1);
     if (machine && last?.kind === 'scan' && last.status === 'succeeded' && h.updatesCount !== machine.pendingNames().length) {
       out.misreported++;
@@ -191,8 +192,9 @@ function hostChanges(m: SimMachine, run: SimRun): { name: string; from: string |
   const before = parse(run.before);
   const now = parse(m.installedText());
   const out: { name: string; from: string | null; to: string | null }[] = [];
-  for (const [k, v] of now) if (before.get(k) !== v) out.push({ name: k.replace(/:[a-z0-9-]+$/, ''), from: before.get(k) ?? null, to: v });
-  for (const [k, v] of before) if (!now.has(k)) out.push({ name: k.replace(/:[a-z0-9-]+$/, ''), from: v, to: null });
+  // (names as the package manager prints them, `libssl3:amd64` included, as the relay reports)
+  for (const [k, v] of now) if (before.get(k) !== v) out.push({ name: k, from: before.get(k) ?? null, to: v });
+  for (const [k, v] of before) if (!now.has(k)) out.push({ name: k, from: v, to: null });
   return out;
 }
 
@@ -205,15 +207,19 @@ function checkLog(j: JobView, run: SimRun | undefined, out: RoundResult, fail: (
   let i = 0;
   let dup = 0;
   let extra = 0;
-  for (const line of stored) {
+  let first = '';
+  for (const [n, line] of stored.entries()) {
     if (i < host.length && line === host[i]) i++;
-    else if (host.slice(0, i).includes(line)) dup++;
-    else extra++;
+    else {
+      if (host.slice(0, i).includes(line)) dup++;
+      else extra++;
+      first ||= `stored line ${n + 1} ${JSON.stringify(line.slice(0, 80))} where the host's line ${i + 1} is ${JSON.stringify((host[i] ?? '(end)').slice(0, 80))}`;
+    }
   }
   const lost = j.status === 'lost' ? 0 : host.length - i;
   if (dup + extra > 0) {
     out.logLinesDuplicated += dup + extra;
-    fail('no log line lost or duplicated', `upgrade ${j.id}: ${dup} line(s) stored twice, ${extra} not from the host's log`, j.id);
+    fail('no log line lost or duplicated', `upgrade ${j.id} (${j.status}): ${dup} line(s) stored twice, ${extra} not where the host's log has them (${stored.length} stored, ${host.length} on the host); first: ${first}`, j.id);
   }
   if (lost > 0) {
     out.logLinesLost += lost;
