@@ -412,7 +412,9 @@ export class SimMachine {
     if (t >= 1) return run.log.length;
     const firstLine = run.log.indexOf(0x0a) + 1;
     const want = Math.floor(run.log.length * Math.max(0, t));
-    const cut = run.log.lastIndexOf(0x0a, want - 1) + 1;
+    // (lastIndexOf with a negative start counts from the end: at want 0 it found the last
+    // newline, and the whole log showed for a moment at the start)
+    const cut = want > 0 ? run.log.lastIndexOf(0x0a, want - 1) + 1 : 0;
     return Math.max(firstLine, cut);
   }
 
