@@ -344,7 +344,7 @@ export async function runChaos(o: ChaosOptions): Promise<Figures> {
   } finally {
     process.off('SIGINT', interrupted);
     process.off('SIGTERM', interrupted);
-    rogue?.close();
+    (rogue as Rogue | null)?.close(); // (set inside the fault closures)
     await fleet?.stop();
     await stack?.stop();
     rmSync(simState, { recursive: true, force: true });
