@@ -120,17 +120,27 @@ export type Stack = v.InferOutput<typeof Stack>;
 export const HostFilter = v.picklist(['needs-updates', 'needs-reboot', 'offline', 'security']);
 export type HostFilter = v.InferOutput<typeof HostFilter>;
 
+/** The range of each numeric setting (README's settings table; the dashboard's inputs).
+ * scanIntervalHours may also be 0 (scheduled scans off). */
+export const SETTING_RANGES = {
+  scanIntervalHours: { min: 1, max: 168 },
+  retentionDays: { min: 1, max: 3650 },
+  scanConcurrency: { min: 1, max: 256 },
+} as const;
+const wholeIn = ({ min, max }: { min: number; max: number }) =>
+  v.pipe(v.number('must be a number'), v.integer('must be a whole number'), v.minValue(min, `must be ${min} to ${max}`), v.maxValue(max, `must be ${min} to ${max}`));
+
 export const Settings = v.object({
   /** Hosts are scanned when their last scan is older than this. 0 turns scheduled scans off. */
-  scanIntervalHours: v.pipe(v.number('must be a number'), v.minValue(0, 'must be 0 (off) or more'), v.maxValue(24 * 30, 'must be at most 720')),
+  scanIntervalHours: v.union([v.literal(0), wholeIn(SETTING_RANGES.scanIntervalHours)], `must be 0 (off) or a whole number of hours from ${SETTING_RANGES.scanIntervalHours.min} to ${SETTING_RANGES.scanIntervalHours.max}`),
   /** Finished jobs older than this are deleted by the scheduled run. */
-  retentionDays: v.pipe(v.number('must be a number'), v.integer('must be a whole number'), v.minValue(1, 'must be at least 1'), v.maxValue(3650, 'must be at most 3650')),
+  retentionDays: wholeIn(SETTING_RANGES.retentionDays),
   /** How many hosts a relay works on at once. */
-  scanConcurrency: v.pipe(v.number('must be a number'), v.integer('must be a whole number'), v.minValue(1, 'must be at least 1'), v.maxValue(1024, 'must be at most 1024')),
+  scanConcurrency: wholeIn(SETTING_RANGES.scanConcurrency),
   /** Cloudflare Access mode: trust the verified Cf-Access-Jwt-Assertion instead of local passwords. */
   accessEnabled: v.boolean('must be true or false'),
   /** e.g. `myteam.cloudflareaccess.com` */
-  accessTeamDomain: v.pipe(v.string('must be a string'), v.regex(/^$|^[a-z0-9-]+(\.[a-z0-9-]+)+$/i, 'must be your team domain, e.g. myteam.cloudflareaccess.com')),
+  accessTeamDomain: v.pipe(v.string('must be a string'), v.maxLength(253, 'must be at most 253 characters'), v.regex(/^$|^[a-z0-9-]+(\.[a-z0-9-]+)+$/i, 'must be your team domain, e.g. myteam.cloudflareaccess.com')),
   /** The Access application's AUD tag. */
   accessAudience: v.pipe(v.string('must be a string'), v.regex(/^$|^[a-f0-9]{64}$/, 'must be the application audience (AUD) tag: 64 hex characters')),
 });
@@ -168,6 +178,10 @@ export const Relay = v.object({
   hostname: v.nullable(v.string()),
   lastSeenAt: v.nullable(v.string()),
   createdAt: v.string(),
+  /** The pinned key's fingerprint; a different key the relay presented since, waiting for an admin. */
+  publicKeyFingerprint: v.nullable(v.string()),
+  publicKeyOffered: v.nullable(v.string()),
+  publicKeyOfferedFingerprint: v.nullable(v.string()),
 });
 export type Relay = v.InferOutput<typeof Relay>;
 

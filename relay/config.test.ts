@@ -14,10 +14,11 @@ describe('relay config', () => {
       concurrency: 32,
       connectTimeoutMs: 10_000,
       commandTimeoutMs: 600_000,
-      heartbeatMs: 25_000,
       monitorOnly: 'self',
+      heartbeatMs: 25_000,
     });
-    expect(loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_HEARTBEAT_INTERVAL: '1' }).heartbeatMs).toBe(1000);
+    expect(loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_HEARTBEAT_INTERVAL: '2' }).heartbeatMs).toBe(2000);
+    expect(() => loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_HEARTBEAT_INTERVAL: '0' })).toThrow(/PATCHMAN_HEARTBEAT_INTERVAL/);
     expect(loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_MONITOR_ONLY: 'none' }).monitorOnly).toBe('none');
     expect(() => loadConfig({ PATCHMAN_URL: 'https://pm.example.com', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_MONITOR_ONLY: 'self;id' })).toThrow(/PATCHMAN_MONITOR_ONLY/);
   });
@@ -34,7 +35,6 @@ describe('relay config', () => {
     [{ PATCHMAN_URL: 'http://x' }, /PATCHMAN_RELAY_TOKEN/],
     [{ PATCHMAN_URL: 'http://x', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_CONCURRENCY: '0' }, /PATCHMAN_CONCURRENCY/],
     [{ PATCHMAN_URL: 'http://x', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_CONCURRENCY: 'lots' }, /PATCHMAN_CONCURRENCY: must be a whole number/],
-    [{ PATCHMAN_URL: 'http://x', PATCHMAN_RELAY_TOKEN: 'pmr_abcdefghijkl', PATCHMAN_HEARTBEAT_INTERVAL: '0' }, /PATCHMAN_HEARTBEAT_INTERVAL/],
   ])('refuses %j with a clear message', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -20,6 +20,8 @@ const Env = v.object({
     v.pipe(v.string(), v.regex(/^[A-Za-z0-9.:%_, -]*$/, 'must be "self", "none" or a comma-separated list of addresses')),
     'self',
   ),
+  /** Seconds between heartbeats; keep it well under the Worker's heartbeat timeout. */
+  PATCHMAN_HEARTBEAT_INTERVAL: v.optional(Int(1, 300), String(HEARTBEAT_INTERVAL_MS / 1000)),
 });
 
 export type RelayConfig = {
@@ -32,6 +34,7 @@ export type RelayConfig = {
   heartbeatMs: number;
   /** Hosts the relay never upgrades or reboots: "self" (default), "none", or addresses. */
   monitorOnly: string;
+  heartbeatMs: number;
 };
 
 export class ConfigError extends Error {}
@@ -62,5 +65,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayConfig {
     commandTimeoutMs: e.PATCHMAN_COMMAND_TIMEOUT * 1000,
     heartbeatMs: e.PATCHMAN_HEARTBEAT_INTERVAL * 1000,
     monitorOnly: e.PATCHMAN_MONITOR_ONLY.trim() || 'none',
+    heartbeatMs: e.PATCHMAN_HEARTBEAT_INTERVAL * 1000,
   };
 }

@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { supervise, type Supervisor } from './supervise.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const port = Number(process.env.PORT ?? 8787);
@@ -41,9 +42,14 @@ function run(cmd: string, args: string[], opts: { cwd?: string } = {}) {
   return r.stdout;
 }
 
-function start(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+/** Start a child with its output prefixed by its name. */
+function launch(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   children.push(child);
+  child.once('exit', () => {
+    const i = children.indexOf(child);
+    if (i >= 0) children.splice(i, 1);
+  });
   const prefix = (chunk: Buffer) =>
     chunk
       .toString()
@@ -53,6 +59,12 @@ function start(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv
       .join('');
   child.stdout!.on('data', (c) => process.stdout.write(prefix(c)));
   child.stderr!.on('data', (c) => process.stderr.write(prefix(c)));
+  return child;
+}
+
+/** Start a child that everything depends on (the Worker): when it exits, everything stops. */
+function start(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const child = launch(name, cmd, args, env);
   child.on('exit', (code, signal) => {
     if (stopping) return;
     say(`${name} exited (${signal ?? code}); stopping`);
@@ -62,9 +74,12 @@ function start(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv
 }
 
 let stopping = false;
+/** The local relay, restarted when it dies (as its systemd unit's Restart= would). */
+let relay: Supervisor | null = null;
 function stop(code = 0) {
   if (stopping) return;
   stopping = true;
+  relay?.stop();
   for (const c of children) {
     try {
       process.kill(-c.pid!, 'SIGTERM');
@@ -121,15 +136,33 @@ async function main() {
   run(wranglerBin, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist]);
   const tokenFile = pairLocalRelay(persist);
 
-  start('worker', wranglerBin, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn'], quietEnv);
+  // fault tests shorten the relay heartbeat timeout (see worker/relay-heartbeat.ts); the
+  // local relay then beats four times as often
+  const timeout = /^\d+$/.test(process.env.RELAY_HEARTBEAT_TIMEOUT_MS ?? '') ? Number(process.env.RELAY_HEARTBEAT_TIMEOUT_MS) : null;
+  const heartbeatVar = timeout ? ['--var', `RELAY_HEARTBEAT_TIMEOUT_MS:${timeout}`] : [];
+  const relayHeartbeat = timeout ? { PATCHMAN_HEARTBEAT_INTERVAL: String(Math.max(1, Math.floor(timeout / 4000))) } : {};
+  start('worker', wranglerBin, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn', '--var', 'PATCHMAN_LOCAL:1', ...heartbeatVar], quietEnv);
   await waitForHealth(120_000);
 
   const relayNode = process.env.PATCHMAN_RELAY_NODE ?? process.execPath;
-  start('relay', relayNode, [join(root, 'relay', 'dist', 'patchman-relay.cjs')], {
-    ...process.env,
-    PATCHMAN_URL: url,
-    PATCHMAN_RELAY_TOKEN_FILE: tokenFile,
-    PATCHMAN_DATA_DIR: join(state, 'relay'),
+  relay = supervise({
+    name: 'relay',
+    spawn: () =>
+      launch('relay', relayNode, [join(root, 'relay', 'dist', 'patchman-relay.cjs')], {
+        ...process.env,
+        PATCHMAN_URL: url,
+        PATCHMAN_RELAY_TOKEN_FILE: tokenFile,
+        PATCHMAN_DATA_DIR: join(state, 'relay'),
+        ...relayHeartbeat,
+      }),
+    log: say,
+    kill: (c) => {
+      try {
+        process.kill(-c.pid!, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    },
   });
   say(`PatchMan is running at ${url}`);
   try {

@@ -8,17 +8,32 @@ import { fileURLToPath } from 'node:url';
 import { sveltekit } from '@sveltejs/kit/vite';
 import adapter from '@sveltejs/adapter-static';
 import tailwindcss from '@tailwindcss/vite';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
+import { DASHBOARD_CSP_DIRECTIVES, staticHeadersFile } from '../protocol/security-headers.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const API = process.env.PATCHMAN_API ?? 'http://127.0.0.1:8787';
+
+/** Security headers for the static files: `_headers` at the root of the client output
+ * (copied into web/build with it), read by Workers Static Assets. */
+const securityHeaders: Plugin = {
+  name: 'patchman-security-headers',
+  apply: 'build',
+  generateBundle() {
+    if (this.environment && this.environment.name !== 'client') return;
+    this.emitFile({ type: 'asset', fileName: '_headers', source: staticHeadersFile() });
+  },
+};
 
 export default defineConfig({
   plugins: [
     tailwindcss(),
     sveltekit({
       adapter: adapter({ pages: here('./build'), assets: here('./build'), fallback: 'index.html' }),
+      // no inline script but SvelteKit's bootstrap, allowed by its hash
+      csp: { mode: 'hash', directives: structuredClone(DASHBOARD_CSP_DIRECTIVES) as never },
     }),
+    securityHeaders,
   ],
   resolve: {
     alias: {

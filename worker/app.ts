@@ -18,10 +18,12 @@ import { upgradeRoutes } from './routes/upgrades.ts';
 import { summaryRoutes } from './routes/summary.ts';
 import { settingsRoutes } from './routes/settings.ts';
 import { stackRoutes } from './routes/stacks.ts';
+import { securityHeaders } from './security-headers.ts';
 
 // Every /api path goes through `authenticate` (identity, role, CSRF, audit) first; the relay
 // socket authenticates with its own bearer token.
 export const app = new Hono<AppEnv>()
+  .use('*', securityHeaders)
   .use('/api/*', authenticate)
   .route('/api/health', health)
   .route('/api/setup', setupRoutes)

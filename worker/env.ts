@@ -13,6 +13,8 @@ export interface Env {
   SETUP_SECRET?: string;
   /** Overrides the relay heartbeat timeout (ms), for fault tests: see relay-heartbeat.ts. */
   RELAY_HEARTBEAT_TIMEOUT_MS?: string;
+  /** `1` under `npm start` (wrangler dev --var): this Worker runs on this machine, not behind Cloudflare. */
+  PATCHMAN_LOCAL?: string;
 }
 
 /** Who is making a request (set by worker/auth/middleware.ts). */

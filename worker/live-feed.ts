@@ -3,14 +3,23 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { LiveEvent } from '../protocol/api.ts';
 import type { Env } from './env.ts';
+import { openDb } from './db/index.ts';
+import { LIVE_AUTH_ENDED, LIVE_RECHECK_MS, matches, stillAllowed, type LiveHolder, type LiveMatch } from './live-auth.ts';
+
+/** Internal header: who the Worker found holds the socket (set by routes/live.ts only). */
+export const LIVE_HOLDER_HEADER = 'X-PatchMan-Live-Holder';
 
 export class LiveFeed extends DurableObject<Env> {
   async fetch(request: Request): Promise<Response> {
     if (request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') {
       return new Response('expected a WebSocket upgrade', { status: 426 });
     }
+    const holder = JSON.parse(request.headers.get(LIVE_HOLDER_HEADER) ?? 'null') as LiveHolder | null;
+    if (!holder) return new Response('no holder', { status: 400 });
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
+    server.serializeAttachment(holder);
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + LIVE_RECHECK_MS);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -27,6 +36,36 @@ export class LiveFeed extends DurableObject<Env> {
       }
     }
     return sockets.length;
+  }
+
+  /** Close the sockets of a session, user or token whose right to read just ended. */
+  close(match: LiveMatch, reason: string): number {
+    let n = 0;
+    for (const ws of this.ctx.getWebSockets()) {
+      if (!matches(ws.deserializeAttachment() as LiveHolder, match)) continue;
+      n++;
+      try {
+        ws.close(LIVE_AUTH_ENDED, reason);
+      } catch {
+        // already closed
+      }
+    }
+    return n;
+  }
+
+  /** Check every holder again: sessions expire without anyone asking. */
+  async alarm(): Promise<void> {
+    const sockets = this.ctx.getWebSockets();
+    const db = openDb(this.env.DB);
+    for (const ws of sockets) {
+      if (await stillAllowed(db, ws.deserializeAttachment() as LiveHolder)) continue;
+      try {
+        ws.close(LIVE_AUTH_ENDED, 'signed out');
+      } catch {
+        // already closed
+      }
+    }
+    if (this.ctx.getWebSockets().length) await this.ctx.storage.setAlarm(Date.now() + LIVE_RECHECK_MS);
   }
 
   // Browsers only listen; anything they send is ignored.
@@ -50,6 +89,15 @@ export async function publish(env: Env, ...events: LiveEvent[]): Promise<void> {
   if (events.length === 0) return;
   try {
     await liveFeed(env).broadcast(events);
+  } catch (err) {
+    console.error('live feed unavailable', err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Close the live sockets whose holder just lost the right to read; never fails the caller. */
+export async function closeLive(env: Env, match: LiveMatch, reason: string): Promise<void> {
+  try {
+    await liveFeed(env).close(match, reason);
   } catch (err) {
     console.error('live feed unavailable', err instanceof Error ? err.message : String(err));
   }

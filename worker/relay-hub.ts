@@ -21,6 +21,7 @@ import { publish } from './live-feed.ts';
 import { hostJson, jobJson, relayJson } from './lib/serialize.ts';
 import { newId } from './lib/crypto.ts';
 import { readSettings } from './settings.ts';
+import { pinRelayKey } from './relay-key.ts';
 import { HEARD_AT_RESOLUTION_MS, heartbeatTimeout, lastHeardAt, nextSilenceAt, silentSockets, type SocketState } from './relay-heartbeat.ts';
 
 const { relays, hosts, jobs } = schema;
@@ -90,9 +91,12 @@ export class RelayHub extends DurableObject<Env> {
         ws.close(Close.versionMismatch, `protocol version ${m.v} is not supported; this server speaks ${PROTOCOL_VERSION}`);
         return;
       }
+      const pinned = await this.db.query.relays.findFirst({ where: eq(relays.id, att.relayId) });
+      const key = pinRelayKey(pinned ?? { publicKey: null }, m.publicKey);
+      if (key.publicKeyOffered) console.warn(`relay ${att.relayId}: presented an SSH key other than the pinned one; waiting for an admin to accept it`);
       const [row] = await this.db
         .update(relays)
-        .set({ version: m.version, publicKey: m.publicKey, hostname: m.hostname, lastSeenAt: Date.now() })
+        .set({ version: m.version, hostname: m.hostname, lastSeenAt: Date.now(), ...key })
         .where(eq(relays.id, att.relayId))
         .returning();
       if (!row || row.revokedAt) {

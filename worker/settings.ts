@@ -2,11 +2,15 @@ import * as v from 'valibot';
 import { DEFAULT_SETTINGS, Settings, type Settings as SettingsT } from '../protocol/api.ts';
 import { schema, type Db } from './db/index.ts';
 
-/** Stored settings over the defaults; a stored value that no longer validates is ignored. */
+/** Stored settings over the defaults; a stored value that no longer validates (a range
+ * narrowed since) falls back to its own default, leaving the others as they are. */
 export async function readSettings(db: Db): Promise<SettingsT> {
   const rows = await db.select().from(schema.settings);
   const merged: Record<string, unknown> = { ...DEFAULT_SETTINGS };
-  for (const r of rows) if (r.key in DEFAULT_SETTINGS) merged[r.key] = r.value;
+  for (const r of rows) {
+    const field = Settings.entries[r.key as keyof SettingsT];
+    if (field && v.safeParse(field, r.value).success) merged[r.key] = r.value;
+  }
   const parsed = v.safeParse(Settings, merged);
   return parsed.success ? parsed.output : DEFAULT_SETTINGS;
 }

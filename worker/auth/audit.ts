@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { schema, type Db } from '../db/index.ts';
 import type { AppEnv, Identity } from '../env.ts';
 import { newId } from '../lib/crypto.ts';
+import { clientAddress } from '../lib/local.ts';
 
 /** `POST /api/hosts/abc/upgrade` → action `POST /api/hosts/:id/upgrade`, target `abc`. */
 export function describeRequest(method: string, path: string): { action: string; target: string | null } {
@@ -33,7 +34,7 @@ export async function recordAudit(
     action: override?.action ?? action,
     target: override?.target !== undefined ? override.target : target,
     status,
-    ip: c.req.header('CF-Connecting-IP') ?? null,
+    ip: clientAddress(c.env, c.req.raw),
     userAgent: c.req.header('User-Agent')?.slice(0, 200) ?? null,
   });
 }

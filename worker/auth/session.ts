@@ -5,6 +5,7 @@ import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import { eq } from 'drizzle-orm';
 import { schema, type Db } from '../db/index.ts';
 import { newId, randomToken, sha256Hex } from '../lib/crypto.ts';
+import { clientAddress } from '../lib/local.ts';
 
 const { sessions, users } = schema;
 
@@ -29,7 +30,7 @@ export async function createSession(c: Context, db: Db, userId: string): Promise
     createdAt: now,
     lastSeenAt: now,
     expiresAt: now + SESSION_MAX_MS,
-    ip: c.req.header('CF-Connecting-IP') ?? null,
+    ip: clientAddress(c.env, c.req.raw),
     userAgent: c.req.header('User-Agent')?.slice(0, 200) ?? null,
   });
   setCookie(c, SESSION_COOKIE, token, { path: '/', httpOnly: true, secure: true, sameSite: 'Strict', maxAge: SESSION_MAX_MS / 1000 });

@@ -14,6 +14,8 @@ export const relays = sqliteTable('relays', {
   /** SHA-256 of the bearer token; the token itself is shown once and never stored. */
   tokenHash: text('token_hash').notNull().unique(),
   publicKey: text('public_key'),
+  /** A different key a later hello presented: not shown as the relay's key until an admin accepts it. */
+  publicKeyOffered: text('public_key_offered'),
   version: text('version'),
   hostname: text('hostname'),
   createdAt: ms('created_at').notNull(),

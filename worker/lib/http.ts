@@ -35,8 +35,9 @@ export function errorResponse(c: Context, err: unknown): Response {
 function invalid(issues: [v.BaseIssue<unknown>, ...v.BaseIssue<unknown>[]]): ApiError {
   const issue = issues[0];
   const field = v.getDotPath(issue) ?? undefined;
-  // strictObject reports an unknown key at the key itself
-  const message = issue.type === 'strict_object' ? 'is not a known field' : issue.message;
+  // an object schema reports an unknown key (strict) and a missing one at the key itself
+  const atKey = (issue.type === 'strict_object' || issue.type === 'object') && field !== undefined;
+  const message = atKey && issue.expected === 'never' ? 'is not a known field' : atKey && issue.input === undefined ? 'is required' : issue.message;
   return new ApiError(400, 'invalid', field ? `${field}: ${message}` : message, field);
 }
 
@@ -48,6 +49,8 @@ export async function readBody<S extends v.GenericSchema>(c: Context, schema: S)
   } catch {
     throw new ApiError(400, 'invalid', 'the body must be JSON');
   }
+  // (valibot takes an array for an object; a bare value would get a schema's wording)
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ApiError(400, 'invalid', 'the body must be a JSON object');
   const r = v.safeParse(schema, json);
   if (!r.success) throw invalid(r.issues);
   return r.output;

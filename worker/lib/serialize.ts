@@ -1,6 +1,7 @@
 // D1 rows → the API's JSON shapes (protocol/api.ts). Secrets (token hashes) never leave here.
 import type { ApiToken, AuditEntry, Host, Job, Relay, Stack, User } from '../../protocol/api.ts';
 import type { HostRow, JobRow, RelayRow, StackRow, schema } from '../db/index.ts';
+import { sshKeyFingerprint } from '../relay-key.ts';
 
 const iso = (t: number | null | undefined) => (t == null ? null : new Date(t).toISOString());
 
@@ -15,6 +16,9 @@ export function relayJson(r: RelayRow, live: { connected: boolean; lastSeenAt: n
     hostname: r.hostname,
     lastSeenAt: iso(lastSeen),
     createdAt: iso(r.createdAt)!,
+    publicKeyFingerprint: r.publicKey ? sshKeyFingerprint(r.publicKey) : null,
+    publicKeyOffered: r.publicKeyOffered,
+    publicKeyOfferedFingerprint: r.publicKeyOffered ? sshKeyFingerprint(r.publicKeyOffered) : null,
   };
 }
 

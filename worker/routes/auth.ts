@@ -10,6 +10,8 @@ import { clearFailures, lockedFor, recordFailure, throttleKey } from '../auth/th
 import { recordAudit } from '../auth/audit.ts';
 import { checkCsrf } from '../auth/middleware.ts';
 import { readSettings } from '../settings.ts';
+import { closeLive } from '../live-feed.ts';
+import { clientAddress } from '../lib/local.ts';
 
 const { users } = schema;
 
@@ -23,7 +25,7 @@ export const authRoutes = new Hono<AppEnv>()
     if ((await readSettings(db)).accessEnabled) {
       throw new ApiError(409, 'access-mode', 'PatchMan is in Cloudflare Access mode: sign in through Access, not with a password');
     }
-    const key = throttleKey(username, c.req.header('CF-Connecting-IP') ?? null);
+    const key = throttleKey(username, clientAddress(c.env, c.req.raw));
     const wait = await lockedFor(db, key);
     if (wait > 0) {
       c.header('Retry-After', String(Math.ceil(wait / 1000)));
@@ -47,6 +49,7 @@ export const authRoutes = new Hono<AppEnv>()
   .post('/logout', async (c) => {
     const id = c.get('identity');
     await endSession(c, openDb(c.env.DB), id.sessionId);
+    if (id.sessionId) await closeLive(c.env, { sessionId: id.sessionId }, 'signed out');
     return c.body(null, 204);
   })
   .get('/me', (c) => {

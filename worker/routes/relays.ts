@@ -1,13 +1,14 @@
 import { Hono } from 'hono';
 import { and, eq, isNull } from 'drizzle-orm';
-import { RelayCreate } from '../../protocol/api.ts';
+import { AcceptHostKey, RelayCreate } from '../../protocol/api.ts';
 import type { AppEnv, Env } from '../env.ts';
 import { openDb, schema, type RelayRow } from '../db/index.ts';
-import { readBody, notFound } from '../lib/http.ts';
+import { ApiError, readBody, notFound } from '../lib/http.ts';
 import { newId, randomToken, sha256Hex } from '../lib/crypto.ts';
 import { relayJson } from '../lib/serialize.ts';
 import { relayHub } from '../relay-hub.ts';
 import { publish } from '../live-feed.ts';
+import { sshKeyFingerprint } from '../relay-key.ts';
 
 const { relays } = schema;
 
@@ -49,6 +50,26 @@ export const relayRoutes = new Hono<AppEnv>()
     if (!row) throw notFound('relay');
     await relayHub(c.env, id).disconnect('relay token rotated');
     return c.json({ relay: relayJson(row, { connected: false, lastSeenAt: row.lastSeenAt }), token });
+  })
+  .post('/:id/accept-key', async (c) => {
+    // The key the relay offers becomes its key (admins then authorise it on their hosts).
+    const { fingerprint } = await readBody(c, AcceptHostKey);
+    const db = openDb(c.env.DB);
+    const row = await db.query.relays.findFirst({ where: and(eq(relays.id, c.req.param('id')), isNull(relays.revokedAt)) });
+    if (!row) throw notFound('relay');
+    const offered = row.publicKeyOffered ? sshKeyFingerprint(row.publicKeyOffered) : null;
+    if (!row.publicKeyOffered || fingerprint !== offered) {
+      throw new ApiError(409, 'not-offered', `fingerprint: ${row.name} is not offering ${fingerprint}${offered ? ` (it offers ${offered})` : ''}`, 'fingerprint');
+    }
+    const [updated] = await db
+      .update(relays)
+      .set({ publicKey: row.publicKeyOffered, publicKeyOffered: null })
+      .where(and(eq(relays.id, row.id), eq(relays.publicKeyOffered, row.publicKeyOffered)))
+      .returning();
+    if (!updated) throw new ApiError(409, 'not-offered', 'fingerprint: the relay offered another key meanwhile; look again', 'fingerprint');
+    const relay = await relayWithStatus(c.env, updated);
+    await publish(c.env, { type: 'relay', relay });
+    return c.json(relay);
   })
   .delete('/:id', async (c) => {
     const id = c.req.param('id');

@@ -9,14 +9,9 @@ import { hashPassword } from '../auth/password.ts';
 import { createSession } from '../auth/session.ts';
 import { recordAudit } from '../auth/audit.ts';
 import { checkCsrf } from '../auth/middleware.ts';
+import { isLocal } from '../lib/local.ts';
 
 const { users } = schema;
-
-/** Loopback only: a deployed Worker is never reached under these names. */
-function onLocalhost(url: string): boolean {
-  const h = new URL(url).hostname;
-  return h === 'localhost' || h === '127.0.0.1' || h === '[::1]';
-}
 
 async function hasUsers(db: Db): Promise<boolean> {
   const row = await db.select({ n: sql<number>`count(*)` }).from(users).get();
@@ -33,14 +28,14 @@ async function sameSecret(a: string, b: string): Promise<boolean> {
 export const setupRoutes = new Hono<AppEnv>()
   .get('/', async (c) => {
     const needed = !(await hasUsers(openDb(c.env.DB)));
-    return c.json({ needed, secretRequired: !onLocalhost(c.req.url), secretConfigured: !!c.env.SETUP_SECRET } satisfies SetupState);
+    return c.json({ needed, secretRequired: !isLocal(c.env, c.req.url), secretConfigured: !!c.env.SETUP_SECRET } satisfies SetupState);
   })
   .post('/', async (c) => {
     checkCsrf(c);
     const body = await readBody(c, SetupBody);
     const db = openDb(c.env.DB);
     if (await hasUsers(db)) throw new ApiError(409, 'already-set-up', 'PatchMan already has an admin; sign in instead');
-    if (!onLocalhost(c.req.url)) {
+    if (!isLocal(c.env, c.req.url)) {
       if (!c.env.SETUP_SECRET) {
         throw new ApiError(403, 'setup-secret-missing', 'set a setup secret first: npx wrangler secret put SETUP_SECRET, then enter it here');
       }

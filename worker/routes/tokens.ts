@@ -7,6 +7,7 @@ import { openDb, schema } from '../db/index.ts';
 import { notFound, readBody } from '../lib/http.ts';
 import { newId, randomToken, sha256Hex } from '../lib/crypto.ts';
 import { tokenOwnerFor } from '../auth/token-owner.ts';
+import { closeLive } from '../live-feed.ts';
 
 const { apiTokens } = schema;
 
@@ -42,5 +43,6 @@ export const tokenRoutes = new Hono<AppEnv>()
       .where(and(eq(apiTokens.id, c.req.param('id')), isNull(apiTokens.revokedAt)))
       .returning();
     if (!row) throw notFound('token');
+    await closeLive(c.env, { tokenId: row.id }, 'token revoked');
     return c.body(null, 204);
   });

@@ -8,6 +8,7 @@ import { ApiError, notFound, readBody } from '../lib/http.ts';
 import { newId } from '../lib/crypto.ts';
 import { hashPassword } from '../auth/password.ts';
 import { revokeTokensOf } from '../auth/token-owner.ts';
+import { closeLive } from '../live-feed.ts';
 
 const { users, sessions } = schema;
 
@@ -55,6 +56,8 @@ export const userRoutes = new Hono<AppEnv>()
     // A new password or a disabled account ends every session of that user.
     if (patch.password || patch.disabled) await db.delete(sessions).where(eq(sessions.userId, user.id));
     if (patch.disabled) await revokeTokensOf(db, user);
+    // Live sockets were opened with the old rights: they end (the dashboard signs in again).
+    if (patch.password || patch.disabled || (patch.role && patch.role !== user.role)) await closeLive(c.env, { userId: user.id }, 'account changed');
     return c.json(userJson(row));
   })
   .delete('/:id', async (c) => {
@@ -64,5 +67,6 @@ export const userRoutes = new Hono<AppEnv>()
     if (user.role === 'admin' && (await otherAdmins(db, user.id)) === 0) throw new ApiError(409, 'last-admin', 'this is the last admin: make another admin first');
     await revokeTokensOf(db, user);
     await db.delete(users).where(eq(users.id, user.id));
+    await closeLive(c.env, { userId: user.id }, 'account deleted');
     return c.body(null, 204);
   });

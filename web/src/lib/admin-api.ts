@@ -46,6 +46,8 @@ export const adminApi = {
   rotateRelay: (id: string) => request<{ relay: Relay; token: string }>('POST', `/api/relays/${enc(id)}/rotate`),
   /** Revoke the relay: its socket is closed at once and its token never works again. */
   revokeRelay: (id: string) => request<void>('DELETE', `/api/relays/${enc(id)}`),
+  /** Make the key the relay offers its key (the fingerprint says which one was checked). */
+  acceptRelayKey: (id: string, fingerprint: string) => request<Relay>('POST', `/api/relays/${enc(id)}/accept-key`, { fingerprint }),
 
   users: () => request<User[]>('GET', '/api/users'),
   createUser: (body: NewUser) => request<User>('POST', '/api/users', body),
@@ -112,6 +114,7 @@ const ACTIONS: [RegExp, string][] = [
   [/^POST \/api\/relays$/, 'Created a relay'],
   [/^POST \/api\/relays\/:id\/rotate$/, 'Rotated a relay token'],
   [/^DELETE \/api\/relays\/:id$/, 'Revoked a relay'],
+  [/^POST \/api\/relays\/:id\/accept-key$/, 'Accepted a new relay key'],
   [/^PUT \/api\/settings$/, 'Changed the settings'],
   [/^POST \/api\/users$/, 'Added a user'],
   [/^PATCH \/api\/users\/:id$/, 'Changed a user'],

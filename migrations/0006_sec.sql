@@ -1,0 +1,1 @@
+ALTER TABLE `relays` ADD `public_key_offered` text;
