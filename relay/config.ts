@@ -14,8 +14,6 @@ const Env = v.object({
   PATCHMAN_CONCURRENCY: v.optional(Int(1, 1024), '32'),
   PATCHMAN_CONNECT_TIMEOUT: v.optional(Int(1, 300), '10'),
   PATCHMAN_COMMAND_TIMEOUT: v.optional(Int(1, 86_400), '600'),
-  /** Seconds between heartbeats; only fault tests (a Worker with a short heartbeat timeout) change it. */
-  PATCHMAN_HEARTBEAT_INTERVAL: v.optional(Int(1, 300), String(HEARTBEAT_INTERVAL_MS / 1000)),
   PATCHMAN_MONITOR_ONLY: v.optional(
     v.pipe(v.string(), v.regex(/^[A-Za-z0-9.:%_, -]*$/, 'must be "self", "none" or a comma-separated list of addresses')),
     'self',
@@ -31,7 +29,6 @@ export type RelayConfig = {
   concurrency: number;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
-  heartbeatMs: number;
   /** Hosts the relay never upgrades or reboots: "self" (default), "none", or addresses. */
   monitorOnly: string;
   heartbeatMs: number;
@@ -63,7 +60,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayConfig {
     concurrency: e.PATCHMAN_CONCURRENCY,
     connectTimeoutMs: e.PATCHMAN_CONNECT_TIMEOUT * 1000,
     commandTimeoutMs: e.PATCHMAN_COMMAND_TIMEOUT * 1000,
-    heartbeatMs: e.PATCHMAN_HEARTBEAT_INTERVAL * 1000,
     monitorOnly: e.PATCHMAN_MONITOR_ONLY.trim() || 'none',
     heartbeatMs: e.PATCHMAN_HEARTBEAT_INTERVAL * 1000,
   };
