@@ -108,6 +108,17 @@ export class Stack {
 
   #spawn(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
     const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // (its own process group outlives this process: a test runner that gives up on a slow
+    // run must not leave a frozen relay or a workerd behind)
+    const reap = () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    };
+    process.once('exit', reap);
+    child.once('exit', () => process.off('exit', reap));
     const keep = (c: Buffer) => {
       for (const l of c.toString().split('\n')) if (l.trim()) this.#log.push(`[${name}] ${l}\n`);
       if (this.#log.length > 2000) this.#log.splice(0, 1000);
