@@ -284,7 +284,7 @@ export async function runChaos(o: ChaosOptions): Promise<Figures> {
               // Worker past the suite's short heartbeat timeout — see docs/RELIABILITY.md)
               for (let volley = 0; volley < 3; volley++) {
                 const targets = (await listJobs(s, volley === 0 ? since - 600_000 : since)).filter(mine).slice(0, ROGUE_TARGETS);
-                rogue.attack(targets.map((j) => ({ id: j.id, logBytes: j.logBytes })), replays);
+                await rogue.attack(targets.map((j) => ({ id: j.id, logBytes: j.logBytes })), replays);
                 await sleep(400);
               }
               fig.rogueMessages += rogue.sent - before;

@@ -11,6 +11,10 @@ export const ROGUE_MARK = 'ROGUE-FORGED';
 /** The OS name a forged scan claims. */
 export const ROGUE_OS = 'RogueOS';
 
+/** Messages per burst, and the pause between bursts. */
+const PACE_BATCH = 40;
+const PACE_MS = 100;
+
 const ROGUE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogusBogusBogusBogusBogusBogusBogusBogus rogue';
 
 export class Rogue {
@@ -46,21 +50,24 @@ export class Rogue {
     return this.#ws.readyState === WebSocket.OPEN;
   }
 
-  #send(msg: unknown, times: number): void {
-    if (this.#ws.readyState !== WebSocket.OPEN) return;
+  async #send(msg: unknown, times: number): Promise<void> {
     for (let i = 0; i < times; i++) {
+      if (this.#ws.readyState !== WebSocket.OPEN) return;
       this.#ws.send(JSON.stringify(msg));
-      this.sent++;
+      // Paced: what is tested is that forged messages are dropped. An unpaced flood of
+      // thousands stalls the local Worker past the suite's short heartbeat timeout and the
+      // genuine relay is dropped (docs/RELIABILITY.md, "What the suite found").
+      if (++this.sent % PACE_BATCH === 0) await new Promise((r) => setTimeout(r, PACE_MS));
     }
   }
 
   /** Forge and replay messages for these (other relay's) jobs. */
-  attack(jobs: { id: string; logBytes?: number }[], replays: number): void {
+  async attack(jobs: { id: string; logBytes?: number }[], replays: number): Promise<void> {
     for (const j of jobs) {
-      this.#send({ type: 'output', id: j.id, data: `${ROGUE_MARK} forged log line\n` }, replays);
-      this.#send({ type: 'output', id: j.id, data: `${ROGUE_MARK} forged ranged log\n`, range: { from: j.logBytes ?? 0, to: (j.logBytes ?? 0) + 30 } }, replays);
-      this.#send({ type: 'response', id: j.id, ok: true, result: forgedScan() }, replays);
-      this.#send({ type: 'response', id: j.id, ok: false, error: { code: 'command-failed', message: `${ROGUE_MARK} forged failure` } }, replays);
+      await this.#send({ type: 'output', id: j.id, data: `${ROGUE_MARK} forged log line\n` }, replays);
+      await this.#send({ type: 'output', id: j.id, data: `${ROGUE_MARK} forged ranged log\n`, range: { from: j.logBytes ?? 0, to: (j.logBytes ?? 0) + 30 } }, replays);
+      await this.#send({ type: 'response', id: j.id, ok: true, result: forgedScan() }, replays);
+      await this.#send({ type: 'response', id: j.id, ok: false, error: { code: 'command-failed', message: `${ROGUE_MARK} forged failure` } }, replays);
     }
   }
 
