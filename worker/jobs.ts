@@ -378,7 +378,9 @@ export async function storeOutput(db: Db, msg: OutputMsg, relayId: string): Prom
   } else if (truncated) {
     keep = '';
   }
-  const [row] = await db
+  // One transaction: the offset moves only with its chunk stored. (Two statements lost the
+  // chunk for good when the Worker died between them: the relay is asked to resume after it.)
+  const update = db
     .update(jobs)
     .set({
       status: job.status === 'dispatched' ? 'running' : job.status,
@@ -388,8 +390,20 @@ export async function storeOutput(db: Db, msg: OutputMsg, relayId: string): Prom
     })
     .where(and(eq(jobs.id, job.id), eq(jobs.logOffset, job.logOffset), inArray(jobs.status, ACTIVE)))
     .returning();
+  let row: JobRow | undefined;
+  if (!keep) [row] = await update;
+  else {
+    // (changes() is what the update just before changed: none, and seq is null, the
+    // insert fails and the batch rolls back — no chunk without its offset, nor the reverse)
+    const seq = sql<number>`(select coalesce(max(seq), 0) + 1 from job_output where job_id = ${job.id}) + (case when changes() > 0 then 0 end)`;
+    try {
+      [[row]] = await db.batch([update, db.insert(jobOutput).values({ jobId: job.id, seq, data: keep })]);
+    } catch (err) {
+      console.warn(`job ${job.id}: output not stored (${err instanceof Error ? err.message : String(err)}); the relay re-sends it from offset ${job.logOffset}`);
+      return null;
+    }
+  }
   if (!row) return null;
-  if (keep) await appendChunk(db, job.id, keep);
   return { job: row, started: job.status === 'dispatched' };
 }
 
