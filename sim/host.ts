@@ -306,6 +306,8 @@ export class SimHost {
 
   #onExec(client: Connection, ch: ServerChannel, command: string, user: string): void {
     ch.on('error', () => {});
+    // (stderr written after the client went away errors on its own stream)
+    ch.stderr.on('error', () => {});
     const readsStdin = this.#opts.table.readsStdin(command);
     const chunks: Buffer[] = [];
     let stdinBytes = 0;
