@@ -105,6 +105,11 @@ describe('security headers and CSP, end to end', () => {
     expect(listed.publicKey).toBe(KEY_A);
 
     const { page, violations } = await watchedPage();
+    // the dashboard's relay card warns too (no accept button there)
+    await page.goto(app.url + '/');
+    const card = page.locator(`[data-testid="relay-row"][data-relay-id="${body.relay.id}"]`);
+    await card.locator('[data-testid="relay-key-offered"]').waitFor({ timeout: 30_000 });
+    expect(await card.locator('[data-testid="relay-accept-key"]').count()).toBe(0);
     await page.goto(app.url + '/settings');
     const row = page.locator(`[data-testid="relay-row"][data-relay-id="${body.relay.id}"]`);
     await row.locator('[data-testid="relay-key-offered"]').waitFor({ timeout: 30_000 });

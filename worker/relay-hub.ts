@@ -86,41 +86,49 @@ export class RelayHub extends DurableObject<Env> {
       ws.send(PONG);
       return;
     }
-    if (m.type === 'hello') {
-      if (m.v !== PROTOCOL_VERSION) {
-        ws.close(Close.versionMismatch, `protocol version ${m.v} is not supported; this server speaks ${PROTOCOL_VERSION}`);
-        return;
-      }
-      const pinned = await this.db.query.relays.findFirst({ where: eq(relays.id, att.relayId) });
-      const key = pinRelayKey(pinned ?? { publicKey: null }, m.publicKey);
-      if (key.publicKeyOffered) console.warn(`relay ${att.relayId}: presented an SSH key other than the pinned one; waiting for an admin to accept it`);
-      const [row] = await this.db
-        .update(relays)
-        .set({ version: m.version, hostname: m.hostname, lastSeenAt: Date.now(), ...key })
-        .where(eq(relays.id, att.relayId))
-        .returning();
-      if (!row || row.revokedAt) {
-        ws.close(Close.revoked, 'relay revoked');
-        return;
-      }
-      ws.serializeAttachment({ ...att, greeted: true, heardAt: Date.now() } satisfies Attachment);
-      await this.scheduleAlarm();
-      const orphaned = await this.reclaimOrphans(att.relayId);
-      const { scanConcurrency } = await readSettings(this.db);
-      ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: row.id, name: row.name, concurrency: scanConcurrency }));
-      await publish(this.env, { type: 'relay', relay: relayJson(row, { connected: true, lastSeenAt: Date.now() }) }, ...orphaned);
-      await this.dispatch();
+    // A hello, and what comes after it, one at a time and in order: a relay that reconnects
+    // mid-run sends output right after its hello, and the hello's D1 calls let it in early.
+    const step = this.#inOrder.then(() => (m.type === 'hello' ? this.greet(ws, m) : this.onReport(ws, m)));
+    this.#inOrder = step.catch((err) => console.error('relay message failed', err instanceof Error ? err.message : String(err)));
+    await step;
+  }
+
+  async greet(ws: WebSocket, m: Extract<FromRelay, { type: 'hello' }>): Promise<void> {
+    const att = ws.deserializeAttachment() as Attachment;
+    if (m.v !== PROTOCOL_VERSION) {
+      ws.close(Close.versionMismatch, `protocol version ${m.v} is not supported; this server speaks ${PROTOCOL_VERSION}`);
       return;
     }
+    const pinned = await this.db.query.relays.findFirst({ where: eq(relays.id, att.relayId) });
+    const key = pinRelayKey(pinned ?? { publicKey: null }, m.publicKey);
+    if (key.publicKeyOffered) console.warn(`relay ${att.relayId}: presented an SSH key other than the pinned one; waiting for an admin to accept it`);
+    const [row] = await this.db
+      .update(relays)
+      .set({ version: m.version, hostname: m.hostname, lastSeenAt: Date.now(), ...key })
+      .where(eq(relays.id, att.relayId))
+      .returning();
+    if (!row || row.revokedAt) {
+      ws.close(Close.revoked, 'relay revoked');
+      return;
+    }
+    ws.serializeAttachment({ ...att, greeted: true, heardAt: Date.now() } satisfies Attachment);
+    await this.scheduleAlarm();
+    const orphaned = await this.reclaimOrphans(att.relayId);
+    const { scanConcurrency } = await readSettings(this.db);
+    ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: row.id, name: row.name, concurrency: scanConcurrency }));
+    await publish(this.env, { type: 'relay', relay: relayJson(row, { connected: true, lastSeenAt: Date.now() }) }, ...orphaned);
+    await this.dispatch();
+  }
+
+  /** Output or a response (liveness comes from heartbeats: see status()). */
+  async onReport(ws: WebSocket, m: Extract<FromRelay, { type: 'output' | 'response' }>): Promise<void> {
+    const att = ws.deserializeAttachment() as Attachment;
     if (!att.greeted) {
       ws.close(Close.invalidMessage, 'hello first');
       return;
     }
-    // output or a response (liveness comes from heartbeats: see status())
     if (m.type === 'response' && this.pending.settle(m.id, m)) return;
-    const step = this.#inOrder.then(() => (m.type === 'output' ? this.onOutput(m, att.relayId) : this.onResponse(m, att.relayId)));
-    this.#inOrder = step.catch((err) => console.error('relay message failed', err instanceof Error ? err.message : String(err)));
-    await step;
+    await (m.type === 'output' ? this.onOutput(m, att.relayId) : this.onResponse(m, att.relayId));
   }
 
   async onOutput(m: Extract<FromRelay, { type: 'output' }>, relayId: string): Promise<void> {
