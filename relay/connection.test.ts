@@ -158,6 +158,30 @@ describe('RelayConnection', () => {
     expect(w.received.filter((m) => m.type === 'hello')).toHaveLength(2);
   });
 
+  it('does not answer on a new connection what was asked on an old one (the Worker re-sends it)', async () => {
+    const w = await fakeWorker();
+    cleanup.push(() => w.close());
+    let finish!: () => void;
+    const held = new Promise<void>((r) => (finish = r));
+    const { conn, lines } = relayTo(w.url, {
+      onRequest: async (req) => {
+        if (req.id === 'job-old') await held;
+        return { type: 'response', id: req.id, ok: true, result: {} };
+      },
+    });
+    conn.start();
+    await until(() => conn.state === 'connected');
+    w.sockets[0].send(JSON.stringify({ type: 'request', id: 'job-old', op: 'upgrade', params: {} }));
+    await new Promise((r) => setTimeout(r, 50));
+    w.sockets[0].terminate();
+    await until(() => w.sockets.length === 2 && conn.state === 'connected');
+    finish();
+    w.sockets[1].send(JSON.stringify({ type: 'request', id: 'job-new', op: 'probe', params: {} }));
+    await until(() => w.received.some((m) => m.type === 'response' && m.id === 'job-new'));
+    await until(() => lines.some((l) => l.includes('dropped the answer to job-old')));
+    expect(w.received.filter((m) => m.type === 'response').map((m) => m.id)).toEqual(['job-new']);
+  });
+
   it('keeps retrying while the Worker is down and connects when it is back', async () => {
     const w = await fakeWorker();
     const port = new URL(w.url).port;

@@ -54,7 +54,8 @@ export class RelayConnection {
   #heartbeat: ReturnType<typeof setInterval> | null = null;
   #pongDue: ReturnType<typeof setTimeout> | null = null;
   #running = 0;
-  #queue: RequestMsg[] = [];
+  /** Requests waiting their turn, with the socket each came on. */
+  #queue: (RequestMsg & { via: WebSocket })[] = [];
   #listeners = new Set<(s: ConnectionState) => void>();
 
   constructor(opts: ConnectionOptions) {
@@ -178,7 +179,7 @@ export class RelayConnection {
         this.#opts.log(`relay: connected to ${this.#opts.url} as "${m.name}" (protocol ${m.v})`);
         return;
       case 'request':
-        this.#queue.push(m);
+        this.#queue.push({ ...m, via: ws });
         this.#pump();
         return;
       case 'config':
@@ -201,7 +202,7 @@ export class RelayConnection {
 
   #pump(): void {
     while (this.#running < this.#opts.concurrency && this.#queue.length > 0) {
-      const req = this.#queue.shift()!;
+      const { via, ...req } = this.#queue.shift()!;
       this.#running++;
       this.#opts
         .onRequest(req, (msg) => void this.#send(msg))
@@ -211,7 +212,16 @@ export class RelayConnection {
           ok: false,
           error: { code: 'internal', message: err instanceof Error ? err.message : String(err) },
         }))
-        .then((res) => this.#send(res))
+        .then((res) => {
+          // A request from an earlier connection: the Worker re-sends it on this one (with
+          // the log offset it holds), and that answer is the one that counts. This one may
+          // come before the re-sent log and end the job with a hole in it.
+          if (via !== this.#ws) {
+            this.#opts.log(`relay: dropped the answer to ${req.id}: it was asked on an earlier connection`);
+            return;
+          }
+          this.#send(res);
+        })
         .finally(() => {
           this.#running--;
           this.#pump();

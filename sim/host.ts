@@ -65,7 +65,9 @@ export type FailureMode =
   /** Every SSH connection drops once while an upgrade runs; the run itself goes on. */
   | 'drop-during-run'
   /** The host goes down on reboot and stays down (until the failure is cleared). */
-  | 'reboot-no-return';
+  | 'reboot-no-return'
+  /** The disk fills up while an upgrade logs: the log stops half-way and apt fails (exit 100). */
+  | 'disk-full';
 
 export const FAILURE_MODES: readonly FailureMode[] = [
   'refuse',
@@ -79,6 +81,7 @@ export const FAILURE_MODES: readonly FailureMode[] = [
   'dpkg-interrupted',
   'drop-during-run',
   'reboot-no-return',
+  'disk-full',
 ];
 
 export interface Latency {
@@ -306,6 +309,8 @@ export class SimHost {
 
   #onExec(client: Connection, ch: ServerChannel, command: string, user: string): void {
     ch.on('error', () => {});
+    // (stderr written after the client went away errors on its own stream)
+    ch.stderr.on('error', () => {});
     const readsStdin = this.#opts.table.readsStdin(command);
     const chunks: Buffer[] = [];
     let stdinBytes = 0;

@@ -14,7 +14,7 @@
 //
 // Failure modes (sim/host.ts FailureMode): lock-held, dpkg-interrupted, sudo-password (the
 // run fails with the real message), drop-during-run (every connection drops once mid-run),
-// reboot-no-return. Every command a host answers is recorded in `execs`.
+// reboot-no-return, disk-full (the log stops half-way, exit 100, nothing changed). Every command a host answers is recorded in `execs`.
 import { randomUUID } from 'node:crypto';
 import type { FailureMode, Reply, SimHost } from './host.ts';
 import { isKernel, isRpmApk, loadPending, renderPatchInfo, renderScan, upgradeLog, type Pending, type RpmApkRecordings } from './rpm-apk.ts';
@@ -284,7 +284,13 @@ export class SimMachine {
     const out = (line: string): Reply => ({ stdout: `\n@@patchman-run 1\n${line}\n` });
     if (this.runs.has(req.runId)) return out('exists');
     const now = Date.now();
-    const log = Buffer.from(`${req.echo}\n${outcome.body}`, 'utf8');
+    let log = Buffer.from(`${req.echo}\n${outcome.body}`, 'utf8');
+    if (this.failure === 'disk-full') {
+      // No space left: what the tool printed after the cut (its own write error too) never
+      // reached the log file, and it gives up without changing anything.
+      log = log.subarray(0, log.lastIndexOf(0x0a, Math.floor(log.length / 2)) + 1);
+      outcome = { body: '', exitCode: 100, effect: null };
+    }
     this.runs.set(req.runId, {
       runId: req.runId,
       user,
@@ -492,7 +498,9 @@ export class SimMachine {
     if (t >= 1) return run.log.length;
     const firstLine = run.log.indexOf(0x0a) + 1;
     const want = Math.floor(run.log.length * Math.max(0, t));
-    const cut = run.log.lastIndexOf(0x0a, want - 1) + 1;
+    // (lastIndexOf with a negative start counts from the end: at want 0 it found the last
+    // newline, and the whole log showed for a moment at the start)
+    const cut = want > 0 ? run.log.lastIndexOf(0x0a, want - 1) + 1 : 0;
     return Math.max(firstLine, cut);
   }
 

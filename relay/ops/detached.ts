@@ -60,3 +60,11 @@ export function followForWorker(runId: string, run: ActiveRun, ctx: OpContext, l
     reconnectDelayMs: Math.min(2000, ctx.pollIntervalMs ?? 2000),
   });
 }
+
+/** A request re-sent while the result was being put together (after the log was read to its
+ * end) rewound `run.offset`: the Worker missed part of the log (it went to a dropped socket).
+ * Read it again from there before answering — the answer ends the job, and output after it
+ * is dropped, so the job would keep a log with a hole. */
+export async function resendRewound(runId: string, run: ActiveRun, ctx: OpContext, link: HostLink, started: number, size: number): Promise<void> {
+  while (run.offset < size) await followForWorker(runId, run, ctx, link, started);
+}

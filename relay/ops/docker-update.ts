@@ -15,7 +15,7 @@ import { OpError } from '../errors.ts';
 import { startRun } from '../run.ts';
 import { describeTarget } from '../ssh.ts';
 import type { ActiveRun, OpContext } from './context.ts';
-import { followForWorker, followOnce, HostLink } from './detached.ts';
+import { followForWorker, followOnce, HostLink, resendRewound } from './detached.ts';
 import { refuseMonitorOnly } from './upgrade.ts';
 
 type Params = OperationParams<'docker.update'>;
@@ -42,6 +42,7 @@ async function update(params: Params, ctx: OpContext, run: ActiveRun, registry: 
     ctx.output?.(state === 'started' ? `[patchman] updating ${what} on ${where} (in ${location.workingDir})\n` : '[patchman] the run already exists on the host; following it\n');
     const followed = await followForWorker(params.runId, run, ctx, link, started);
     if (followed.exitCode !== 0) {
+      await resendRewound(params.runId, run, ctx, link, started, followed.size);
       const f = runFailure(followed.tail);
       const step = f.step ? `docker compose ${f.step}` : 'The stack update';
       throw new OpError(
@@ -54,6 +55,7 @@ async function update(params: Params, ctx: OpContext, run: ActiveRun, registry: 
     const s = await link.session();
     const [stack] = await scanStacks(s, { only: params.stack, timeoutMs, registry, warnings });
     if (!stack) throw new OpError('command-failed', `The update of stack "${params.stack}" on ${where} finished, but docker compose ls no longer lists the stack`);
+    await resendRewound(params.runId, run, ctx, link, started, followed.size);
     return { exitCode: followed.exitCode, stack, logBytes: followed.size, logTail: followed.tail, durationMs: Date.now() - started };
   } finally {
     link.drop();

@@ -40,6 +40,7 @@ const HOSTS = [
   { name: 'u-drop', profile: 'debian12-security', failure: 'drop-during-run' },
   { name: 'u-restart', profile: 'debian12-security' },
   { name: 'u-twice', profile: 'debian12-security' },
+  { name: 'u-rewind', profile: 'debian12-security' },
   { name: 'u-never', profile: 'debian12-current' },
   { name: 'u-monitor', profile: 'debian12-security' },
 ] as const;
@@ -302,6 +303,26 @@ describe('re-attaching', () => {
     expectContiguous(c.chunks, 0, log.length);
     expect(simMachine('u-drop').ran('run-start')).toHaveLength(1);
     expect(r.changes).toHaveLength(120);
+  });
+
+  it('a request re-sent after the log was read to its end (its output went to a dropped socket) gets the log again before the answer', async () => {
+    const m = simMachine('u-rewind');
+    m.runMs = 300;
+    const c = newCtx();
+    let joined: Promise<Result> | null = null;
+    // The Worker re-sends the request (offset 0: it stored nothing) while the relay collects
+    // the installed packages, i.e. after its follower had read the whole log.
+    m.onExec.push((e) => {
+      if (e.kind === 'run-collect' && !joined) joined = runUpgrade(params('u-rewind', 'job-rewind'), c.ctx);
+    });
+    const r = await runUpgrade(params('u-rewind', 'job-rewind'), c.ctx);
+    expect(joined).not.toBeNull();
+    expect(await joined!).toEqual(r);
+    const log = simLog('u-rewind', 'job-rewind');
+    const again = c.chunks.findLastIndex((ch) => ch.from === 0);
+    expect(again).toBeGreaterThan(0); // read once, then again from the rewound offset
+    expectContiguous(c.chunks.slice(again), 0, log.length);
+    expect(m.ran('run-start')).toHaveLength(1);
   });
 
   it('the relay restarts mid-job: a resumed request with the offset already received completes the same run', async () => {

@@ -12,7 +12,7 @@ import { SH_COMMAND, splitMarked } from '../pkg/shell.ts';
 import { collectScript, startRun } from '../run.ts';
 import { describeTarget, type SshSession, type SshTarget } from '../ssh.ts';
 import type { ActiveRun, OpContext } from './context.ts';
-import { followForWorker, followOnce, HostLink } from './detached.ts';
+import { followForWorker, followOnce, HostLink, resendRewound } from './detached.ts';
 import { DEFAULT_PROBE_TIMEOUT_MS, probeSession } from './probe.ts';
 
 type Params = OperationParams<'upgrade'>;
@@ -60,8 +60,12 @@ async function upgrade(params: Params, ctx: OpContext, run: ActiveRun): Promise<
     const s = await link.session();
     const warnings: string[] = [];
     const changes = await collectChanges(s, params.runId, mod.upgrade, warnings);
-    if (followed.exitCode !== 0) throw mod.upgrade.failure(followed.exitCode, followed.tail, where);
+    if (followed.exitCode !== 0) {
+      await resendRewound(params.runId, run, ctx, link, started, followed.size);
+      throw mod.upgrade.failure(followed.exitCode, followed.tail, where);
+    }
     const reboot = await mod.rebootCheck(s, probe);
+    await resendRewound(params.runId, run, ctx, link, started, followed.size);
     return {
       packageManager: mod.name,
       mode: packages ? 'selective' : 'full',
