@@ -28,7 +28,7 @@ describe('the package-manager registry', () => {
     for (const file of ['apt.ts', 'pacman.ts', 'dnf.ts', 'zypper.ts', 'apk.ts']) {
       const src = readFileSync(join(import.meta.dirname, file), 'utf8');
       const imports = [...src.matchAll(/from '(\.[^']+)'/g)].map((m) => m[1]);
-      expect(imports.every((i) => ['../errors.ts', '../ssh.ts', './shell.ts', './types.ts', '../../protocol/package-managers.ts'].includes(i)), `${file}: ${imports.join(', ')}`).toBe(true);
+      expect(imports.every((i) => ['../errors.ts', '../ssh.ts', './shell.ts', './types.ts', './reboot-check.ts', '../../protocol/package-managers.ts'].includes(i)), `${file}: ${imports.join(', ')}`).toBe(true);
     }
   });
 });
