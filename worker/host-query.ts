@@ -2,7 +2,7 @@
 // (`GET /api/hosts`, `/api/hosts/groups`, `/api/hosts/ids`). The search follows the
 // dashboard's own (web/src/lib/hostlist.ts): every term must occur somewhere in the host.
 import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
-import type { HostGroup, HostGroupKey, HostListItem, HostListQuery, HostMatchQuery, HostSortKey } from '../protocol/host-query.ts';
+import { HostListItem, type HostGroup, type HostGroupKey, type HostListQuery, type HostMatchQuery, type HostSortKey } from '../protocol/host-query.ts';
 import { schema, type Db, type HostRow } from './db/index.ts';
 import { hostJson } from './lib/serialize.ts';
 import { filterCondition } from './hosts.ts';
@@ -69,30 +69,11 @@ function orderBy(key: HostSortKey = 'name', dir = DEFAULT_SORT_DIR[key]): SQL[] 
   return [...sortTerms(key).map((t) => by(t)), asc(byName), asc(hosts.id)];
 }
 
-/** A list row: what the dashboard's host list shows. */
+/** A list row: what the dashboard's host list shows — the fields the schema picks from a host. */
+const LIST_FIELDS = Object.keys(HostListItem.entries) as (keyof HostListItem)[];
 export function hostListItem(row: HostRow): HostListItem {
   const h = hostJson(row);
-  return {
-    id: h.id,
-    name: h.name,
-    address: h.address,
-    port: h.port,
-    user: h.user,
-    relayId: h.relayId,
-    tags: h.tags,
-    monitorOnly: h.monitorOnly,
-    status: h.status,
-    statusReason: h.statusReason,
-    os: h.os,
-    packageManager: h.packageManager,
-    proxmox: h.proxmox,
-    docker: h.docker,
-    updatesCount: h.updatesCount,
-    securityCount: h.securityCount,
-    rebootRequired: h.rebootRequired,
-    lastScanAt: h.lastScanAt,
-    hostKeyOffered: h.hostKeyOffered,
-  };
+  return Object.fromEntries(LIST_FIELDS.map((k) => [k, h[k]])) as HostListItem;
 }
 
 /** Every matching host in order (the answer without paging). */
