@@ -127,10 +127,10 @@ describe('npm start, end to end', () => {
     expect(refused.body.error.code).toBe('monitor-only');
     expect((await app.api(`/api/hosts/${hostId}`, { method: 'PATCH', json: { monitorOnly: false } })).status).toBe(200);
 
-    const started = await app.api(`/api/hosts/${hostId}/upgrade`, { method: 'POST', json: { confirm: true, packages: [pkg] }, headers: { 'Idempotency-Key': `e2e-${pkg}` } });
+    const started = await app.api(`/api/hosts/${hostId}/upgrade`, { method: 'POST', json: { confirm: true, packages: [pkg] }, headers: { 'Idempotency-Key': `e2e-${pkg.replace(/[^A-Za-z0-9_.:-]/g, '_')}` } });
     expect(started.status, JSON.stringify(started.body)).toBe(202);
     // a retried request is the same job
-    const retried = await app.api(`/api/hosts/${hostId}/upgrade`, { method: 'POST', json: { confirm: true, packages: [pkg] }, headers: { 'Idempotency-Key': `e2e-${pkg}` } });
+    const retried = await app.api(`/api/hosts/${hostId}/upgrade`, { method: 'POST', json: { confirm: true, packages: [pkg] }, headers: { 'Idempotency-Key': `e2e-${pkg.replace(/[^A-Za-z0-9_.:-]/g, '_')}` } });
     expect(retried).toEqual({ status: 200, body: { jobId: started.body.jobId } });
 
     const job = await finished(app, started.body.jobId);

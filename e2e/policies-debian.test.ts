@@ -5,7 +5,7 @@
 // of this project run one at a time.)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, until, type RunningApp } from './app.ts';
-import { aptSimulation, dpkgVersion, leafUpdates } from '../relay/test/apt-local.ts';
+import { aptSimulation, dpkgVersion, upgradeSet } from '../relay/test/apt-local.ts';
 import { startSshd, type Sshd } from '../relay/test/sshd.ts';
 
 let app: RunningApp;
@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 describe('a security-only policy on this machine', () => {
-  it('installs exactly the one pending security package its include glob selects', async () => {
+  it('installs exactly the pending security packages its include globs select', async () => {
     const relay = await until(async () => (await app.api('/api/relays')).body.find((r: any) => r.connected && r.publicKey), 60_000, 'relay');
     sshd = await startSshd({ authorizedKeys: [relay.publicKey] });
     const add = await app.api('/api/hosts', { method: 'POST', json: { name: 'this-machine', address: '127.0.0.1', port: sshd.port, user: 'root', monitorOnly: false } });
@@ -34,16 +34,18 @@ describe('a security-only policy on this machine', () => {
     const { body: updates } = await app.api(`/api/hosts/${hostId}/updates`);
     const security = updates.filter((u: any) => u.security).map((u: any) => u.name);
     expect(security.length).toBeGreaterThan(0);
-    const [pkg] = leafUpdates(security);
-    const update = updates.find((u: any) => u.name === pkg);
-    // a glob (not just the name) that matches this package and no other pending one
-    const glob = updates.some((u: any) => u.name !== pkg && u.name.startsWith(pkg)) ? pkg : `${pkg}*`;
+    // one package that upgrades alone, or (when earlier runs have patched every such one on
+    // this machine) the smallest set apt upgrades together, all of them security updates
+    const pkgs = upgradeSet(security);
+    const chosen = pkgs.map((name) => updates.find((u: any) => u.name === name));
+    // globs (not just names) that match these packages and no other pending one
+    const globs = pkgs.map((p) => (updates.some((u: any) => !pkgs.includes(u.name) && u.name.startsWith(p)) ? p : `${p}*`));
     const before = new Map<string, string>(updates.map((u: any) => [u.name, dpkgVersion(u.name)]));
-    expect(before.get(pkg)).toBe(update.currentVersion);
+    for (const u of chosen) expect(before.get(u.name)).toBe(u.currentVersion);
 
     const made = await app.api('/api/policies', {
       method: 'POST',
-      json: { name: 'this machine, one package', selector: { hostIds: [hostId] }, scope: 'security', include: [glob], rollout: { canary: 1, concurrency: 1 } },
+      json: { name: 'this machine, one package', selector: { hostIds: [hostId] }, scope: 'security', include: globs, rollout: { canary: 1, concurrency: 1 } },
     });
     expect(made.status).toBe(201);
     const preview = await app.api(`/api/policies/${made.body.id}/preview`, { method: 'POST', json: {} });
@@ -53,7 +55,7 @@ describe('a security-only policy on this machine', () => {
         name: 'this-machine',
         action: 'upgrade',
         full: false,
-        packages: [{ name: pkg, currentVersion: update.currentVersion, newVersion: update.newVersion, security: true }],
+        packages: chosen.map((u) => ({ name: u.name, currentVersion: u.currentVersion, newVersion: u.newVersion, security: true })),
         rebootExpected: expect.any(Boolean),
       },
     ]);
@@ -65,15 +67,19 @@ describe('a security-only policy on this machine', () => {
       return body.finishedAt && body;
     }, 600_000, 'rollout finished');
     expect(rollout.status, JSON.stringify(rollout.hosts)).toBe('done');
-    expect(rollout.hosts).toEqual([expect.objectContaining({ hostId, batch: 0, status: 'succeeded', packages: [pkg] })]);
+    expect(rollout.hosts).toEqual([expect.objectContaining({ hostId, batch: 0, status: 'succeeded', packages: pkgs })]);
 
     const { body: job } = await app.api(`/api/jobs/${rollout.hosts[0].jobId}`);
-    expect(job).toMatchObject({ kind: 'upgrade', status: 'succeeded', exitCode: 0, packages: [pkg], requestedBy: 'policy this machine, one package' });
-    expect(job.changes).toEqual([{ name: expect.stringMatching(new RegExp(`^${pkg.replace(/[.+]/g, '\\$&')}(:\\w+)?$`)), from: update.currentVersion, to: update.newVersion }]);
-    // dpkg agrees: the package has its new version, every other pending package is as it was
-    expect(dpkgVersion(pkg)).toBe(update.newVersion);
-    for (const [name, version] of before) if (name !== pkg) expect(dpkgVersion(name), name).toBe(version);
-    expect(aptSimulation().has(pkg)).toBe(false);
-    console.log(`policy upgraded ${pkg} ${update.currentVersion} → ${update.newVersion} (glob ${glob}); ${before.size - 1} other pending packages untouched`);
+    expect(job).toMatchObject({ kind: 'upgrade', status: 'succeeded', exitCode: 0, packages: pkgs, requestedBy: 'policy this machine, one package' });
+    const plain = (name: string) => name.replace(/:\w+$/, '');
+    expect(job.changes.map((c: any) => ({ ...c, name: plain(c.name) })).sort((a: any, b: any) => a.name.localeCompare(b.name))).toEqual(
+      chosen.map((u) => ({ name: u.name, from: u.currentVersion, to: u.newVersion })).sort((a, b) => a.name.localeCompare(b.name)),
+    );
+    // dpkg agrees: the packages have their new versions, every other pending package is as it was
+    for (const u of chosen) expect(dpkgVersion(u.name), u.name).toBe(u.newVersion);
+    for (const [name, version] of before) if (!pkgs.includes(name)) expect(dpkgVersion(name), name).toBe(version);
+    const after = aptSimulation();
+    for (const p of pkgs) expect(after.has(p), p).toBe(false);
+    console.log(`policy upgraded ${chosen.map((u) => `${u.name} ${u.currentVersion} → ${u.newVersion}`).join(', ')} (globs ${globs.join(' ')}); ${before.size - pkgs.length} other pending packages untouched`);
   });
 });

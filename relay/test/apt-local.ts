@@ -53,3 +53,30 @@ export function leafUpdates(names: string[], count = 1, skip: string[] = []): st
   }
   throw new Error(`only ${out.length} of ${count} pending updates on this machine upgrade alone (of ${names.length})`);
 }
+
+/** The smallest set of pending updates, all among `names`, that `--only-upgrade` of one of
+ * them changes together (nothing else upgraded, installed or removed), per apt's own
+ * simulation: one package when one upgrades alone, else e.g. a library and its sibling from
+ * the same source. For tests that must pick from a short list (the pending security updates,
+ * of which this machine may have no lone one left after earlier runs patched them). */
+export function upgradeSet(names: string[], maxSize = 4): string[] {
+  const allowed = new Set(names);
+  const sizes = new Map<string, number>();
+  const listing = execFileSync('dpkg-query', ['-W', '-f=${Package} ${Installed-Size}\n', ...names], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  for (const line of listing.split('\n')) {
+    const [n, kb] = line.split(' ');
+    if (n) sizes.set(n, Number(kb) || 1e9);
+  }
+  let best: string[] | null = null;
+  for (const n of [...names].sort((a, b) => (sizes.get(a) ?? 1e9) - (sizes.get(b) ?? 1e9))) {
+    const sim = execFileSync('apt-get', ['-s', '-o', 'Debug::NoLocking=1', 'install', '--only-upgrade', n], { encoding: 'utf8', env: C });
+    if (/^(Remv|Purg) /m.test(sim)) continue;
+    const set = sim.split('\n').flatMap((l) => /^Inst (\S+) \[/.exec(l)?.[1] ?? []);
+    if (set.length === 0 || set.length > maxSize || set.some((s) => !allowed.has(s))) continue;
+    // (each simulation takes a moment: a pair is small enough, stop there)
+    if (set.length <= 2) return set.sort();
+    if (!best || set.length < best.length) best = set;
+  }
+  if (best) return best.sort();
+  throw new Error(`no pending update among ${names.length} upgrades alone or with at most ${maxSize - 1} others of them`);
+}
