@@ -80,3 +80,9 @@ export function upgradeSet(names: string[], maxSize = 4): string[] {
   if (best) return best.sort();
   throw new Error(`no pending update among ${names.length} upgrades alone or with at most ${maxSize - 1} others of them`);
 }
+
+/** apt's line for a package, e.g. `Unpacking libfoo1:amd64 (1.2) over (1.1) ...`: a
+ * multi-arch package is named with its architecture. */
+export function aptLine(verb: 'Unpacking' | 'Setting up', pkg: string): RegExp {
+  return new RegExp(`${verb} ${pkg.replace(/[.+*?^$()[\]{}|\\]/g, '\\$&')}(:[a-z0-9]+)? \\(`);
+}
