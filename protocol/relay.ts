@@ -4,6 +4,7 @@ import * as v from 'valibot';
 import { HostAddress, Port, PosixUser, Id, PackageName, ServiceName, StackName } from './fields.ts';
 import { NotifyOutgoing, NotifySendResult } from './notify.ts';
 import { PACKAGE_FAILURE_CODES, PACKAGE_MANAGER_NAMES } from './package-managers.ts';
+import { GuestRef, GuestRollbackResult, GuestSnapshot, ProxmoxGuest, SnapshotName, SnapshotOutcome, SnapshotRequest } from './proxmox.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -23,6 +24,9 @@ export const SshTarget = v.strictObject({
   address: HostAddress,
   port: Port,
   user: PosixUser,
+  /** A Proxmox guest reached through this node (protocol/proxmox.ts): the SSH connection is
+   * the node's, every command runs inside the guest. */
+  guest: v.optional(GuestRef),
 });
 
 export const PackageManagerName = v.picklist(PACKAGE_MANAGER_NAMES);
@@ -89,6 +93,10 @@ export const ScanResult = v.object({
   warnings: v.array(v.string()),
   /** The host key the relay verified (pinned), `SHA256:…`. */
   hostKey: v.optional(v.string()),
+  /** A Proxmox VE node's guests (containers and VMs); absent on any other host. */
+  guests: v.optional(v.array(ProxmoxGuest)),
+  /** A guest target's snapshots, newest first; absent for hosts that are not guests. */
+  snapshots: v.optional(v.array(GuestSnapshot)),
 });
 
 /** `SHA256:` and 43 base64 characters, as ssh-keygen -l prints a host key. */
@@ -118,6 +126,9 @@ export const UpgradeParams = v.strictObject({
   resume: v.optional(v.boolean(), false),
   /** Bytes of the run's log the Worker already holds; output resumes from here. */
   offset: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+  /** Guest targets only: take this snapshot before the run starts (taken once per run id:
+   * a re-sent request finds it), then prune older PatchMan snapshots. */
+  snapshot: v.optional(SnapshotRequest),
 });
 
 export const UpgradeResult = v.object({
@@ -132,6 +143,8 @@ export const UpgradeResult = v.object({
   durationMs: v.number(),
   reboot: RebootState,
   warnings: v.array(v.string()),
+  /** When the request asked for a snapshot. */
+  snapshot: v.optional(SnapshotOutcome),
 });
 
 export const RebootParams = v.strictObject({
@@ -252,11 +265,17 @@ export const Operations = {
   /** Deliver one notification on the relay's LAN (an HTTP POST or an e-mail over SMTP), only
    * to a host:port the relay's own PATCHMAN_NOTIFY_ALLOW lists; anything else is refused. */
   'notify.send': { params: NotifyOutgoing, result: NotifySendResult },
+  /** Roll a Proxmox guest back to one of PatchMan's own snapshots (`pct rollback` /
+   * `qm rollback`), starting it again when it was running. Refused for monitor-only hosts. */
+  'guest.rollback': {
+    params: v.strictObject({ target: SshTarget, runId: RunId, snapshot: SnapshotName }),
+    result: GuestRollbackResult,
+  },
 } as const;
 
 /** Operations that change a host: refused for monitor-only hosts at both ends, and one at a
  * time per host. */
-export const MUTATING_OPERATIONS = ['upgrade', 'reboot', 'docker.update'] as const satisfies readonly OperationName[];
+export const MUTATING_OPERATIONS = ['upgrade', 'reboot', 'docker.update', 'guest.rollback'] as const satisfies readonly OperationName[];
 
 export type OperationName = keyof typeof Operations;
 export type OperationParams<K extends OperationName> = v.InferOutput<(typeof Operations)[K]['params']>;

@@ -69,6 +69,9 @@ function spyTable(impl?: HandlerTable['probe']): HandlerTable & { probe: ReturnT
     'docker.update': vi.fn(async () => {
       throw new Error('not used');
     }),
+    'guest.rollback': vi.fn(async () => {
+      throw new Error('not used');
+    }),
     'accept-host-key': vi.fn(async () => {
       throw new Error('not used');
     }),

@@ -23,6 +23,7 @@ import { runAcceptHostKey } from './accept-host-key.ts';
 import { runDockerScan } from './docker-scan.ts';
 import { runDockerUpdate } from './docker-update.ts';
 import { runNotifySend } from './notify-send.ts';
+import { runGuestRollback } from './guest-rollback.ts';
 
 export type Handler<K extends OperationName> = (params: OperationParams<K>, ctx: OpContext) => Promise<OperationResult<K>>;
 export type HandlerTable = { [K in OperationName]: Handler<K> };
@@ -37,6 +38,7 @@ export const handlers = {
   'docker.update': (params, ctx) => runDockerUpdate(params, ctx),
   'accept-host-key': runAcceptHostKey,
   'notify.send': runNotifySend,
+  'guest.rollback': runGuestRollback,
 } satisfies HandlerTable;
 
 type RequestMsg = v.InferOutput<typeof Request>;
