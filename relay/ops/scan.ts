@@ -1,6 +1,7 @@
 // The `scan` operation: one SSH session; probe the host (the probe's own script), pick the
 // package-manager module from what the probe found, list pending updates (refreshing the
 // lists first unless asked not to) and check whether a reboot is needed.
+import { proxmoxScanExtras } from '../proxmox/scan-extras.ts';
 import { openTargetSession } from '../proxmox/target.ts';
 import type { OperationParams, OperationResult } from '../../protocol/relay.ts';
 import { moduleFor } from '../pkg/index.ts';
@@ -29,7 +30,9 @@ export async function runScan(params: OperationParams<'scan'>, ctx: OpContext): 
     const timeoutMs = ctx.commandTimeoutMs;
     const listed = await mod.scan(session, { privilege: probe.privilege, refresh: params.refresh, timeoutMs });
     const reboot = await mod.rebootCheck(session, probe, { timeoutMs });
-    return { probe, packageManager: mod.name, updates: listed.updates, held: listed.held, reboot, warnings: listed.warnings, hostKey: session.hostKey.fingerprint };
+    const warnings = [...listed.warnings];
+    const extras = await proxmoxScanExtras(session, probe, warnings);
+    return { probe, packageManager: mod.name, updates: listed.updates, held: listed.held, reboot, warnings, hostKey: session.hostKey.fingerprint, ...extras };
   } finally {
     session.close();
   }

@@ -112,5 +112,6 @@ export function resourcesCommand(prefix: RootPrefix): string {
   return node(prefix, 'pvesh get /cluster/resources --type vm --output-format json');
 }
 
-/** This node's name as Proxmox knows it (the short host name). */
-export const NODE_NAME_COMMAND = 'hostname';
+/** This node's name as Proxmox knows it: `uname -n` up to the first dot
+ * (PVE::INotify::nodename). */
+export const NODE_NAME_COMMAND = 'uname -n';
