@@ -98,7 +98,7 @@ describe('a container reached through its node', () => {
   });
 
   it('a reboot of a guest is refused with the reason', async () => {
-    const e = await opError(runReboot({ target: ct(105), waitSeconds: 60, resume: false }, ctx));
+    const e = await opError(runReboot({ target: ct(105), runId: 'rb0', waitSeconds: 60, resume: false }, ctx));
     expect(e.code).toBe('invalid-request');
     expect(e.message).toMatch(/does not reboot Proxmox guests/);
   });

@@ -175,10 +175,11 @@ function qm([cmd, ...rest]) {
         process.stderr.write('timeout reached, returning pid\n');
         return void process.stdout.write(`{\n   "pid" : ${r.pid}\n}\n`);
       }
-      // $print_agent_result: to_json(pretty, canonical); out-data/err-data decoded, omitted when empty
+      // $print_agent_result: to_json(pretty, canonical, utf8) of the decoded byte strings, so
+      // each output byte is one character (non-ASCII output double-encoded); empty ones omitted
       const res = { exitcode: r.status ?? 0, exited: 1 };
-      if (r.stdout?.length) res['out-data'] = r.stdout.toString('utf8');
-      if (r.stderr?.length) res['err-data'] = r.stderr.toString('utf8');
+      if (r.stdout?.length) res['out-data'] = r.stdout.toString('latin1');
+      if (r.stderr?.length) res['err-data'] = r.stderr.toString('latin1');
       if (r.signal) res.signal = 9;
       const keys = Object.keys(res).sort();
       return void process.stdout.write(`{\n${keys.map((k) => `   ${JSON.stringify(k)} : ${JSON.stringify(res[k])}`).join(',\n')}\n}\n`);
