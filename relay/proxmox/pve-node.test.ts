@@ -130,9 +130,11 @@ describe('a container reached through its node', () => {
     expect(calls).toContain('pct delsnapshot 105 patchman-old1');
     expect(calls.some((c) => c.startsWith('pct delsnapshot 105 before_upgrade'))).toBe(false);
 
-    // the same request again (another relay process): no second snapshot
-    const again = await runUpgrade({ ...params, resume: true }, { ...ctx, runs: new Map() });
-    expect(again.snapshot).toEqual({ name, taken: true, pruned: [] });
+    // the same request again (another relay process; resumed or sent anew): no second snapshot
+    for (const resume of [true, false]) {
+      const again = await runUpgrade({ ...params, resume }, { ...ctx, runs: new Map() });
+      expect(again.snapshot).toEqual({ name, taken: true, pruned: [] });
+    }
     expect((await node.calls()).filter((c) => c.startsWith(`pct snapshot 105 ${name}`))).toHaveLength(1);
 
     const scan = await runScan({ target: ct(105), refresh: false }, ctx);
@@ -189,5 +191,19 @@ describe('a VM reached through its QEMU guest agent', () => {
     expect(apt.dpkgVersion(pkg)).not.toBe(before);
     expect(r.logTail).toMatch(/Unpacking|Setting up/);
     expect(await node.calls()).toContain(`qm snapshot 107 ${snapshotNameForJob(runId)} --description PatchMan before job`);
+
+    const rb = await runGuestRollback({ target: vm(107), runId: `${runId}rb`, snapshot: snapshotNameForJob(runId) }, ctx);
+    expect(rb.status).toBe('running');
+    expect(apt.dpkgVersion(pkg)).toBe(before);
+    expect(await node.calls()).toContain(`qm rollback 107 ${snapshotNameForJob(runId)} --start 1`);
+  });
+});
+
+describe('rollback of a stopped guest', () => {
+  it('leaves it stopped', async () => {
+    await node.addSnapshot(106, 'patchman-stopped1', 'PatchMan before job stopped1', Math.floor(Date.now() / 1000) - HOUR);
+    const rb = await runGuestRollback({ target: ct(106), runId: 'rbstopped', snapshot: 'patchman-stopped1' }, ctx);
+    expect(rb).toMatchObject({ snapshot: 'patchman-stopped1', status: 'stopped' });
+    expect(await node.calls()).toContain('pct rollback 106 patchman-stopped1');
   });
 });
