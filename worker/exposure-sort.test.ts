@@ -77,6 +77,13 @@ describe('GET /api/hosts?sort=exposure', { timeout: 30_000 }, () => {
     await until(async () => live.hosts.some((h) => h.id === old));
     expect(live.hosts.find((h) => h.id === old).oldestSecurityFirstSeenAt).toBe(rows[0].oldestSecurityFirstSeenAt);
     live.close();
+    // the exports and /metrics carry the same ages
+    const exported = await json(api('/api/export/hosts.json'));
+    for (const e of exposure.hosts) expect(exported.find((h: any) => h.id === e.hostId).oldestSecurityAgeDays, e.name).toBe(e.oldestSecurityAgeDays);
+    const metrics = await (await api('/metrics')).text();
+    const ageOf = (id: string) => Number(new RegExp(`^patchman_host_oldest_security_update_age_seconds\\{host_id="${id}"[^}]*\\} (\\d+)$`, 'm').exec(metrics)![1]);
+    expect(Math.abs(ageOf(old) - 12 * 86_400)).toBeLessThan(60);
+    expect(ageOf(calm)).toBe(0);
 
     // ascending: the least exposed first (no security fix pending), by name
     expect((await page('sort=exposure&dir=asc')).map((h) => h.name)).toEqual(['calm', 'fresh', 'recent', 'old']);
