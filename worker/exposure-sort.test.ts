@@ -3,7 +3,7 @@
 // and figures agree with /api/exposure for the same hosts. Scans go through a fake relay on
 // a real WebSocket (the statements the Worker itself runs); sightings are backdated as rows.
 import { describe, expect, it } from 'vitest';
-import { api, createRelay, FakeRelay, testEnv, until } from './test/helpers.ts';
+import { api, createRelay, FakeRelay, scanHost, testEnv, until } from './test/helpers.ts';
 import { scanResult, scanWith } from './test/fixtures.ts';
 
 const json = async (res: Response | Promise<Response>) => (await (await res).json()) as any;
@@ -14,14 +14,6 @@ async function addHost(relayId: string, name: string, address: string) {
   const res = await api('/api/hosts', { method: 'POST', json: { relayId, name, address } });
   expect(res.status).toBe(201);
   return (await json(res)).id as string;
-}
-
-async function scanHost(relay: FakeRelay, hostId: string, result: unknown) {
-  const { jobId } = await json(api(`/api/hosts/${hostId}/scan`, { method: 'POST' }));
-  const req = await relay.next();
-  expect(req.id).toBe(jobId);
-  relay.send({ type: 'response', id: jobId, ok: true, result });
-  await until(async () => (await json(api(`/api/jobs/${jobId}`))).status === 'succeeded');
 }
 
 /** The host events the live socket carries (as a script opens it: the admin's token). */
