@@ -123,6 +123,16 @@ describe('npm run demo', { timeout: 120_000 }, () => {
       expect(await rows.last().getByTestId('host-name').textContent()).toBe(exposed[0].name);
       await p.context().close();
     }
+    // a phone: cards instead of columns, the sort in a menu; the exposure line on each exposed card
+    const phone = await page({ viewport: { width: 390, height: 2400 } });
+    await phone.goto(url + '/');
+    await phone.getByTestId('sort-select').selectOption('exposure:desc');
+    await expect.poll(() => phone.url()).toContain('sort=exposure');
+    const first = phone.locator('[data-testid="host-row"]').first();
+    expect(await first.getByTestId('host-name').textContent()).toBe(exposed[0].name);
+    expect(await first.getByTestId('host-exposure').isVisible()).toBe(true);
+    await phone.getByTestId('hosts-panel').screenshot({ path: 'e2e/artifacts/hosts-exposure-phone.png' });
+    await phone.context().close();
   });
 
   it('Stacks works: every Docker host’s stacks are checked, some with newer images, none failing', async () => {
