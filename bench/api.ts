@@ -1,5 +1,5 @@
 // API latency with a big fleet: `npm start` (local workerd + D1) in a temp state dir, 1,000
-// hosts and 30 days of history written into its D1 (bench/seed-d1.ts), then each endpoint
+// hosts and 30 days of history written into its D1 (sim/history.ts), then each endpoint
 // the dashboard leans on called by 8 clients at once, as the admin (API token).
 //
 //   npm run build && node bench/api.ts [--count 1000] [--concurrency 8] [--requests 400]
@@ -15,7 +15,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startApp, until, type RunningApp } from '../e2e/app.ts';
-import { localD1File, seedD1 } from './seed-d1.ts';
+import { localD1File, writeFleet } from '../sim/history.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const argv = process.argv.slice(2);
@@ -103,14 +103,15 @@ async function main() {
   const app = await startApp({ PATCHMAN_SKIP_BUILD: '1' });
   try {
     const relay = await until(async () => (await app.api('/api/relays')).body.find((r: any) => r.connected), 60_000, 'relay');
-    const seeded = seedD1(localD1File(app.state), { count, relayId: relay.id });
-    console.log(`[api] seeded ${seeded.hosts.length} hosts, ${seeded.jobs} jobs, ${seeded.updates} pending updates`);
+    const seeded = writeFleet(localD1File(join(app.state, 'wrangler')), { hosts: count, days: 30, relayId: relay.id, logs: true });
+    console.log(`[api] seeded ${seeded.hosts.length} hosts, ${seeded.jobs} jobs, ${seeded.hostUpdates} pending updates`);
     const made = await app.api('/api/tokens', { method: 'POST', json: { name: 'bench', role: 'viewer' } });
     const token = made.body.secret as string;
     const busiest = seeded.hosts[7].id;
     const endpoints: [string, string][] = [
       ['host list page (50, default order)', '/api/hosts?limit=50'],
       ['host list page (50, needs updates, most first)', '/api/hosts?limit=50&filter=needs-updates&sort=updates'],
+      ['host list page (50, most exposed first)', '/api/hosts?limit=50&sort=exposure'],
       ['host list page (50, search "web prod")', '/api/hosts?limit=50&q=web%20prod'],
       ['host groups by tag', '/api/hosts/groups?by=tag'],
       ['summary', '/api/summary'],
@@ -153,7 +154,7 @@ async function main() {
       );
     }
     console.log(`[api] load average (1 min) at each round: ${loads.map((l) => l.toFixed(1)).join(', ')} on ${cpus().length} CPUs`);
-    const out = { date: new Date().toISOString(), count, jobs: seeded.jobs, updates: seeded.updates, concurrency, requests, rounds, loadAverage: loads, targetP95Ms: TARGET_P95_MS, results };
+    const out = { date: new Date().toISOString(), count, jobs: seeded.jobs, updates: seeded.hostUpdates, concurrency, requests, rounds, loadAverage: loads, targetP95Ms: TARGET_P95_MS, results };
     writeFileSync(outFile, JSON.stringify(out, null, 2) + '\n');
   } finally {
     await app.stop();

@@ -7,7 +7,7 @@
 //                                            [--screenshots DIR] [--out bench/results-dashboard.json]
 //
 // `npm start` in a temp state dir (e2e/app.ts), the hosts and 30 days of history written
-// into its local D1 (bench/seed-d1.ts), viewport 1280×900.
+// into its local D1 (sim/history.ts), viewport 1280×900.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startApp, until } from '../e2e/app.ts';
 import { launchBrowser } from '../e2e/browser.ts';
-import { localD1File, seedD1 } from './seed-d1.ts';
+import { localD1File, writeFleet } from '../sim/history.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const argv = process.argv.slice(2);
@@ -93,8 +93,8 @@ async function main() {
   try {
     const relay = await until(async () => (await app.api('/api/relays')).body.find((r: any) => r.connected && r.publicKey), 60_000, 'relay');
     if (withScan) fleet = await simFleet(count, relay.publicKey, work);
-    const seeded = seedD1(localD1File(app.state), { count, relayId: relay.id, targets: fleet?.hosts });
-    log(`seeded ${seeded.hosts.length} hosts, ${seeded.jobs} jobs, ${seeded.updates} pending updates`);
+    const seeded = writeFleet(localD1File(join(app.state, 'wrangler')), { hosts: count, days: 30, relayId: relay.id, targets: fleet?.hosts, logs: true });
+    log(`seeded ${seeded.hosts.length} hosts, ${seeded.jobs} jobs, ${seeded.hostUpdates} pending updates`);
 
     const loads = [];
     for (let i = 0; i < runs; i++) {
@@ -162,7 +162,7 @@ async function main() {
     const result = {
       date: new Date().toISOString(),
       count,
-      seeded: { jobs: seeded.jobs, updates: seeded.updates },
+      seeded: { jobs: seeded.jobs, updates: seeded.hostUpdates },
       loads,
       firstRowMs: { median: percentile(loads.map((l) => l.firstRowMs), 50), max: Math.max(...loads.map((l) => l.firstRowMs)) },
       domMax: Math.max(...loads.map((l) => l.dom)),

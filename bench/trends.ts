@@ -15,7 +15,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { freePort } from '../relay/test/sshd.ts';
-import { applyMigrations, localD1File, tableBytes, writeHistory } from '../sim/history.ts';
+import { applyMigrations, localD1File, tableBytes, writeFleet } from '../sim/history.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const argv = process.argv.slice(2);
@@ -86,7 +86,7 @@ async function main() {
     applyMigrations(persist);
     const file = localD1File(persist);
     const seedStart = performance.now();
-    const counts = writeHistory(file, { hosts: HOSTS, days: DAYS });
+    const { hosts: written, ...counts } = writeFleet(file, { hosts: HOSTS, days: DAYS });
     log(`wrote ${JSON.stringify(counts)} in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
     const token = `pmt_${randomBytes(24).toString('base64url')}`;
     const db = new DatabaseSync(file);
@@ -168,7 +168,7 @@ async function main() {
       console.log(`| ${r.name}${r.target ? '' : ' (no target)'} | \`${r.path}\` | ${f(r.p50)} / ${f(r.p95)} / ${f(r.max)} | ${f(r.worker?.p50)} / ${f(r.worker?.p95)} / ${f(r.worker?.max)} | ${f(r.workerdCpuMs)} | ${r.bytes} |`);
     }
     console.log(`\n| table | rows | MB |\n|---|---:|---:|`);
-    const rowsOf: Record<string, number> = { hosts: counts.hosts, host_days: counts.hostDays, update_sightings: counts.sightings, jobs: counts.jobs, host_updates: counts.hostUpdates };
+    const rowsOf: Record<string, number> = { hosts: written.length, host_days: counts.hostDays, update_sightings: counts.sightings, jobs: counts.jobs, host_updates: counts.hostUpdates };
     for (const [t, n] of Object.entries(rowsOf)) console.log(`| ${t} | ${n} | ${(size.tables[t] / 1e6).toFixed(1)} |`);
     console.log(`| whole database file | | ${(size.total / 1e6).toFixed(1)} (${((size.total / D1_LIMIT_BYTES) * 100).toFixed(2)} % of 10 GB) |`);
     log(`load average during the run: ${load.map((l) => l.toFixed(2)).join(' → ')}`);

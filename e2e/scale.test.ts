@@ -3,10 +3,11 @@
 // search, grouping and "select all N matching" work on the whole fleet. The bounds are
 // loose (a loaded 2-core machine); bench/dashboard.ts has the real figures.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { startApp, until, type RunningApp } from './app.ts';
 import { launchBrowser } from './browser.ts';
-import { localD1File, seedD1, type Seeded } from '../bench/seed-d1.ts';
+import { localD1File, writeFleet, type FleetCounts } from '../sim/history.ts';
 
 const COUNT = 1000;
 const FIRST_ROW_MAX_MS = 5000;
@@ -14,13 +15,13 @@ const DOM_MAX = 6000;
 
 let app: RunningApp;
 let browser: Browser;
-let seeded: Seeded;
+let seeded: FleetCounts;
 
 beforeAll(async () => {
   app = await startApp({ PATCHMAN_SKIP_BUILD: '1' });
   browser = await launchBrowser();
   const relay = await until(async () => (await app.api('/api/relays')).body.find((r: any) => r.connected), 60_000, 'relay');
-  seeded = seedD1(localD1File(app.state), { count: COUNT, relayId: relay.id });
+  seeded = writeFleet(localD1File(join(app.state, 'wrangler')), { hosts: COUNT, days: 30, relayId: relay.id, logs: true });
 });
 
 afterEach(({ task }) => {

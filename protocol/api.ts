@@ -223,6 +223,9 @@ export const Host = v.object({
   rebootRequired: v.nullable(v.boolean()),
   rebootReason: v.nullable(v.string()),
   lastScanAt: v.nullable(v.string()),
+  /** When the oldest security update still pending was first seen (ISO; /api/exposure's
+   * oldestSecurityFirstSeenAt), null: none pending. */
+  oldestSecurityFirstSeenAt: v.nullable(v.string()),
   /** The pinned SSH host key fingerprint. */
   hostKey: v.nullable(v.string()),
   /** Set when the host offered a different key: blocked until an admin accepts it. */

@@ -8,7 +8,7 @@ import { Host, HostFilter } from './api.ts';
 import { HOST_GROUP_KEYS, HOST_SORT_KEYS } from './host-list-keys.ts';
 
 export { HOST_GROUP_KEYS, HOST_SORT_KEYS };
-export const HostSortKey = v.picklist(HOST_SORT_KEYS, 'must be name, os, updates, status or lastScan');
+export const HostSortKey = v.picklist(HOST_SORT_KEYS, 'must be name, os, updates, status, lastScan or exposure');
 export type HostSortKey = v.InferOutput<typeof HostSortKey>;
 
 export const HostGroupKey = v.picklist(HOST_GROUP_KEYS, 'must be tag, os, packageManager or relay');
@@ -80,6 +80,7 @@ export const HostListItem = v.object({
     'securityCount',
     'rebootRequired',
     'lastScanAt',
+    'oldestSecurityFirstSeenAt',
     'hostKeyOffered',
   ]).entries,
 });

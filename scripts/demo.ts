@@ -1,7 +1,9 @@
 // `npm run demo`: PatchMan with a simulated fleet, for a first look without any real hosts.
 // Starts the app the way `npm start` does, waits for the local relay, starts ~12 simulated
 // SSH hosts (sim/) of every profile plus one offline machine, authorises the relay's key on
-// them, adds them through the API, scans them all and prints the URL. Ctrl-C stops it all.
+// them, adds them through the API, scans them all, gives them 90 days of made-up history
+// that ends in what the scans found (sim/history.ts: the trend charts, exposure and time to
+// patch have something to show) and prints the URL. Ctrl-C stops it all.
 //
 //   PORT             dashboard/API port (default 8787)
 //   PATCHMAN_STATE   state dir (default: a new temp dir, removed on exit; give one to keep
@@ -17,6 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startFleet, type Fleet, type HostSpec, type ProfileName, PROFILE_NAMES } from '../sim/fleet.ts';
+import { localD1File, writeHistoryOf } from '../sim/history.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const port = Number(process.env.PORT ?? 8787);
@@ -26,6 +29,8 @@ const state = givenState ? resolve(givenState) : mkdtempSync(join(tmpdir(), 'pat
 const hostCount = Math.max(1, Number(process.env.DEMO_HOSTS ?? 12));
 const simPort = Number(process.env.DEMO_SIM_PORT ?? 2222);
 const latencyMs = Number(process.env.DEMO_LATENCY_MS ?? 150);
+/** The trend charts' longest period. */
+const HISTORY_DAYS = 90;
 
 function say(line: string): void {
   console.log(`[demo] ${line}`);
@@ -211,6 +216,9 @@ async function main(): Promise<void> {
     const jobs = await Promise.all(jobIds.map(async (id) => (await api(`/api/jobs/${id}`)).body));
     return jobs.every((j: any) => j && ['succeeded', 'failed', 'lost', 'cancelled'].includes(j.status)) && jobs;
   }).catch(() => null);
+  // the scans wrote today; the days before are made up to lead to it (once per state dir)
+  const past = writeHistoryOf(localD1File(join(state, 'wrangler')), { days: HISTORY_DAYS, logs: true });
+  if (past.hostDays) say(`gave ${past.hosts.length} hosts ${HISTORY_DAYS} days of history (${past.jobs} upgrades and reboots)`);
   if (done) {
     const hosts = (await api<any[]>('/api/hosts')).body ?? [];
     for (const h of hosts) {

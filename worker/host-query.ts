@@ -3,6 +3,7 @@
 // dashboard's own (web/src/lib/hostlist.ts): every term must occur somewhere in the host.
 import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import { HostListItem, type HostGroup, type HostGroupKey, type HostListQuery, type HostMatchQuery, type HostSortKey } from '../protocol/host-query.ts';
+import { HOST_SORT_DEFAULT_DIR } from '../protocol/host-list-keys.ts';
 import { schema, type Db, type HostRow } from './db/index.ts';
 import { hostJson } from './lib/serialize.ts';
 import { filterCondition } from './hosts.ts';
@@ -58,13 +59,13 @@ function sortTerms(key: HostSortKey): SQL[] {
       ];
     case 'lastScan':
       return [sql`coalesce(${hosts.lastScanAt}, 0)`];
+    case 'exposure':
+      // the age of the oldest pending security fix: hosts without one count as the least exposed
+      return [sql`${hosts.oldestSecurityAt} is not null`, sql`-${hosts.oldestSecurityAt}`];
   }
 }
 
-/** The direction a sort key goes when none is given: biggest problems and newest first. */
-export const DEFAULT_SORT_DIR: Record<HostSortKey, 'asc' | 'desc'> = { name: 'asc', os: 'asc', updates: 'desc', status: 'desc', lastScan: 'desc' };
-
-function orderBy(key: HostSortKey = 'name', dir = DEFAULT_SORT_DIR[key]): SQL[] {
+function orderBy(key: HostSortKey = 'name', dir = HOST_SORT_DEFAULT_DIR[key]): SQL[] {
   const by = dir === 'asc' ? asc : desc;
   return [...sortTerms(key).map((t) => by(t)), asc(byName), asc(hosts.id)];
 }

@@ -45,16 +45,17 @@ export async function outcomeOf(db: Db, job: JobRow, msg: ResponseMsg): Promise<
   return { ...(await kind.apply(db, job, parsed.output as never)), result: parsed.output };
 }
 
-/** The statements of an outcome, in order: host row (returning), writes, the job's finish
+/** The statements of an outcome, in order: package list, host row (returning), writes, the job's finish
  * (returning). `hostAt`/`jobAt` index the returned rows in the batch's results. */
 export function outcomeStatements(db: Db, job: JobRow, outcome: Outcome): { statements: BatchItem<'sqlite'>[]; hostAt: number | null; jobAt: number } {
   const statements: BatchItem<'sqlite'>[] = [];
   let hostAt: number | null = null;
+  // the package list first: the host row returned after it carries the exposure it set
+  if (outcome.updates) statements.push(...replaceUpdatesStatements(db, [{ hostId: job.hostId, updates: outcome.updates }]));
   if (outcome.host) {
     hostAt = statements.length;
     statements.push(db.update(hosts).set(outcome.host).where(eq(hosts.id, job.hostId)).returning());
   }
-  if (outcome.updates) statements.push(...replaceUpdatesStatements(db, [{ hostId: job.hostId, updates: outcome.updates }]));
   statements.push(...outcome.writes);
   const jobAt = statements.length;
   statements.push(finishStatement(db, job.id, outcome.status, outcome.finish));

@@ -130,15 +130,18 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
     job.status = outcome.status;
   }
   for (const id of [...outputs.keys()]) flushOutput(byId.get(id)!);
-  statements.push(...replaceUpdatesStatements(db, [...updateLists].map(([hostId, updates]) => ({ hostId, updates }))));
+  // the package lists go first: the host rows returned after them carry the exposure they set
+  const lists = replaceUpdatesStatements(db, [...updateLists].map(([hostId, updates]) => ({ hostId, updates })));
+  statements.unshift(...lists);
 
   const finished: FinishedJob[] = [];
   if (statements.length === 0) return { events, finished, refused };
   if (early) early(events.splice(0));
   const results = (await db.batch(statements as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])) as unknown[];
+  const row = <T>(i: number) => (results[lists.length + i] as T[])[0];
   for (const { at, result } of responses) {
-    const host = at.hostAt === null ? null : ((results[at.hostAt] as HostRow[])[0] ?? null);
-    const job = (results[at.jobAt] as JobRow[])[0];
+    const host = at.hostAt === null ? null : (row<HostRow>(at.hostAt) ?? null);
+    const job = row<JobRow>(at.jobAt);
     if (!job) continue; // finished meanwhile by someone else (cancelled, expired)
     if (host) events.push({ type: 'host', host: hostJson(host) });
     events.push({ type: 'job', job: jobJson(job) });

@@ -4,7 +4,7 @@
 import { and, eq, inArray, isNull, notExists, sql } from 'drizzle-orm';
 import { schema, type Db } from './db/index.ts';
 
-const { hostUpdates, updateSightings } = schema;
+const { hosts, hostUpdates, updateSightings } = schema;
 
 /** Host ids per statement (D1 binds at most 100 parameters). */
 const HOSTS_PER_STATEMENT = 90;
@@ -14,8 +14,10 @@ const HOSTS_PER_STATEMENT = 90;
  * in the same batch as (and after) the scan writes that replaced their host_updates: every
  * pending (name, new version) becomes a sighting first seen now (one seen before keeps its
  * first sighting, and is reopened if it had been resolved), and every open sighting no longer
- * pending is resolved now. Works from host_updates itself: two statements per 90 hosts,
- * however long the package lists are.
+ * pending is resolved now; then each host's row takes the first sighting of its oldest
+ * security update still pending (`hosts.oldest_security_at`, what the host list sorts by
+ * exposure on). Works from host_updates itself: three statements per 90 hosts, however long
+ * the package lists are.
  */
 export function recordSightings(db: Db, hostIds: string[], now: number) {
   const out = [];
@@ -66,5 +68,11 @@ function sightingsOf(db: Db, hostIds: string[], now: number) {
           ),
         ),
       ),
+    db.update(hosts).set({ oldestSecurityAt: oldestOpenSecurity }).where(inArray(hosts.id, hostIds)),
   ];
 }
+
+/** A host's oldest security update still pending: the first sighting of it (null: none).
+ * One seek in the per-host index per host. */
+const oldestOpenSecurity = sql<number | null>`(select min(s.first_seen_at) from update_sightings s
+  where s.host_id = ${hosts.id} and s.resolved_at is null and s.security = 1)`;

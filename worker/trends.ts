@@ -5,19 +5,19 @@
 // 90 days (bench/RESULTS.md).
 import { lt, sql } from 'drizzle-orm';
 import type { ActivityPoint, Exposure, HostExposure, TrendPoint } from '../protocol/trends.ts';
+import { DAY_MS, daysToTenth } from '../protocol/days.ts';
 import type { Db } from './db/index.ts';
 import { schema } from './db/index.ts';
 
 const { hostDays, fleetDays } = schema;
 
-export const DAY_MS = 86_400_000;
+export { DAY_MS };
 const HOUR_MS = 3_600_000;
 /** The job kinds that change a host: what "patch activity" counts. */
 const CHANGE_KINDS = sql`('upgrade', 'reboot', 'stack-update')`;
 
 export const dayOf = (t: number) => Math.floor(t / DAY_MS);
 const dayIso = (day: number) => new Date(day * DAY_MS).toISOString();
-const days1 = (ms: number) => Math.round((ms / DAY_MS) * 10) / 10;
 
 /** What a successful scan found, as far as trends care. */
 export interface ScanState {
@@ -136,7 +136,7 @@ export async function hostExposure(db: Db, now = Date.now(), hostId?: string): P
   return rows.map((r) => ({
     hostId: r.hostId,
     name: r.name,
-    oldestSecurityAgeDays: r.oldest == null ? null : days1(now - r.oldest),
+    oldestSecurityAgeDays: r.oldest == null ? null : daysToTenth(now - r.oldest),
     oldestSecurityFirstSeenAt: r.oldest == null ? null : new Date(r.oldest).toISOString(),
     openSecurity: r.open,
   }));
@@ -162,7 +162,7 @@ export async function timeToPatch(db: Db, days: number, now = Date.now()): Promi
     return hist[hist.length - 1].h;
   };
   const median = (at(Math.floor((n + 1) / 2)) + at(Math.floor(n / 2) + 1)) / 2;
-  return { median: days1(median * HOUR_MS), p90: days1(at(Math.ceil((9 * n) / 10)) * HOUR_MS), count: n };
+  return { median: daysToTenth(median * HOUR_MS), p90: daysToTenth(at(Math.ceil((9 * n) / 10)) * HOUR_MS), count: n };
 }
 
 export async function exposure(db: Db, days: number, now = Date.now()): Promise<Exposure> {

@@ -63,6 +63,10 @@ export const hosts = sqliteTable(
     rebootRequired: integer('reboot_required', { mode: 'boolean' }),
     rebootReason: text('reboot_reason'),
     lastScanAt: ms('last_scan_at'),
+    /** When its oldest security update still pending was first seen (update_sightings), set by
+     * every scan with the sightings (worker/sightings.ts) for the host list's exposure sort;
+     * null: none pending. */
+    oldestSecurityAt: ms('oldest_security_at'),
     /** The host key the relay has pinned (as of the last good connection), `SHA256:…`. */
     hostKey: text('host_key'),
     /** A different key the host offered: the host is blocked until an admin accepts it. */

@@ -53,6 +53,7 @@ export function hostJson(h: HostRow): Host {
     rebootRequired: h.rebootRequired,
     rebootReason: h.rebootReason,
     lastScanAt: iso(h.lastScanAt),
+    oldestSecurityFirstSeenAt: iso(h.oldestSecurityAt),
     hostKey: h.hostKey,
     hostKeyOffered: h.hostKeyOffered,
     createdAt: iso(h.createdAt)!,

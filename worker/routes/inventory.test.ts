@@ -1,7 +1,7 @@
 // Inventory, summary, filters, settings, connection tests and the scheduled run, against
 // the real Worker in workerd with a fake relay on a real WebSocket.
 import { describe, expect, it } from 'vitest';
-import { api, createRelay, FakeRelay, testEnv, until } from '../test/helpers.ts';
+import { api, createRelay, FakeRelay, scanHost, testEnv, until } from '../test/helpers.ts';
 import { probeResult, scanResult, scanWith } from '../test/fixtures.ts';
 import { runScheduled } from '../scheduled.ts';
 
@@ -11,15 +11,6 @@ async function addHost(relayId: string, body: Record<string, unknown>) {
   const res = await api('/api/hosts', { method: 'POST', json: { relayId, ...body } });
   expect(res.status).toBe(201);
   return json(res);
-}
-
-/** Scan a host through the fake relay, answering with `result`. */
-async function scanHost(relay: FakeRelay, hostId: string, result: unknown) {
-  const { jobId } = await json(api(`/api/hosts/${hostId}/scan`, { method: 'POST' }));
-  const req = await relay.next();
-  expect(req.id).toBe(jobId);
-  relay.send({ type: 'response', id: jobId, ok: true, result });
-  await until(async () => (await json(api(`/api/jobs/${jobId}`))).status === 'succeeded');
 }
 
 describe('summary and filters', () => {

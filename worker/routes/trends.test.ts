@@ -3,7 +3,7 @@
 // host's day; earlier days and update sightings are inserted as rows (the sightings are
 // filled at scan time by worker/sightings.ts, not here).
 import { describe, expect, it } from 'vitest';
-import { api, createRelay, FakeRelay, testEnv, until } from '../test/helpers.ts';
+import { api, createRelay, FakeRelay, scanHost, testEnv, until } from '../test/helpers.ts';
 import { scanResult, scanWith } from '../test/fixtures.ts';
 import { runScheduled } from '../scheduled.ts';
 
@@ -19,14 +19,6 @@ async function addHost(relayId: string, body: Record<string, unknown>) {
   const res = await api('/api/hosts', { method: 'POST', json: { relayId, ...body } });
   expect(res.status).toBe(201);
   return json(res);
-}
-
-async function scanHost(relay: FakeRelay, hostId: string, result: unknown) {
-  const { jobId } = await json(api(`/api/hosts/${hostId}/scan`, { method: 'POST' }));
-  const req = await relay.next();
-  expect(req.id).toBe(jobId);
-  relay.send({ type: 'response', id: jobId, ok: true, result });
-  await until(async () => (await json(api(`/api/jobs/${jobId}`))).status === 'succeeded');
 }
 
 const dayRow = (hostId: string, day: number, pending: number, security: number, needReboot: number) =>

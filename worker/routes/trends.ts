@@ -5,8 +5,9 @@ import { sql } from 'drizzle-orm';
 import { TrendQuery, type HomepageWidget, type HostTrends, type Trends } from '../../protocol/trends.ts';
 import type { AppEnv } from '../env.ts';
 import { openDb, schema } from '../db/index.ts';
+import { daysToTenth } from '../../protocol/days.ts';
 import { notFound, readQuery } from '../lib/http.ts';
-import { activity, DAY_MS, exposure, fleetTrend, hostExposure, hostTrend, timeToPatch } from '../trends.ts';
+import { activity, exposure, fleetTrend, hostExposure, hostTrend, timeToPatch } from '../trends.ts';
 
 const { hosts } = schema;
 
@@ -64,7 +65,7 @@ export const trendRoutes = new Hono<AppEnv>()
       timeToPatch(db, HOMEPAGE_TTP_DAYS, now),
       db.all<{ oldest: number | null }>(sql`select min(first_seen_at) as oldest from update_sightings where resolved_at is null and security = 1`),
     ]);
-    const oldestDays = oldest?.oldest == null ? 0 : Math.round(((now - oldest.oldest) / DAY_MS) * 10) / 10;
+    const oldestDays = oldest?.oldest == null ? 0 : daysToTenth(now - oldest.oldest);
     return c.json({ ...row, oldestSecurityAgeDays: oldestDays, timeToPatchMedianDays: ttp.median ?? 0 } satisfies HomepageWidget);
   });
 

@@ -98,3 +98,12 @@ export async function until<T>(fn: () => Promise<T | undefined | null | false>, 
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** Scan a host through the fake relay, answering with `result`; resolves once the job succeeded. */
+export async function scanHost(relay: FakeRelay, hostId: string, result: unknown): Promise<void> {
+  const { jobId } = (await (await api(`/api/hosts/${hostId}/scan`, { method: 'POST' })).json()) as { jobId: string };
+  const req = await relay.next();
+  if (req.id !== jobId) throw new Error(`the relay was sent ${req.id}, not the scan ${jobId}`);
+  relay.send({ type: 'response', id: jobId, ok: true, result });
+  await until(async () => ((await (await api(`/api/jobs/${jobId}`)).json()) as { status: string }).status === 'succeeded');
+}

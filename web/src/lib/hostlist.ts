@@ -4,7 +4,7 @@
 // (with the same rules as `GET /api/hosts?filter=`) keeps a filtered view live too.
 import type { Host, HostFilter } from '$protocol/api.ts';
 import type { HostGroup } from '$protocol/host-query.ts';
-import { HOST_GROUP_KEYS, HOST_SORT_KEYS, type HostGroupKey, type HostSortKey } from '$protocol/host-list-keys.ts';
+import { HOST_GROUP_KEYS, HOST_SORT_DEFAULT_DIR, HOST_SORT_KEYS, type HostGroupKey, type HostSortKey } from '$protocol/host-list-keys.ts';
 import { distroLabel } from './distro.ts';
 
 /** One collator for every comparison: `localeCompare` with options builds one per call,
@@ -20,7 +20,7 @@ export type SortKey = HostSortKey;
 export type SortDir = 'asc' | 'desc';
 export const SORT_KEYS: readonly SortKey[] = HOST_SORT_KEYS;
 /** The direction a column sorts in when first clicked: biggest problems / newest first. */
-export const DEFAULT_DIR: Record<SortKey, SortDir> = { name: 'asc', os: 'asc', updates: 'desc', status: 'desc', lastScan: 'desc' };
+export const DEFAULT_DIR: Record<SortKey, SortDir> = HOST_SORT_DEFAULT_DIR;
 
 /** What the hosts a filter keeps have in common: [said of one host, said of several]. */
 const FILTER_WORDS: Record<ListFilter, [string, string]> = {
@@ -134,6 +134,8 @@ export function matchesQuery(h: Host, q: string): boolean {
   return terms.every((t) => text.includes(t));
 }
 
+const exposureRank = (h: Host) => (h.oldestSecurityFirstSeenAt ? -Date.parse(h.oldestSecurityFirstSeenAt) : -Number.MAX_SAFE_INTEGER);
+
 const STATUS_RANK: Record<Host['status'], number> = { online: 0, unknown: 1, offline: 2, error: 3 };
 const byName = (a: Host, b: Host) => collator.compare(a.name, b.name);
 
@@ -154,6 +156,9 @@ function compare(key: SortKey, a: Host, b: Host): number {
       return STATUS_RANK[a.status] - STATUS_RANK[b.status] || Number(!!a.rebootRequired) - Number(!!b.rebootRequired);
     case 'lastScan':
       return (a.lastScanAt ? Date.parse(a.lastScanAt) : 0) - (b.lastScanAt ? Date.parse(b.lastScanAt) : 0);
+    case 'exposure':
+      // as GET /api/hosts?sort=exposure: the older the oldest pending security fix, the more exposed; none is least
+      return exposureRank(a) - exposureRank(b);
   }
 }
 

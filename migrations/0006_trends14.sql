@@ -1,0 +1,1 @@
+ALTER TABLE `hosts` ADD `oldest_security_at` integer;
