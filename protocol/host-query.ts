@@ -39,6 +39,10 @@ const HostMatch = {
   os: v.optional(OsId),
   packageManager: v.optional(PackageManagerName),
   relayId: v.optional(Id),
+  /** Proxmox guests: `guest` only hosts adopted through a node, `direct` only the others. */
+  reach: v.optional(v.picklist(['guest', 'direct'], 'must be guest or direct')),
+  /** Only the guests adopted through this node (a host id). */
+  guestOf: v.optional(Id),
 };
 
 /** GET /api/hosts: without `limit` the whole list as before (an array of hosts); with it a
@@ -81,6 +85,7 @@ export const HostListItem = v.object({
     'rebootRequired',
     'lastScanAt',
     'hostKeyOffered',
+    'guest',
   ]).entries,
 });
 export type HostListItem = v.InferOutput<typeof HostListItem>;
