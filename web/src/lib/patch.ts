@@ -81,7 +81,7 @@ export function notStarted(err: unknown, what: 'reboot' | 'upgrade', name?: stri
 }
 
 /** Jobs that change a host: one at a time per host. */
-export const isChangeJob = (job: Job) => job.kind === 'upgrade' || job.kind === 'reboot' || job.kind === 'stack-update';
+export const isChangeJob = (job: Job) => job.kind === 'upgrade' || job.kind === 'reboot' || job.kind === 'stack-update' || job.kind === 'rollback';
 /** Upgrades and reboots: what the patch banner follows (stack updates have their own page). */
 export const isPatchJob = (job: Job) => job.kind === 'upgrade' || job.kind === 'reboot';
 
@@ -89,6 +89,7 @@ export const isPatchJob = (job: Job) => job.kind === 'upgrade' || job.kind === '
 export function changeName(job: Pick<Job, 'kind' | 'stack'>): string {
   if (job.kind === 'reboot') return 'A reboot';
   if (job.kind === 'stack-update') return job.stack ? `An update of stack ${job.stack}` : 'A stack update';
+  if (job.kind === 'rollback') return 'A rollback';
   return 'An upgrade';
 }
 
@@ -201,6 +202,8 @@ export function whatLabel(job: Job): string {
       if (!job.stack) return 'stack update';
       if (!job.services) return `stack ${job.stack}`;
       return `stack ${job.stack}: ${job.services.length <= 3 ? job.services.join(', ') : `${job.services.slice(0, 3).join(', ')} +${job.services.length - 3} more`}`;
+    case 'rollback':
+      return job.rollback ? `back to ${job.rollback.snapshot}` : 'rollback';
     default:
       return job.kind;
   }
@@ -212,6 +215,7 @@ export const KIND_LABELS: Record<Job['kind'], string> = {
   reboot: 'Reboot',
   'docker-scan': 'Stack check',
   'stack-update': 'Stack update',
+  rollback: 'Rollback',
 };
 
 // ---- Docker images ---------------------------------------------------------------------
