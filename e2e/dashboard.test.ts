@@ -1,6 +1,8 @@
-// The newcomer's path, end to end: `npm start`, the local relay connects by itself, this
-// machine (through a real sshd) is added as a host and probed, and the dashboard in a
-// real Chromium shows the relay connected and the host's OS.
+// The newcomer's path, end to end: `npm start`, the local relay connects by itself, a real
+// Debian 12 host (a debootstrap root with real pending updates behind a real sshd, chrooted
+// there: relay/test/debian-root.ts) is added as a host, probed and patched, and the dashboard
+// in a real Chromium shows the relay connected and the host's OS. The patches go to a
+// throw-away overlay of that root, so runs of this test never use up this machine's updates.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -8,7 +10,8 @@ import type { Browser } from 'playwright-core';
 import { ADMIN, startApp, until, type RunningApp } from './app.ts';
 import { launchBrowser } from './browser.ts';
 import { startSshd, type Sshd } from '../relay/test/sshd.ts';
-import { aptLine, aptSimulation, dpkgVersion, leafUpdates } from '../relay/test/apt-local.ts';
+import { aptLine, aptOn } from '../relay/test/apt-local.ts';
+import { overlayRoot, type OverlayRoot } from '../relay/test/debian-root.ts';
 
 async function finished(app: RunningApp, jobId: string, timeoutMs = 300_000): Promise<any> {
   return until(async () => {
@@ -17,8 +20,10 @@ async function finished(app: RunningApp, jobId: string, timeoutMs = 300_000): Pr
   }, timeoutMs, `job ${jobId} finished`);
 }
 
-const osRelease = Object.fromEntries(
-  readFileSync('/etc/os-release', 'utf8')
+let root: OverlayRoot;
+let apt: ReturnType<typeof aptOn>;
+const osRelease = (): Record<string, string> => Object.fromEntries(
+  readFileSync(`${root.dir}/etc/os-release`, 'utf8')
     .split('\n')
     .filter((l) => l.includes('='))
     .map((l) => {
@@ -35,10 +40,12 @@ let sshd: Sshd;
 let browser: Browser;
 
 beforeAll(async () => {
-  // This machine is the relay's own box, which the relay refuses to change by default;
-  // the patch tests below patch it on purpose.
+  // The Debian host answers on loopback, the relay's own box, which the relay refuses to
+  // change by default; the patch tests below patch it on purpose.
   app = await startApp({ PATCHMAN_MONITOR_ONLY: 'none', ...(systemNode ? { PATCHMAN_RELAY_NODE: systemNode } : {}) });
   browser = await launchBrowser();
+  root = await overlayRoot();
+  apt = aptOn(root.dir);
 });
 
 // on a failure, show the end of what npm start printed
@@ -50,6 +57,7 @@ afterAll(async () => {
   await browser?.close();
   await sshd?.stop();
   await app?.stop();
+  await root?.stop();
 });
 
 describe('npm start, end to end', () => {
@@ -76,9 +84,9 @@ describe('npm start, end to end', () => {
     }
   });
 
-  it('scans this machine through a real sshd: its OS, and exactly the updates apt lists', async () => {
-    sshd = await startSshd({ authorizedKeys: [relay.publicKey] });
-    const add = await app.api('/api/hosts', { method: 'POST', json: { name: 'this-machine', address: '127.0.0.1', port: sshd.port, user: 'root' } });
+  it('scans a Debian host through a real sshd: its OS, and exactly the updates apt lists', async () => {
+    sshd = await startSshd({ authorizedKeys: [relay.publicKey], chroot: root.dir });
+    const add = await app.api('/api/hosts', { method: 'POST', json: { name: 'debian-host', address: '127.0.0.1', port: sshd.port, user: 'root' } });
     expect(add.status).toBe(201);
     // the relay's own box: monitor-only unless said otherwise
     expect(add.body.monitorOnly).toBe(true);
@@ -92,14 +100,14 @@ describe('npm start, end to end', () => {
     expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
     const { body: host } = await app.api(`/api/hosts/${hostId}`);
     expect(host.status).toBe('online');
-    expect(host.os).toMatchObject({ id: osRelease.ID, prettyName: osRelease.PRETTY_NAME });
+    expect(host.os).toMatchObject({ id: osRelease().ID, prettyName: osRelease().PRETTY_NAME });
     expect(host.kernel).toBe(execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim());
     expect(host.bootId).toBe(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
     expect(host.packageManager).toBe('apt');
     expect(host.privilege).toBe('root');
 
     // What apt itself says right now (the scan refreshed the lists just before).
-    const expected = aptSimulation();
+    const expected = apt.aptSimulation();
     const { body: updates } = await app.api(`/api/hosts/${hostId}/updates`);
     const got = new Map<string, any>(updates.map((u: any) => [u.name, u]));
     expect([...got.keys()].sort()).toEqual([...expected.keys()].sort());
@@ -108,18 +116,18 @@ describe('npm start, end to end', () => {
     }
     expect(host.updatesCount).toBe(expected.size);
     expect(host.securityCount).toBe([...expected.values()].filter((e) => e.security).length);
-    expect(host.rebootRequired).toBe(existsSync('/run/reboot-required') || host.rebootRequired);
-    if (existsSync('/run/reboot-required')) expect(host.rebootReason).toContain('reboot-required');
-    console.log(`this machine: ${expected.size} updates, ${host.securityCount} security, reboot ${host.rebootRequired ? 'required' : 'not required'}`);
+    expect(host.rebootRequired).toBe(existsSync(`${root.dir}/run/reboot-required`) || host.rebootRequired);
+    if (existsSync(`${root.dir}/run/reboot-required`)) expect(host.rebootReason).toContain('reboot-required');
+    console.log(`debian host: ${expected.size} updates, ${host.securityCount} security, reboot ${host.rebootRequired ? 'required' : 'not required'}`);
   });
 
-  it('patches one real package on this machine through the API: dpkg has the new version, the log holds apt\'s output, the rescan one update fewer', async () => {
+  it('patches one real package on the Debian host through the API: dpkg has the new version, the log holds apt\'s output, the rescan one update fewer', async () => {
     const { body: before } = await app.api(`/api/hosts/${hostId}`);
     const { body: updates } = await app.api(`/api/hosts/${hostId}/updates`);
     expect(updates.length).toBeGreaterThan(0);
-    const [pkg] = leafUpdates(updates.map((u: any) => u.name));
+    const [pkg] = apt.leafUpdates(updates.map((u: any) => u.name));
     const update = updates.find((u: any) => u.name === pkg);
-    expect(dpkgVersion(pkg)).toBe(update.currentVersion);
+    expect(apt.dpkgVersion(pkg)).toBe(update.currentVersion);
 
     // monitor-only (the default for the relay's own box) refuses; the operator turns it off
     const refused = await app.api(`/api/hosts/${hostId}/upgrade`, { method: 'POST', json: { confirm: true, packages: [pkg] } });
@@ -135,7 +143,7 @@ describe('npm start, end to end', () => {
 
     const job = await finished(app, started.body.jobId);
     expect(job.status, `${JSON.stringify(job.error)}\n${job.log}`).toBe('succeeded');
-    expect(dpkgVersion(pkg)).toBe(update.newVersion);
+    expect(apt.dpkgVersion(pkg)).toBe(update.newVersion);
     expect(job.exitCode).toBe(0);
     expect(job.changes).toEqual([{ name: expect.stringMatching(new RegExp(`^${pkg.replace(/[+.]/g, '\\$&')}(:\\w+)?$`)), from: update.currentVersion, to: update.newVersion }]);
     expect(job.summary).toBe('1 package upgraded');
@@ -157,7 +165,7 @@ describe('npm start, end to end', () => {
 
   it('patches a real package from the host page: confirmation, live log, then the job in History', async () => {
     const { body: updates } = await app.api(`/api/hosts/${hostId}/updates`);
-    const [pkg] = leafUpdates(updates.map((u: any) => u.name));
+    const [pkg] = apt.leafUpdates(updates.map((u: any) => u.name));
     const update = updates.find((u: any) => u.name === pkg);
     const page = await app.page(browser, { viewport: { width: 1280, height: 900 } });
     await page.goto(`${app.url}/hosts/${hostId}`);
@@ -166,7 +174,7 @@ describe('npm start, end to end', () => {
     const dialog = page.locator('[data-testid="upgrade-confirm"]');
     await dialog.waitFor();
     // the confirmation names the host and exactly what will change
-    expect(await dialog.innerText()).toContain('this-machine');
+    expect(await dialog.innerText()).toContain('debian-host');
     expect(await dialog.locator('[data-testid="upgrade-confirm-package"]').count()).toBe(1);
     expect(await dialog.locator('[data-testid="upgrade-confirm-package"]').innerText()).toContain(update.newVersion);
     await page.locator('[data-testid="upgrade-confirm-button"]').click();
@@ -175,7 +183,7 @@ describe('npm start, end to end', () => {
     await expect.poll(() => log.innerText(), { timeout: 120_000 }).toMatch(aptLine('Unpacking', pkg));
     await expect.poll(() => log.getAttribute('data-status'), { timeout: 180_000 }).toBe('succeeded');
     expect(await page.locator('[data-testid="live-log-outcome"]').innerText()).toMatch(/1 package upgraded/);
-    expect(dpkgVersion(pkg)).toBe(update.newVersion);
+    expect(apt.dpkgVersion(pkg)).toBe(update.newVersion);
     await page.screenshot({ path: 'e2e/artifacts/patch-live-log.png', fullPage: true });
 
     await page.locator('[data-testid="nav-history"]').click();
@@ -192,8 +200,8 @@ describe('npm start, end to end', () => {
     const page = await app.page(browser, { viewport: { width: 1280, height: 800 } });
     await page.goto(app.url);
     await page.locator('[data-testid="relay-row"][data-connected="true"]').first().waitFor({ timeout: 20_000 });
-    const row = page.locator('[data-testid="host-row"]', { hasText: 'this-machine' });
-    await expect.poll(() => row.locator('[data-testid="host-os"]').innerText(), { timeout: 20_000 }).toContain(osRelease.PRETTY_NAME);
+    const row = page.locator('[data-testid="host-row"]', { hasText: 'debian-host' });
+    await expect.poll(() => row.locator('[data-testid="host-os"]').innerText(), { timeout: 20_000 }).toContain(osRelease().PRETTY_NAME);
 
     // a host added elsewhere (the API) appears without a reload, through the live socket
     const other = await app.api('/api/hosts', { method: 'POST', json: { name: 'added-live', address: '192.0.2.55' } });
@@ -204,14 +212,14 @@ describe('npm start, end to end', () => {
     await page.screenshot({ path: 'e2e/artifacts/dashboard.png', fullPage: true });
 
     // a summary card filters the list: only the scanned host needs updates
-    const expected = aptSimulation().size;
+    const expected = apt.aptSimulation().size;
     if (expected > 0) {
       await page.locator('[data-testid="summary-card"][data-filter="needs-updates"]').click();
       await expect.poll(() => page.locator('[data-testid="host-row"]').count(), { timeout: 10_000 }).toBe(1);
-      await expect.poll(() => page.locator('[data-testid="host-row"]').first().innerText()).toContain('this-machine');
+      await expect.poll(() => page.locator('[data-testid="host-row"]').first().innerText()).toContain('debian-host');
       expect(new URL(page.url()).searchParams.get('filter')).toBe('needs-updates');
       // and the host page lists every package
-      await page.locator('[data-testid="host-row"] a', { hasText: 'this-machine' }).first().click();
+      await page.locator('[data-testid="host-row"] a', { hasText: 'debian-host' }).first().click();
       await expect.poll(() => page.locator('[data-testid="package-row"]').count(), { timeout: 10_000 }).toBe(expected);
       await page.screenshot({ path: 'e2e/artifacts/host.png', fullPage: true });
     }
@@ -228,7 +236,7 @@ describe('npm start, end to end', () => {
     await page.locator('[data-testid="test-connection"]').click();
     const result = page.locator('[data-testid="test-result"]');
     await expect.poll(() => result.getAttribute('data-ok'), { timeout: 30_000 }).toBe('true');
-    expect(await result.innerText()).toContain(osRelease.PRETTY_NAME);
+    expect(await result.innerText()).toContain(osRelease().PRETTY_NAME);
     await page.screenshot({ path: 'e2e/artifacts/add-host.png' });
 
     // nothing listens on port 1: the cause is "unreachable", in plain words

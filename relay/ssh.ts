@@ -12,6 +12,9 @@ export interface SshTarget {
   address: string;
   port: number;
   user: string;
+  /** A Proxmox guest reached through this node (relay/proxmox/target.ts); openSession
+   * itself always connects to the node. */
+  guest?: { kind: 'lxc' | 'qemu'; vmid: number };
 }
 
 export interface SshContext {
@@ -78,7 +81,8 @@ export const KEX_ALGORITHMS = [
 
 export function describeTarget(t: SshTarget): string {
   const host = t.address.includes(':') ? `[${t.address}]` : t.address;
-  return `${t.user}@${host}:${t.port}`;
+  const guest = t.guest ? ` (${t.guest.kind === 'lxc' ? 'CT' : 'VM'} ${t.guest.vmid})` : '';
+  return `${t.user}@${host}:${t.port}${guest}`;
 }
 
 function hostPort(t: SshTarget): string {

@@ -18,6 +18,7 @@ import { openDb, schema, type Db, type HostRow, type JobRow } from './db/index.t
 import { expireJobs } from './jobs.ts';
 import { JOB_KINDS, REPEATABLE_KINDS, RESUMABLE_KINDS, requestFor } from './job-kinds.ts';
 import { applyRelayMessages, MAX_MESSAGES_PER_BATCH, type RelayMessage } from './relay-apply.ts';
+import { describeRefusals, RefusalMeter } from './relay-refusals.ts';
 import { afterJobsFinished } from './job-hooks.ts';
 import { publish } from './live-feed.ts';
 import { jobJson, relayJson } from './lib/serialize.ts';
@@ -56,6 +57,8 @@ export class RelayHub extends DurableObject<Env> {
   /** A hello and what follows it are taken in order: reports wait for the hello before
    * them (a relay that reconnects mid-run sends output right after its hello). */
   #greeting: Promise<void> = Promise.resolve();
+  /** Refused reports of this relay (relay-refusals.ts): too many and it is disconnected. */
+  #refusals = new RefusalMeter();
   /** A relay silent this long is disconnected (see relay-heartbeat.ts). */
   heartbeatTimeoutMs: number;
 
@@ -123,6 +126,12 @@ export class RelayHub extends DurableObject<Env> {
 
   async greet(ws: WebSocket, m: Extract<FromRelay, { type: 'hello' }>): Promise<void> {
     const att = ws.deserializeAttachment() as Attachment;
+    // one hello per connection: each costs D1 writes and a dispatch, so a repeated one is a
+    // protocol error, not a way to make the Worker work
+    if (att.greeted) {
+      ws.close(Close.invalidMessage, 'hello was already sent on this connection');
+      return;
+    }
     if (m.v !== PROTOCOL_VERSION) {
       ws.close(Close.versionMismatch, `protocol version ${m.v} is not supported; this server speaks ${PROTOCOL_VERSION}`);
       return;
@@ -178,7 +187,13 @@ export class RelayHub extends DurableObject<Env> {
    * written, and the caller may apply the messages again one by one). */
   async applyBatch(relayId: string, messages: RelayMessage[]): Promise<void> {
     const { events, finished, refused } = await applyRelayMessages(this.db, relayId, messages, (output) => this.emit(output, true));
-    for (const r of refused) console.warn(`relay ${relayId}: dropped ${r.type} for job ${r.id} (${r.reason})`);
+    if (refused.length) {
+      console.warn(describeRefusals(relayId, refused));
+      if (this.#refusals.record(refused.length)) {
+        console.warn(`relay ${relayId}: more than ${this.#refusals.limit} reports refused within ${this.#refusals.windowMs / 1000} s; disconnecting it`);
+        for (const ws of this.ctx.getWebSockets()) ws.close(Close.invalidMessage, 'too many reports about jobs this relay was not asked to run');
+      }
+    }
     this.emit(events);
     try {
       const hostOf = async (id: string) => (await this.db.query.hosts.findFirst({ where: eq(hosts.id, id) })) ?? null;

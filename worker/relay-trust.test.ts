@@ -1,8 +1,9 @@
 // A relay may only report on jobs that were dispatched to it: a socket holding another
 // relay's token (or a replay of old messages) must not touch a job or a host.
 import { describe, expect, it } from 'vitest';
-import { api, createRelay, FakeRelay, testEnv, until } from './test/helpers.ts';
+import { api, createRelay, FakeRelay, PUBLIC_KEY, testEnv, until } from './test/helpers.ts';
 import { scanResult, scanWith } from './test/fixtures.ts';
+import { MAX_REFUSED_REPORTS } from './relay-refusals.ts';
 
 const json = async (res: Response | Promise<Response>) => (await (await res).json()) as any;
 
@@ -76,5 +77,25 @@ describe('messages from a relay are checked against what that relay was asked', 
     expect(done.status).toBe('succeeded');
     expect(done.log).toBe('');
     expect((await json(api(`/api/hosts/${host.id}`))).status).toBe('online');
+  });
+
+  it('a relay that keeps sending reports nobody asked for is disconnected; the Worker keeps serving', async () => {
+    const a = await createRelay('a');
+    const rogue = await FakeRelay.connect(a.token);
+    const host = await addHost(a.id, '192.0.2.12');
+    for (let i = 0; i <= MAX_REFUSED_REPORTS; i++) rogue.send({ type: 'output', id: `forged-${i}`, data: 'x\n' });
+    await until(async () => rogue.closed !== null, 20_000);
+    expect(rogue.closed).toEqual({ code: 4400, reason: 'too many reports about jobs this relay was not asked to run' });
+    // nothing of it was stored, and the API answers
+    expect((await json(api(`/api/hosts/${host.id}`))).status).toBe('unknown');
+    expect(await testEnv.DB.prepare(`SELECT count(*) AS n FROM jobs WHERE id LIKE 'forged-%'`).first('n')).toBe(0);
+  });
+
+  it('a second hello on one connection closes it (each hello costs the Worker writes and a dispatch)', async () => {
+    const a = await createRelay('a');
+    const relay = await FakeRelay.connect(a.token);
+    relay.send({ type: 'hello', v: 1, version: '0.1.0-test', hostname: 'relaybox', publicKey: PUBLIC_KEY });
+    await until(async () => relay.closed !== null, 10_000);
+    expect(relay.closed).toEqual({ code: 4400, reason: 'hello was already sent on this connection' });
   });
 });

@@ -2,7 +2,8 @@
 // per run id in this relay process, an SSH session that reopens after a drop, and following
 // the run with the Worker's offset (relay/run.ts does the polling).
 import { followRun } from '../run.ts';
-import { openSession, type SshSession, type SshTarget } from '../ssh.ts';
+import type { SshSession, SshTarget } from '../ssh.ts';
+import { openTargetSession } from '../proxmox/target.ts';
 import type { ActiveRun, OpContext } from './context.ts';
 
 /** Run `work` for this run id unless this process already follows it; a repeated request
@@ -33,10 +34,10 @@ export class HostLink {
   }
 
   static async open(target: SshTarget, ctx: OpContext): Promise<HostLink> {
-    return new HostLink(target, ctx, await openSession(target, ctx));
+    return new HostLink(target, ctx, await openTargetSession(target, ctx));
   }
 
-  session = async (): Promise<SshSession> => (this.#session ??= await openSession(this.target, this.ctx));
+  session = async (): Promise<SshSession> => (this.#session ??= await openTargetSession(this.target, this.ctx));
 
   drop = (): void => {
     this.#session?.close();
@@ -58,6 +59,8 @@ export function followForWorker(runId: string, run: ActiveRun, ctx: OpContext, l
     pollIntervalMs: ctx.pollIntervalMs ?? 1000,
     deadline: started + (ctx.requestTimeoutMs ?? 3_600_000) - 5_000,
     reconnectDelayMs: Math.min(2000, ctx.pollIntervalMs ?? 2000),
+    // `qm guest exec` answers only when a command ends: a VM's run is polled, not followed
+    stream: link.target.guest?.kind !== 'qemu',
   });
 }
 

@@ -5,7 +5,7 @@
 import type { OperationParams, OperationResult } from '../../protocol/relay.ts';
 import { DEFAULT_DOCKER_TIMEOUT_MS, probeDocker, scanStacks } from '../docker/host.ts';
 import { sharedRegistryClient, type RegistryClient } from '../docker/registry.ts';
-import { openSession } from '../ssh.ts';
+import { openTargetSession } from '../proxmox/target.ts';
 import type { OpContext } from './context.ts';
 
 type Params = OperationParams<'docker.scan'>;
@@ -13,7 +13,7 @@ type Result = OperationResult<'docker.scan'>;
 
 export async function runDockerScan(params: Params, ctx: OpContext, registry: RegistryClient = sharedRegistryClient()): Promise<Result> {
   const timeoutMs = ctx.commandTimeoutMs ?? DEFAULT_DOCKER_TIMEOUT_MS;
-  const session = await openSession(params.target, ctx);
+  const session = await openTargetSession(params.target, ctx);
   try {
     const composeVersion = await probeDocker(session, timeoutMs);
     const warnings: string[] = [];

@@ -4,7 +4,8 @@
 // interpolated into the script or the command.
 import { OpError } from '../errors.ts';
 import { splitMarked } from '../pkg/shell.ts';
-import { openSession, describeTarget, type SshSession } from '../ssh.ts';
+import { describeTarget, type SshSession } from '../ssh.ts';
+import { openTargetSession } from '../proxmox/target.ts';
 import type { OperationParams, OperationResult } from '../../protocol/relay.ts';
 import type { OpContext } from './context.ts';
 import { PACKAGE_MANAGERS as DESCRIPTORS, PACKAGE_MANAGER_NAMES } from '../../protocol/package-managers.ts';
@@ -286,7 +287,7 @@ export async function probeSession(session: SshSession, timeoutMs: number = DEFA
 }
 
 export async function runProbe(params: OperationParams<'probe'>, ctx: OpContext): Promise<ProbeResult> {
-  const session = await openSession(params.target, ctx);
+  const session = await openTargetSession(params.target, ctx);
   try {
     return await probeSession(session, ctx.commandTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS);
   } finally {

@@ -15,10 +15,16 @@ type Result = OperationResult<'reboot'>;
 /** `reboot` returns at once on systemd hosts (it queues the job); the sudoers line allows
  * /usr/sbin/reboot. */
 export const REBOOT_COMMAND = 'reboot';
+/** Guests are not rebooted through their node (yet): a container shares the node's kernel and
+ * boot id, so this operation could not tell that it came back; `pct reboot` / `qm reboot` in
+ * Proxmox does it. */
+export const GUEST_REBOOT_REFUSED =
+  'PatchMan does not reboot Proxmox guests: a container shares its node\'s kernel (restart its services, or use pct reboot / qm reboot in Proxmox).';
 export const BOOT_ID_COMMAND = 'cat /proc/sys/kernel/random/boot_id; uname -r';
 
 export async function runReboot(params: Params, ctx: OpContext): Promise<Result> {
   refuseMonitorOnly(params.target, ctx, 'reboot');
+  if (params.target.guest) throw new OpError('invalid-request', GUEST_REBOOT_REFUSED);
   const where = describeTarget(params.target);
   const say = (line: string) => ctx.output?.(`[patchman] ${line}\n`);
   let before = params.bootId ?? null;

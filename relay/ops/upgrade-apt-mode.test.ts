@@ -1,7 +1,7 @@
 // The upgrade operation's aptMode (a policy's `upgrade` instead of `dist-upgrade`) through a
 // real OpenSSH sshd on this machine: both ends validate it, and a request the relay must
-// refuse is refused before anything runs on the host. (The run script itself is checked in
-// relay/pkg/apt.test.ts; a real whole-system `apt-get upgrade` would change this machine.)
+// refuse is refused before anything runs on the host. A real whole-system `apt-get upgrade`
+// runs on a throw-away Debian root with real pending updates (relay/test/debian-root.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,8 @@ import { KnownHosts } from '../known-hosts.ts';
 import type { OpContext } from './context.ts';
 import { runUpgrade } from './upgrade.ts';
 import { startSshd, type Sshd } from '../test/sshd.ts';
+import { aptOn } from '../test/apt-local.ts';
+import { overlayRoot } from '../test/debian-root.ts';
 
 let tmp: string;
 let sshd: Sshd;
@@ -55,5 +57,24 @@ describe('upgrade aptMode', () => {
     expect((err as OpError).message).toMatch(/aptMode "upgrade" is for whole-system upgrades/);
     // nothing was started: the session's HOME (the sshd's) holds no run script for it
     expect(existsSync(join(sshd.dir, 'home', '.cache', 'patchman', 'runs', `${runId}.sh`))).toBe(false);
+  });
+
+  it('a whole-system upgrade in mode "upgrade" installs every pending update of a real Debian root, exactly as apt planned', { timeout: 600_000 }, async () => {
+    const root = await overlayRoot();
+    const rootSshd = await startSshd({ authorizedKeys: [(await loadOrCreateKeyPair(join(tmp, 'relay'))).publicKey], chroot: root.dir });
+    try {
+      const apt = aptOn(root.dir);
+      const planned = apt.aptSimulation();
+      expect(planned.size).toBeGreaterThan(0);
+      const result = await runUpgrade({ target: { address: '127.0.0.1', port: rootSshd.port, user: 'root' }, runId: `whole${process.pid}`, aptMode: 'upgrade', resume: false, offset: 0 }, ctx);
+      expect(result).toMatchObject({ packageManager: 'apt', mode: 'full', exitCode: 0 });
+      const plain = (n: string) => n.replace(/:\w+$/, '');
+      expect(result.changes.map((c) => [plain(c.name), c.from, c.to]).sort()).toEqual([...planned].map(([n, p]) => [n, p.current, p.next]).sort());
+      expect(apt.aptSimulation().size).toBe(0);
+      for (const [n, p] of planned) expect(apt.dpkgVersion(n), n).toBe(p.next);
+    } finally {
+      await rootSshd.stop();
+      await root.stop();
+    }
   });
 });

@@ -13,6 +13,7 @@ import { collectScript, startRun } from '../run.ts';
 import { describeTarget, type SshSession, type SshTarget } from '../ssh.ts';
 import type { ActiveRun, OpContext } from './context.ts';
 import { followForWorker, followOnce, HostLink, resendRewound } from './detached.ts';
+import { SNAPSHOT_NEEDS_GUEST, snapshotBeforeRun } from '../proxmox/upgrade-snapshot.ts';
 import { DEFAULT_PROBE_TIMEOUT_MS, probeSession } from './probe.ts';
 
 type Params = OperationParams<'upgrade'>;
@@ -28,6 +29,7 @@ export function refuseMonitorOnly(target: SshTarget, ctx: OpContext, what: strin
 
 export async function runUpgrade(params: Params, ctx: OpContext): Promise<Result> {
   refuseMonitorOnly(params.target, ctx, 'upgrade');
+  if (params.snapshot && !params.target.guest) throw new OpError('invalid-request', SNAPSHOT_NEEDS_GUEST);
   return followOnce(ctx, params.runId, params.offset, (run) => upgrade(params, ctx, run));
 }
 
@@ -50,6 +52,9 @@ async function upgrade(params: Params, ctx: OpContext, run: ActiveRun): Promise<
       if (probe.proxmox) throw new OpError('invalid-request', PROXMOX_FULL_ONLY);
     }
     const packages = params.packages ?? null;
+    const snapshot = params.snapshot
+      ? await snapshotBeforeRun(session, params.runId, params.snapshot, params.resume, (line) => ctx.output?.(`[patchman] ${line}\n`))
+      : undefined;
     if (!params.resume) {
       // (a resumed run needs no script: it only polls, whatever sudo says today)
       const script = mod.upgrade.runScript({ privilege: probe.privilege, packages, osId: probe.os.id, aptMode: params.aptMode });
@@ -76,6 +81,7 @@ async function upgrade(params: Params, ctx: OpContext, run: ActiveRun): Promise<
       durationMs: Date.now() - started,
       reboot,
       warnings,
+      ...(snapshot ? { snapshot } : {}),
     };
   } finally {
     link.drop();

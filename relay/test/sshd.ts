@@ -72,6 +72,11 @@ export interface SshdOptions {
    * --mount …` to give the test host its own /etc/os-release (relay/test/rpm-host.ts). It
    * must exec sshd, so stopping the child stops sshd. */
   wrap?: string[];
+  /** Every session runs chrooted here (sshd's ChrootDirectory), e.g. a Debian root from
+   * relay/test/debian-root.ts: the client meets that system's shell, apt and dpkg. HOME is
+   * then /root, inside it. Every component of the path must be root-owned and writable by
+   * root only. */
+  chroot?: string;
 }
 
 /** One `SetEnv` line: sshd uses only the first SetEnv directive, so every variable goes on it. */
@@ -108,7 +113,8 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
       'PermitRootLogin prohibit-password',
       `PidFile ${join(dir, 'sshd.pid')}`,
       // Root's real ~/.bashrc (pyenv init) must not run: parallel logins fight over its lock.
-      setEnvLine({ ...(opts.env ?? {}), HOME: join(dir, 'home') }),
+      setEnvLine({ ...(opts.env ?? {}), HOME: opts.chroot ? '/root' : join(dir, 'home') }),
+      ...(opts.chroot ? [`ChrootDirectory ${opts.chroot}`] : []),
       'MaxStartups 200:30:400',
       'MaxSessions 50',
       'LogLevel ERROR',
