@@ -15,6 +15,7 @@ import { DNF_REBOOT_BEGIN } from '../relay/pkg/dnf.ts';
 import { ZYPPER_REBOOT_BEGIN } from '../relay/pkg/zypper.ts';
 import { APK_REBOOT_BEGIN } from '../relay/pkg/apk.ts';
 import type { PmGroup } from './commands.ts';
+import { DEMO_GUESTS, type SimGuestSpec } from './proxmox.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 
@@ -88,6 +89,8 @@ export interface Profile {
   /** Recorded outputs of the scan commands, by RelayCommand kind. */
   outputs: Record<string, Reply>;
   expected: Expected;
+  /** A Proxmox VE node's guests (sim/proxmox.ts), each a simulated machine of its own. */
+  guests?: { specs: SimGuestSpec[]; profile: string };
 }
 
 // ---- the recorded material ---------------------------------------------------------------
@@ -242,6 +245,8 @@ export const PROFILES = {
       held: 0,
       rebootRequired: true,
     },
+    // a node without guests: its scan lists none (sim/proxmox.ts answers the discovery)
+    guests: { specs: [], profile: 'debian12-security' },
   },
   /** Proxmox Backup Server 3. */
   'pbs3': {
@@ -371,6 +376,24 @@ export const PROFILES = {
       'apk-reboot': { stdout: rebootOutput(APK_REBOOT_BEGIN, [['running', ['6.6.31-0-lts']], ['modules', ['present']], ['kernels', ['linux-lts-6.6.31-r0']]]) },
     },
     expected: { os: { id: 'alpine', version: '3.20.3', prettyName: 'Alpine Linux v3.20' }, packageManager: 'apk', proxmox: null, updates: 6, security: 0, held: 0, rebootRequired: false },
+  },
+  /** Proxmox VE 8 with containers and VMs (sim/proxmox.ts): each guest a Debian 12 machine
+   * with security updates, reached through the node. */
+  'pve8-guests': {
+    title: 'Proxmox VE 8 with containers and VMs',
+    sshIdent: 'OpenSSH_9.2p1 Debian-2+deb12u3',
+    probe: {
+      osRelease: DEBIAN12_OS_RELEASE,
+      kernel: '6.8.12-4-pve',
+      arch: 'x86_64',
+      uptimeSeconds: 612_004.2,
+      packageManagerCommands: ['apt-get'],
+      proxmox: ['pve ' + relayFixture('ops/fixtures/pveversion-pve8.txt').trim()],
+      docker: false,
+    },
+    outputs: outputsFrom('debian12-current', 'debian12-local'),
+    expected: { os: { id: 'debian', version: '12', prettyName: DEBIAN12_PRETTY }, packageManager: 'apt', proxmox: 'pve', updates: 0, security: 0, held: 0, rebootRequired: false },
+    guests: { specs: DEMO_GUESTS, profile: 'debian12-security' },
   },
 } satisfies Record<string, Profile>;
 
