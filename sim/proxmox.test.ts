@@ -44,6 +44,9 @@ describe('the simulated node speaks the CLI formats of the relay fixtures', () =
     ]);
     expect(tree).toBe(relayFixture('proxmox/fixtures/pct-listsnapshot.txt'));
     expect(parseSnapshotTree(tree).map((s) => s.name)).toEqual(['patchman-01hg7q9', 'patchman-01hf3k2', 'before_upgrade']);
+    // a PatchMan name of the full 40 characters still leaves a space before the time
+    const long = snapshotTree([{ name: 'patchman-3152d09e77a949559995016485fc5e5', time: 1764763200, description: 'PatchMan job x upgrade' }]);
+    expect(parseSnapshotTree(long)).toEqual([{ name: 'patchman-3152d09e77a949559995016485fc5e5', time: 1764763200, description: 'PatchMan job x upgrade', patchman: true }]);
     expect(shUnquote(`'it'\\''s'`)).toBe("it's");
     expect(shUnquote(`'a' b`)).toBeNull();
   });

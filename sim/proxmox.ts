@@ -65,7 +65,11 @@ const utcStamp = (t: number) => new Date(t * 1000).toISOString().replace('T', ' 
 
 /** `pct listsnapshot` (GuestHelpers::print_snapshot_tree): a chain, oldest first, then `current`. */
 export function snapshotTree(snaps: { name: string; time: number | null; description: string }[]): string {
-  const line = (level: number, name: string, time: string, descr: string) => `${(' '.repeat(level) + '`-> ' + name).padEnd(32)}${time.padEnd(23)} ${descr}\n`;
+  // printf "%s %-*s %-23s %s": the name padded to 30 minus the prefix, always a space after
+  const line = (level: number, name: string, time: string, descr: string) => {
+    const prefix = ' '.repeat(level) + '`->';
+    return `${prefix} ${name.padEnd(30 - prefix.length)} ${time.padEnd(23)} ${descr}\n`;
+  };
   return snaps.map((s, i) => line(i, s.name, s.time === null ? '' : utcStamp(s.time), s.description || 'no-description')).join('') + line(snaps.length, 'current', '', 'You are here!');
 }
 
