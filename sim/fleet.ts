@@ -120,7 +120,7 @@ function withGuests(profile: ProfileName, name: string, table: CommandTable): Co
   const guests = (PROFILES[profile] as Profile).guests;
   if (!guests) return table;
   return new SimProxmoxNode(table, () => name, guests.specs, (g) =>
-    commandTable(guests.profile as ProfileName, { hostname: g.name, bootId: bootIdFor(`${name}/${g.vmid}`), failure: () => null }),
+    commandTable(guests.profile as ProfileName, { hostname: g.name, bootId: bootIdFor(`${name}/${g.vmid}`), failure: () => null, noDocker: true }),
   );
 }
 

@@ -406,6 +406,8 @@ export interface HostIdentity {
   hostname: string;
   bootId: string;
   failure: () => FailureMode | null;
+  /** A Proxmox guest of the same recorded machine without its Docker (sim/proxmox.ts). */
+  noDocker?: boolean;
 }
 
 type Privilege = 'root' | 'sudo' | 'sudo-password' | 'no-sudo';
@@ -522,12 +524,12 @@ export function commandTable(
     options,
   });
   // Docker hosts answer the relay's docker commands when the fleet runs a registry for them
-  const docker = prof.probe.docker && registry ? new SimDocker(registry, id.hostname) : null;
+  const docker = prof.probe.docker && registry && !id.noDocker ? new SimDocker(registry, id.hostname) : null;
   const probeCache = new Map<string, string>();
 
   const probeOutput = (user: string): string => {
     const priv = privilegeOf(user, id.failure());
-    const facts: ProbeFacts = { ...prof.probe, kernel: machine.kernel };
+    const facts: ProbeFacts = { ...prof.probe, kernel: machine.kernel, ...(id.noDocker ? { docker: false } : {}) };
     const ident: HostIdentity = { ...id, bootId: machine.bootId };
     if (machine.bootedAt !== null) {
       facts.uptimeSeconds = 4 + (Date.now() - machine.bootedAt) / 1000; // a fresh boot

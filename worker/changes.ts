@@ -50,6 +50,9 @@ export async function refusal(db: Db, host: HostRow, req: ChangeRequest): Promis
   if (host.hostKeyOffered) {
     return new ApiError(409, 'host-key-changed', `${host.name} offered a different SSH host key (${host.hostKeyOffered}); an admin must accept it on the host page before it can be ${verb}.`);
   }
+  if (req.kind === 'reboot' && host.guestOf) {
+    return new ApiError(409, 'guest', `${host.name} is a Proxmox guest reached through its node: PatchMan does not reboot guests. Restart it in Proxmox.`);
+  }
   if (req.kind === 'upgrade' && req.packages) {
     const whole = fullUpgradeOnly(host);
     if (whole) return new ApiError(409, 'full-upgrade-only', whole, 'packages');

@@ -7,6 +7,10 @@ import { api, createRelay, FakeRelay, testEnv, until } from '../test/helpers.ts'
 import { probeResult, scanWith } from '../test/fixtures.ts';
 import { isActiveStatus } from '../../protocol/api.ts';
 import { snapshotNameForJob } from '../../protocol/proxmox.ts';
+import { eq } from 'drizzle-orm';
+import { openDb, schema } from '../db/index.ts';
+import { advanceRollout, startRollout } from '../rollouts.ts';
+import { createPolicy } from '../test/policy-fleet.ts';
 
 const json = async (res: Response | Promise<Response>) => (await (await res).json()) as any;
 
@@ -58,8 +62,8 @@ async function setupNode(guests: unknown[] = GUESTS) {
 }
 
 /** Adopt a guest and answer its first scan (with `snapshots`). */
-async function adopt(relay: FakeRelay, nodeId: string, vmid: number, snapshots: unknown[] = []) {
-  const res = await api(`/api/hosts/${nodeId}/guests/${vmid}/adopt`, { method: 'POST', json: {} });
+async function adopt(relay: FakeRelay, nodeId: string, vmid: number, snapshots: unknown[] = [], body: Record<string, unknown> = {}) {
+  const res = await api(`/api/hosts/${nodeId}/guests/${vmid}/adopt`, { method: 'POST', json: body });
   expect(res.status, await res.clone().text()).toBe(201);
   const host = await json(res);
   const req = await relay.next();
@@ -170,6 +174,9 @@ describe('guests of a Proxmox VE node', () => {
     expect(own.status).toBe(400);
     expect((await json(own)).error.field).toBe('address');
     expect((await api(`/api/hosts/${host.id}`, { method: 'PATCH', json: { name: 'dns-ct' } })).status).toBe(200);
+    const reboot = await api(`/api/hosts/${host.id}/reboot`, { method: 'POST', json: { confirm: true } });
+    expect(reboot.status).toBe(409);
+    expect((await json(reboot)).error.code).toBe('guest');
     expect((await api(`/api/hosts/${node.id}`, { method: 'PATCH', json: { address: '192.0.2.77' } })).status).toBe(200);
     expect((await json(api(`/api/hosts/${host.id}`))).address).toBe('192.0.2.77');
     expect((await api(`/api/hosts/${node.id}`, { method: 'DELETE' })).status).toBe(204);
@@ -235,6 +242,23 @@ describe('snapshot before change', () => {
     const req = await relay.next();
     expect(req.params.snapshot).toBeUndefined();
     expect((await json(api(`/api/jobs/${jobId}`))).withoutSnapshot).toBe(true);
+  });
+
+  it("a policy rollout's upgrade of a guest takes the snapshot too; a guest that cannot snapshot is skipped, saying why", async () => {
+    const { node, relay } = await setupNode();
+    const ok = (await adopt(relay, node.id, 101, [], { tags: ['lab'] })).host;
+    const noSnap = (await adopt(relay, node.id, 103, [], { tags: ['lab'] })).host;
+    const p = await createPolicy({ name: 'lab', selector: { tags: ['lab'] }, scope: 'all', rollout: { canary: 2, concurrency: 2, haltAfterFailures: 2 } });
+    const db = openDb(testEnv.DB);
+    const row = await db.query.policies.findFirst({ where: eq(schema.policies.id, p.id) });
+    const r = await startRollout(testEnv, db, row!, { trigger: 'manual', requestedBy: 'test', now: Date.now(), windowEndsAt: null, runner: false });
+    await advanceRollout(testEnv, db, r.id, Date.now());
+    const req = await relay.next();
+    expect(req).toMatchObject({ op: 'upgrade', params: { target: { guest: { vmid: 101 } } } });
+    expect(req.params.snapshot).toEqual({ name: snapshotNameForJob(req.id), description: `PatchMan job ${req.id} upgrade`, keep: 3 });
+    const hosts = await db.select().from(schema.rolloutHosts).where(eq(schema.rolloutHosts.rolloutId, r.id));
+    expect(hosts.find((h) => h.hostId === ok.id)).toMatchObject({ status: 'running', jobId: req.id });
+    expect(hosts.find((h) => h.hostId === noSnap.id)).toMatchObject({ status: 'skipped', reason: expect.stringContaining("rootfs on storage 'local' (dir) cannot snapshot a container") });
   });
 
   it('drops a snapshot report the upgrade did not ask for', async () => {

@@ -3,6 +3,9 @@
 import type { Host, Job } from '$protocol/api.ts';
 import type { Guest } from '$protocol/guests-api.ts';
 
+/** Why a guest's Reboot button is off (the Worker refuses it too). */
+export const GUEST_REBOOT_REASON = 'A Proxmox guest is restarted in Proxmox: PatchMan does not reboot guests.';
+
 export const GUEST_KIND_LABELS: Record<Guest['type'], string> = { lxc: 'container', qemu: 'VM' };
 
 /** "container 101", "VM 201". */
