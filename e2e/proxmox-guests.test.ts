@@ -125,6 +125,16 @@ describe('Proxmox guests through their node', () => {
     }, 60_000, 'the guests rescanned, up to date, with their snapshot');
   });
 
+  it("History offers Roll back on a guest's upgrade that took a snapshot", async () => {
+    const id = adopted.get('mqtt')!;
+    const [up] = (await app.api(`/api/jobs?hostId=${id}&kind=upgrade`)).body;
+    await page.goto(`${app.url}/history?host=${id}&job=${up.id}`);
+    const button = page.locator('[data-testid="history-rollback"]');
+    await button.first().waitFor({ timeout: 10_000 });
+    expect(await button.first().innerText()).toContain(up.snapshot.name);
+    await shot('history-rollback', false);
+  });
+
   it('rolls one back after a confirmation that says what is lost: its updates are pending again', async () => {
     const id = adopted.get('dns')!;
     await page.goto(`${app.url}/hosts/${id}`);

@@ -41,3 +41,16 @@ describe('guests in words', () => {
     expect(rollbackLoss(job({ changes: [{ name: 'a', from: '1', to: '2' }, { name: 'b', from: '1', to: '2' }] }))).toMatch(/since the snapshot was taken is lost, including this upgrade's changes to 2 packages/);
   });
 });
+
+describe('the host list facet', () => {
+  it('keeps only the guests, and finds them by kind and VMID', async () => {
+    const { matchesFilter, matchesQuery } = await import('./hostlist.ts');
+    const base = { name: 'dns', address: '192.0.2.9', user: 'root', os: null, proxmox: null, kernel: null, status: 'online', tags: [] } as unknown as Host;
+    const ct = { ...base, guest: { nodeId: 'n1', type: 'lxc' as const, vmid: 101 } } as Host;
+    const direct = { ...base, guest: null } as Host;
+    expect(matchesFilter(ct, 'guests')).toBe(true);
+    expect(matchesFilter(direct, 'guests')).toBe(false);
+    expect(matchesQuery(ct, 'container 101')).toBe(true);
+    expect(matchesQuery(direct, 'container')).toBe(false);
+  });
+});
