@@ -52,8 +52,9 @@ async function upgrade(params: Params, ctx: OpContext, run: ActiveRun): Promise<
       if (probe.proxmox) throw new OpError('invalid-request', PROXMOX_FULL_ONLY);
     }
     const packages = params.packages ?? null;
+    const warnings: string[] = [];
     const snapshot = params.snapshot
-      ? await snapshotBeforeRun(session, params.runId, params.snapshot, params.resume, (line) => ctx.output?.(`[patchman] ${line}\n`))
+      ? await snapshotBeforeRun(session, params.runId, params.snapshot, params.resume, (line) => ctx.output?.(`[patchman] ${line}\n`), warnings)
       : undefined;
     if (!params.resume) {
       // (a resumed run needs no script: it only polls, whatever sudo says today)
@@ -63,7 +64,6 @@ async function upgrade(params: Params, ctx: OpContext, run: ActiveRun): Promise<
     }
     const followed = await followForWorker(params.runId, run, ctx, link, started);
     const s = await link.session();
-    const warnings: string[] = [];
     const changes = await collectChanges(s, params.runId, mod.upgrade, warnings);
     if (followed.exitCode !== 0) {
       await resendRewound(params.runId, run, ctx, link, started, followed.size);

@@ -58,6 +58,15 @@ describe('GuestSession', () => {
     expect(s.streams).toBe(false);
   });
 
+  it('gives back the exact bytes of non-ASCII output that qm double-encodes', async () => {
+    // "é" is C3 A9; qm prints each byte as a character: "\u00c3\u00a9"
+    const { node } = fakeNode(() => ({ stdout: '{\n   "exitcode" : 0,\n   "exited" : 1,\n   "out-data" : "caf\u00c3\u00a9\\n"\n}\n' }));
+    const s = new GuestSession(node, { address: '192.0.2.7', port: 22, user: 'root', guest: { kind: 'qemu', vmid: 101 } }, '');
+    const r = await s.exec('echo café', { binary: true });
+    expect(r.stdout).toBe('café\n');
+    expect(r.stdoutBytes).toEqual(Buffer.from('café\n', 'utf8'));
+  });
+
   it('names a guest agent that does not answer, and a timeout', async () => {
     const down = fakeNode(() => ({ code: 255, stderr: fixture('qm-agent-not-running.txt') }));
     const s = new GuestSession(down.node, { address: '192.0.2.7', port: 22, user: 'root', guest: { kind: 'qemu', vmid: 101 } }, '');

@@ -13,7 +13,7 @@ import { tail } from '../pkg/shell.ts';
 import { describeTarget, type ExecOptions, type ExecResult, type SshSession, type SshTarget } from '../ssh.ts';
 import { guestExecCommand, QM_EXEC_DEFAULT_TIMEOUT_S, type RootPrefix } from './commands.ts';
 import { guestLabel } from './guest-list.ts';
-import { agentProblem, parseGuestExec } from './parse.ts';
+import { agentOutputBytes, agentProblem, parseGuestExec } from './parse.ts';
 
 /** Slack on top of `qm guest exec --timeout` before the relay stops waiting for qm itself. */
 const QM_EXEC_SLACK_MS = 15_000;
@@ -69,11 +69,12 @@ export class GuestSession implements SshSession {
     }
     const out = parseGuestExec(r.stdout);
     if (!out.exited) throw new OpError('timeout', `Command in ${where} did not finish within ${timeoutS} s (qm guest exec returned pid ${out.pid ?? '?'}); it may still be running in the VM`);
-    if (Buffer.byteLength(out.stdout) > max || Buffer.byteLength(out.stderr) > max) {
+    const stdoutBytes = agentOutputBytes(out.stdout);
+    const stderr = agentOutputBytes(out.stderr).toString('utf8');
+    if (stdoutBytes.length > max || Buffer.byteLength(stderr) > max) {
       throw new OpError('command-failed', `Command in ${where} produced more than ${max} bytes of output`);
     }
-    let stdout = out.stdout;
-    const stdoutBytes = Buffer.from(stdout, 'utf8');
+    let stdout = stdoutBytes.toString('utf8');
     if (opts.onStdout) {
       if (stdoutBytes.length > 0) opts.onStdout(stdoutBytes);
       stdout = '';
@@ -82,7 +83,7 @@ export class GuestSession implements SshSession {
       code: out.exitCode,
       signal: out.signal === null ? null : signalName(out.signal),
       stdout,
-      stderr: out.stderr,
+      stderr,
       ...(opts.binary ? { stdoutBytes } : {}),
     };
   }

@@ -138,6 +138,17 @@ export function parseGuestExec(text: string): GuestExecOutcome {
   };
 }
 
+/**
+ * The bytes of qm's out-data/err-data. qm decodes the agent's base64 into a byte string and
+ * prints it with `to_json(…, {utf8 => 1})`, which takes each byte for a character: output
+ * that is not ASCII arrives double-encoded ("é" as "Ã©"). Every character of such a string is
+ * at most U+00FF, and read as Latin-1 it gives back the command's exact bytes (so log byte
+ * offsets stay right). A string with a higher character was not double-encoded: UTF-8.
+ */
+export function agentOutputBytes(s: string): Buffer {
+  return /[^\u0000-\u00ff]/.test(s) ? Buffer.from(s, 'utf8') : Buffer.from(s, 'latin1');
+}
+
 /** Why the guest agent does not answer, from `qm guest cmd <vmid> ping`'s stderr; null if
  * the text names no known cause. */
 export function agentProblem(stderr: string): string | null {

@@ -44,6 +44,7 @@ export async function snapshotAndPrune(
   g: GuestRef,
   req: { name: string; description: string; keep: number },
   say: (line: string) => void,
+  warnings: string[],
 ): Promise<{ name: string; taken: boolean; pruned: string[] }> {
   let existing = await listSnapshots(node, prefix, g);
   let taken = false;
@@ -67,7 +68,10 @@ export async function snapshotAndPrune(
       pruned.push(old.name);
       say(`deleted older PatchMan snapshot ${old.name}`);
     } catch (err) {
-      say(`could not delete older snapshot ${old.name}: ${(err as Error).message}`);
+      // the upgrade goes on: an extra old snapshot costs space, not safety
+      const why = `could not delete the older PatchMan snapshot ${old.name}: ${(err as Error).message}`;
+      say(why);
+      warnings.push(why);
     }
   }
   return { name: req.name, taken, pruned };

@@ -25,6 +25,7 @@ export async function snapshotBeforeRun(
   req: v.InferOutput<typeof SnapshotRequest>,
   resume: boolean,
   say: (line: string) => void,
+  warnings: string[],
 ): Promise<v.InferOutput<typeof SnapshotOutcome>> {
   if (!(session instanceof GuestSession)) throw new OpError('invalid-request', SNAPSHOT_NEEDS_GUEST);
   const { node, prefix } = session;
@@ -34,5 +35,5 @@ export async function snapshotBeforeRun(
     const exists = (await listSnapshots(node, prefix, guest)).some((s) => s.name === req.name);
     return { name: req.name, taken: exists, pruned: [] };
   }
-  return snapshotAndPrune(node, prefix, guest, req, say);
+  return snapshotAndPrune(node, prefix, guest, req, say, warnings);
 }
