@@ -101,6 +101,11 @@ describe('a Proxmox VE node with guests, through the relay', () => {
     const res = await run('scan', { target: target({ kind: 'qemu', vmid: 201 }), refresh: false });
     expect(res.ok, JSON.stringify(res).slice(0, 400)).toBe(true);
     expect(res.result.probe.hostname).toBe('homeassistant');
+    // its upgrade runs detached inside the VM and is polled through the agent
+    const up = await run('upgrade', { target: target({ kind: 'qemu', vmid: 201 }), runId: 'vmjob', snapshot: { name: 'patchman-vmjob', description: 'PatchMan job vmjob upgrade', keep: 3 } });
+    expect(up.ok, JSON.stringify(up).slice(0, 600)).toBe(true);
+    expect(up.result.snapshot).toMatchObject({ name: 'patchman-vmjob', taken: true });
+    expect(up.result.changes.length).toBe(PROFILES['debian12-security'].expected.updates);
   });
 
   it('sent no command the simulator does not know', () => {

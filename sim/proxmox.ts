@@ -136,8 +136,10 @@ export class SimProxmoxNode implements CommandTable {
     if (!qemu) return found;
     // qm guest exec answers once the command has ended, with JSON (qm.pm $print_agent_result)
     const r = found.reply;
-    const out = r.stdout === undefined ? '' : typeof r.stdout === 'string' ? r.stdout : r.stdout.toString('utf8');
-    const json = JSON.stringify({ exitcode: r.code ?? 0, exited: 1, 'out-data': out, 'err-data': r.stderr ?? '' }, null, 3);
+    // qm prints the agent's bytes each as a character (to_json with utf8 => 1): non-ASCII
+    // output arrives double-encoded (relay/proxmox/parse.ts agentOutputBytes)
+    const chars = (b: string | Buffer | undefined) => (b === undefined ? '' : (typeof b === 'string' ? Buffer.from(b, 'utf8') : b).toString('latin1'));
+    const json = JSON.stringify({ exitcode: r.code ?? 0, exited: 1, 'out-data': chars(r.stdout), 'err-data': chars(r.stderr) }, null, 3);
     return { kind: found.kind, reply: { stdout: json + '\n', delayMs: r.delayMs, after: r.after } };
   }
 
