@@ -302,9 +302,13 @@ describe('rollback', () => {
   it('restores the snapshot an upgrade took, audited, and scans the guest again', async () => {
     const { relay, host, jobId, name } = await upgraded();
     expect((await api(`/api/jobs/${jobId}/rollback`, { method: 'POST', json: {} })).status).toBe(400);
-    const res = await api(`/api/jobs/${jobId}/rollback`, { method: 'POST', json: { confirm: true } });
+    const res = await api(`/api/jobs/${jobId}/rollback`, { method: 'POST', json: { confirm: true }, headers: { 'Idempotency-Key': 'rollback-key-1' } });
     expect(res.status).toBe(202);
+    // a retried request (same key) gets the same job
+    const again = await api(`/api/jobs/${jobId}/rollback`, { method: 'POST', json: { confirm: true }, headers: { 'Idempotency-Key': 'rollback-key-1' } });
+    expect(again.status).toBe(200);
     const { jobId: rb, snapshot } = await json(res);
+    expect((await json(again)).jobId).toBe(rb);
     expect(snapshot).toBe(name);
     const req = await relay.next();
     expect(req).toMatchObject({ id: rb, op: 'guest.rollback' });
@@ -315,7 +319,7 @@ describe('rollback', () => {
     const job = await finished(rb);
     expect(job).toMatchObject({ kind: 'rollback', status: 'succeeded', summary: `rolled back to ${name}; the guest is running`, rollback: { snapshot: name, jobId } });
     expect((await relay.next()).op).toBe('scan');
-    const [entry] = await audits('POST /api/jobs/:id/rollback');
+    const entry = (await audits('POST /api/jobs/:id/rollback')).find((a: any) => a.status === 202);
     expect(entry).toMatchObject({ status: 202, target: host.id, detail: `dns: roll back to ${name} (taken by job ${jobId})` });
   });
 

@@ -6,7 +6,7 @@ import { and, asc, eq } from 'drizzle-orm';
 import { AdoptRequest, RollbackRequest, VmidParam, type Guest } from '../../protocol/guests-api.ts';
 import type { AppEnv } from '../env.ts';
 import { openDb, schema, type Db, type HostRow, type JobRow } from '../db/index.ts';
-import { ApiError, notFound, readBody } from '../lib/http.ts';
+import { ApiError, notFound, readBody, readIdempotencyKey } from '../lib/http.ts';
 import { newId } from '../lib/crypto.ts';
 import { hostJson } from '../lib/serialize.ts';
 import { publish } from '../live-feed.ts';
@@ -68,7 +68,7 @@ async function startRollback(c: Context<AppEnv>, db: Db, host: HostRow, upgrade:
   const { job, created } = await startChange(c.env, db, host, {
     kind: 'rollback',
     rollback: { snapshot: source.snapshot, jobId: upgrade.id },
-    idempotencyKey: null,
+    idempotencyKey: readIdempotencyKey(c),
     requestedBy: c.get('identity').name,
   });
   return c.json({ jobId: job.id, snapshot: source.snapshot }, created ? 202 : 200);
@@ -101,7 +101,7 @@ export const guestRoutes = new Hono<AppEnv>()
     const existing = await db.query.hosts.findFirst({ where: and(eq(hosts.guestOf, node.id), eq(hosts.guestVmid, vmid)) });
     if (existing) throw new ApiError(409, 'conflict', `${kindWord} ${vmid} of ${node.name} is already a host (${existing.name})`);
     const now = Date.now();
-    const [row] = await db
+    const inserted = await db
       .insert(hosts)
       .values({
         id: newId(),
@@ -119,7 +119,11 @@ export const guestRoutes = new Hono<AppEnv>()
         createdAt: now,
         updatedAt: now,
       })
+      // two adoptions racing: the second finds the first (the hosts_guest index)
+      .onConflictDoNothing()
       .returning();
+    const row = inserted[0];
+    if (!row) throw new ApiError(409, 'conflict', `${kindWord} ${vmid} of ${node.name} is already a host`);
     c.set('audit', { target: row.id, detail: `${row.name} (${kindWord} ${vmid} on ${node.name})` });
     const host = hostJson(row);
     await publish(c.env, { type: 'host', host });
