@@ -61,6 +61,10 @@ export function refusalText(code: string, message: string): string {
       return 'no updates are pending';
     case 'host-key-changed':
       return 'its SSH host key changed: an admin must accept the new key first';
+    case 'no-snapshot':
+      return 'its storage cannot take the snapshot PatchMan takes first; upgrade it from its own page to go on without one';
+    case 'guest':
+      return 'it is a Proxmox guest: restart it in Proxmox';
     default:
       return message;
   }
