@@ -2,7 +2,7 @@
 // job, keeping the newest N PatchMan snapshots), unless its storage cannot snapshot — then it
 // is refused until the operator explicitly goes on without one; a rollback restores the
 // snapshot an upgrade of the same guest took.
-import { and, desc, eq } from 'drizzle-orm';
+import { and, desc, eq, inArray } from 'drizzle-orm';
 import { snapshotNameForJob } from '../protocol/proxmox.ts';
 import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
 import { ApiError } from './lib/http.ts';
@@ -35,6 +35,27 @@ export async function snapshotFor(db: Db, host: HostRow, jobId: string, withoutS
   }
   const { snapshotKeep } = await readSettings(db);
   return { name: snapshotNameForJob(jobId), description: `PatchMan job ${jobId} upgrade`, keep: snapshotKeep };
+}
+
+/** Guests among these hosts whose storage cannot snapshot, by host id, with why: a policy
+ * skips them (it never goes on without a snapshot). */
+export async function unsnapshottableGuests(db: Db, rows: HostRow[]): Promise<Map<string, string>> {
+  const guests = rows.filter((h) => h.guestOf && h.guestVmid != null);
+  const out = new Map<string, string>();
+  const nodes = [...new Set(guests.map((h) => h.guestOf!))];
+  const cannot = new Map<string, string>();
+  for (let i = 0; i < nodes.length; i += 90) {
+    const found = await db
+      .select()
+      .from(proxmoxGuests)
+      .where(and(inArray(proxmoxGuests.nodeHostId, nodes.slice(i, i + 90)), eq(proxmoxGuests.snapshots, false)));
+    for (const g of found) cannot.set(`${g.nodeHostId}/${g.vmid}`, g.snapshotReason ?? 'its storage cannot take snapshots');
+  }
+  for (const h of guests) {
+    const why = cannot.get(`${h.guestOf}/${h.guestVmid}`);
+    if (why) out.set(h.id, `a Proxmox guest that cannot be snapshotted first (${why}); a policy never upgrades a guest without its snapshot`);
+  }
+  return out;
 }
 
 /** The snapshot an upgrade job left that a rollback can restore, or why there is none. */

@@ -251,6 +251,10 @@ describe('snapshot before change', () => {
     const p = await createPolicy({ name: 'lab', selector: { tags: ['lab'] }, scope: 'all', rollout: { canary: 2, concurrency: 2, haltAfterFailures: 2 } });
     const db = openDb(testEnv.DB);
     const row = await db.query.policies.findFirst({ where: eq(schema.policies.id, p.id) });
+    // the preview says so before anything runs
+    const preview = await json(api(`/api/policies/${p.id}/preview`, { method: 'POST', json: {} }));
+    expect(preview.hosts.find((h: any) => h.hostId === noSnap.id)).toMatchObject({ action: 'skip', reason: expect.stringContaining('cannot be snapshotted first') });
+    expect(preview.hosts.find((h: any) => h.hostId === ok.id)).toMatchObject({ action: 'upgrade' });
     const r = await startRollout(testEnv, db, row!, { trigger: 'manual', requestedBy: 'test', now: Date.now(), windowEndsAt: null, runner: false });
     await advanceRollout(testEnv, db, r.id, Date.now());
     const req = await relay.next();
