@@ -17,6 +17,8 @@ let app: RunningApp;
 let fleet: Fleet;
 let browser: Browser;
 let hostId = '';
+/** A Proxmox VE node with guests (one adopted): its Guests panel and the guest badge. */
+let nodeId = '';
 const simState = mkdtempSync(join(tmpdir(), 'patchman-e2e-contrast-'));
 
 beforeAll(async () => {
@@ -24,7 +26,7 @@ beforeAll(async () => {
   browser = await launchBrowser();
   const relay = await until(async () => (await app.api('/api/relays')).body.find((r: any) => r.connected && r.publicKey), 60_000, 'relay');
   fleet = await startFleet({
-    hosts: [{ profile: 'debian12-security' }, { profile: 'arch-reboot' }, { profile: 'pve8-reboot' }, { name: 'down-1', profile: 'debian12-security', failure: 'refuse' }],
+    hosts: [{ profile: 'debian12-security' }, { profile: 'arch-reboot' }, { profile: 'pve8-guests' }, { name: 'down-1', profile: 'debian12-security', failure: 'refuse' }],
     authorizedKeys: [relay.publicKey],
     stateDir: simState,
     baseAddress: '127.67.0.1',
@@ -32,8 +34,10 @@ beforeAll(async () => {
   for (const h of fleet.hosts) {
     const res = await app.api('/api/hosts', { method: 'POST', json: { name: h.name, address: h.address, port: h.port, monitorOnly: false, scan: true } });
     hostId ||= res.body.id;
+    if (h.profile === 'pve8-guests') nodeId = res.body.id;
   }
   await until(async () => (await app.api('/api/jobs?kind=scan')).body.every((j: any) => ['succeeded', 'failed'].includes(j.status)) || null, 60_000, 'scans');
+  if ((await app.api(`/api/hosts/${nodeId}/guests/101/adopt`, { method: 'POST', json: {} })).status !== 201) throw new Error('adopting a guest failed');
   // a policy with a rollout, so the Policies page shows its list and history
   const policy = await app.api('/api/policies', { method: 'POST', json: { name: 'web security', selector: { tags: ['none'] }, schedule: { cron: '30 2 * * 0', timeZone: 'Europe/Berlin', windowMinutes: 120 }, reboot: 'if-required' } });
   await app.api(`/api/policies/${policy.body.id}/run`, { method: 'POST', json: {} });
@@ -68,7 +72,7 @@ async function contrastViolations(page: Page, where: string): Promise<Violation[
   return result.map((v) => ({ page: where, ...v }));
 }
 
-const PAGES = ['/', '/hosts/:id', '/history', '/stacks', '/settings', '/help', '/audit', '/policies'];
+const PAGES = ['/', '/hosts/:id', '/hosts/:node', '/history', '/stacks', '/settings', '/help', '/audit', '/policies'];
 
 describe('contrast (WCAG AA) in both themes', () => {
   for (const scheme of ['dark', 'light'] as const) {
@@ -76,7 +80,7 @@ describe('contrast (WCAG AA) in both themes', () => {
       const page = await app.page(browser, { viewport: { width: 1280, height: 900 }, colorScheme: scheme });
       const found: Violation[] = [];
       for (const path of PAGES) {
-        await page.goto(app.url + path.replace(':id', hostId));
+        await page.goto(app.url + path.replace(':id', hostId).replace(':node', nodeId));
         await page.locator('main').first().waitFor({ timeout: 20_000 });
         await page.waitForLoadState('networkidle');
         await page.waitForTimeout(300);

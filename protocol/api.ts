@@ -2,6 +2,7 @@
 // dashboard imports the response types from here.
 import * as v from 'valibot';
 import { HostAddress, Port, PosixUser, Label, Tag, Id, PackageName, ServiceName } from './fields.ts';
+import { GuestSnapshot, SnapshotOutcome, SNAPSHOT_KEEP_DEFAULT } from './proxmox.ts';
 import { Fingerprint, HeldPackage, PackageChange, PackageManagerName, PackageUpdate, ProbeResult, RelayError, StackContainer } from './relay.ts';
 
 export const HostCreate = v.strictObject({
@@ -50,10 +51,13 @@ export const ScanRequest = v.strictObject({
 });
 
 const Confirm = v.literal(true, 'must be true: the dashboard asks the operator to confirm first');
+/** Proxmox guests: `false` goes on without the snapshot an upgrade otherwise takes first. */
+const NoSnapshot = v.optional(v.literal(false, 'must be false (go on without a snapshot) or left out'));
 
 /** POST /api/hosts/:id/upgrade. Without `packages`, a full upgrade. */
 export const UpgradeRequest = v.strictObject({
   confirm: Confirm,
+  snapshot: NoSnapshot,
   packages: v.optional(
     v.pipe(v.array(PackageName, 'must be a list of package names'), v.minLength(1, 'must name at least one package (or be left out for a full upgrade)'), v.maxLength(2000, 'at most 2000 packages')),
   ),
@@ -63,6 +67,7 @@ export type UpgradeRequest = v.InferOutput<typeof UpgradeRequest>;
 /** POST /api/upgrades: full upgrades of several hosts at once. */
 export const BulkUpgradeRequest = v.strictObject({
   confirm: Confirm,
+  snapshot: NoSnapshot,
   hostIds: v.pipe(v.array(Id, 'must be a list of host ids'), v.minLength(1, 'must name at least one host'), v.maxLength(1000, 'at most 1000 hosts')),
 });
 
@@ -129,6 +134,7 @@ export const SETTING_RANGES = {
   scanIntervalHours: { min: 1, max: 168 },
   retentionDays: { min: 1, max: 3650 },
   scanConcurrency: { min: 1, max: 256 },
+  snapshotKeep: { min: 1, max: 20 },
 } as const;
 const wholeIn = ({ min, max }: { min: number; max: number }) =>
   v.pipe(v.number('must be a number'), v.integer('must be a whole number'), v.minValue(min, `must be ${min} to ${max}`), v.maxValue(max, `must be ${min} to ${max}`));
@@ -140,6 +146,8 @@ export const Settings = v.object({
   retentionDays: wholeIn(SETTING_RANGES.retentionDays),
   /** How many hosts a relay works on at once. */
   scanConcurrency: wholeIn(SETTING_RANGES.scanConcurrency),
+  /** PatchMan snapshots kept per Proxmox guest; older ones are deleted after each new one. */
+  snapshotKeep: wholeIn(SETTING_RANGES.snapshotKeep),
   /** Cloudflare Access mode: trust the verified Cf-Access-Jwt-Assertion instead of local passwords. */
   accessEnabled: v.boolean('must be true or false'),
   /** e.g. `myteam.cloudflareaccess.com` */
@@ -149,7 +157,7 @@ export const Settings = v.object({
 });
 export type Settings = v.InferOutput<typeof Settings>;
 export const SettingsPatch = v.strictObject(v.partial(Settings).entries);
-export const DEFAULT_SETTINGS: Settings = { scanIntervalHours: 6, retentionDays: 30, scanConcurrency: 32, accessEnabled: false, accessTeamDomain: '', accessAudience: '' };
+export const DEFAULT_SETTINGS: Settings = { scanIntervalHours: 6, retentionDays: 30, scanConcurrency: 32, snapshotKeep: SNAPSHOT_KEEP_DEFAULT, accessEnabled: false, accessTeamDomain: '', accessAudience: '' };
 
 export const Summary = v.object({
   hosts: v.number(),
@@ -176,7 +184,7 @@ export const ACTIVE_STATUSES = ['queued', 'dispatched', 'running'] as const sati
 /** Sent to the relay and not finished: the job's relay owes it an answer. */
 export const IN_FLIGHT_STATUSES = ['dispatched', 'running'] as const satisfies JobStatus[];
 export const isActiveStatus = (s: JobStatus): boolean => (ACTIVE_STATUSES as readonly JobStatus[]).includes(s);
-export const JobKind = v.picklist(['scan', 'upgrade', 'reboot', 'docker-scan', 'stack-update']);
+export const JobKind = v.picklist(['scan', 'upgrade', 'reboot', 'docker-scan', 'stack-update', 'rollback']);
 export type JobKind = v.InferOutput<typeof JobKind>;
 
 export const Relay = v.object({
@@ -231,6 +239,10 @@ export const Host = v.object({
   /** Set when the host offered a different key: blocked until an admin accepts it. */
   hostKeyOffered: v.nullable(v.string()),
   createdAt: v.string(),
+  /** An adopted Proxmox guest: the node host it is reached through and which guest it is. */
+  guest: v.nullable(v.object({ nodeId: v.string(), type: v.picklist(['lxc', 'qemu']), vmid: v.number() })),
+  /** A guest's snapshots as its last scan listed them, newest first (null: not a guest, or not scanned yet). */
+  snapshots: v.nullable(v.array(GuestSnapshot)),
 });
 export type Host = v.InferOutput<typeof Host>;
 /** POST /api/hosts answers with the new host and the scan it started (null without `scan: true`). */
@@ -262,6 +274,12 @@ export const Job = v.object({
   /** Characters of output kept, and whether the cap cut some of it. */
   logBytes: v.number(),
   logTruncated: v.boolean(),
+  /** A guest's upgrade: the snapshot it took first (null: none taken or not a guest). */
+  snapshot: v.nullable(SnapshotOutcome),
+  /** A guest's upgrade the operator ran without a snapshot. */
+  withoutSnapshot: v.boolean(),
+  /** A rollback: the snapshot it restores and the upgrade job that took it. */
+  rollback: v.nullable(v.object({ snapshot: v.string(), jobId: v.string() })),
   createdAt: v.string(),
   startedAt: v.nullable(v.string()),
   finishedAt: v.nullable(v.string()),

@@ -39,6 +39,10 @@ const HostMatch = {
   os: v.optional(OsId),
   packageManager: v.optional(PackageManagerName),
   relayId: v.optional(Id),
+  /** Proxmox guests: `guest` only hosts adopted through a node, `direct` only the others. */
+  reach: v.optional(v.picklist(['guest', 'direct'], 'must be guest or direct')),
+  /** Only the guests adopted through this node (a host id). */
+  guestOf: v.optional(Id),
 };
 
 /** GET /api/hosts: without `limit` the whole list as before (an array of hosts); with it a
@@ -82,6 +86,7 @@ export const HostListItem = v.object({
     'lastScanAt',
     'oldestSecurityFirstSeenAt',
     'hostKeyOffered',
+    'guest',
   ]).entries,
 });
 export type HostListItem = v.InferOutput<typeof HostListItem>;

@@ -134,6 +134,7 @@ const NICE: Record<ProfileName, { prefix: string; tags: string[] }> = {
   'fedora40-reboot': { prefix: 'fedora', tags: ['fedora', 'dev'] },
   'leap15': { prefix: 'suse', tags: ['opensuse', 'files'] },
   'alpine320': { prefix: 'alpine', tags: ['alpine', 'edge'] },
+  'pve8-guests': { prefix: 'pvelab', tags: ['proxmox', 'hypervisor'] },
 };
 
 function demoHosts(count: number): HostSpec[] {

@@ -14,8 +14,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateEd25519 } from '../relay/keys.ts';
 import { fingerprintOfBlob } from '../relay/keys.ts';
-import { SimHost, publicKeyBlob, FAILURE_MODES, type FailureMode, type Latency, type UnknownCommand } from './host.ts';
-import { PROFILES, PROFILE_NAMES, commandTable, type ProfileName } from './profiles.ts';
+import { SimHost, publicKeyBlob, FAILURE_MODES, type CommandTable, type FailureMode, type Latency, type UnknownCommand } from './host.ts';
+import { PROFILES, PROFILE_NAMES, commandTable, type Profile, type ProfileName } from './profiles.ts';
+import { SimProxmoxNode } from './proxmox.ts';
 import { SimRegistry } from './docker.ts';
 
 export type { FailureMode, Latency, ProfileName };
@@ -114,6 +115,15 @@ function hostKeys(stateDir: string, name: string): { key: string; rotated: strin
 }
 
 /** A stable per-host UUID-shaped boot id (changes only with the name). */
+/** A Proxmox VE node's table: its guests answer through it, each a machine of its own. */
+function withGuests(profile: ProfileName, name: string, table: CommandTable): CommandTable {
+  const guests = (PROFILES[profile] as Profile).guests;
+  if (!guests) return table;
+  return new SimProxmoxNode(table, () => name, guests.specs, (g) =>
+    commandTable(guests.profile as ProfileName, { hostname: g.name, bootId: bootIdFor(`${name}/${g.vmid}`), failure: () => null, noDocker: true }),
+  );
+}
+
 function bootIdFor(name: string): string {
   const h = createHash('sha256').update('boot:' + name).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
@@ -155,7 +165,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       hostKey: keys.key,
       rotatedHostKey: keys.rotated,
       authorizedKeys: opts.authorizedKeys,
-      table: commandTable(spec.profile, { hostname: name, bootId: bootIdFor(name), failure: (): FailureMode | null => host.failure }, undefined, registry ?? undefined),
+      table: withGuests(spec.profile, name, commandTable(spec.profile, { hostname: name, bootId: bootIdFor(name), failure: (): FailureMode | null => host.failure }, undefined, registry ?? undefined)),
       failure: spec.failure ?? null,
       latency: spec.latency ?? opts.latency,
       ident: profile.sshIdent,

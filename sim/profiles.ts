@@ -15,6 +15,7 @@ import { DNF_REBOOT_BEGIN } from '../relay/pkg/dnf.ts';
 import { ZYPPER_REBOOT_BEGIN } from '../relay/pkg/zypper.ts';
 import { APK_REBOOT_BEGIN } from '../relay/pkg/apk.ts';
 import type { PmGroup } from './commands.ts';
+import { DEMO_GUESTS, type SimGuestSpec } from './proxmox.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 
@@ -88,6 +89,8 @@ export interface Profile {
   /** Recorded outputs of the scan commands, by RelayCommand kind. */
   outputs: Record<string, Reply>;
   expected: Expected;
+  /** A Proxmox VE node's guests (sim/proxmox.ts), each a simulated machine of its own. */
+  guests?: { specs: SimGuestSpec[]; profile: string };
 }
 
 // ---- the recorded material ---------------------------------------------------------------
@@ -242,6 +245,8 @@ export const PROFILES = {
       held: 0,
       rebootRequired: true,
     },
+    // a node without guests: its scan lists none (sim/proxmox.ts answers the discovery)
+    guests: { specs: [], profile: 'debian12-security' },
   },
   /** Proxmox Backup Server 3. */
   'pbs3': {
@@ -372,6 +377,24 @@ export const PROFILES = {
     },
     expected: { os: { id: 'alpine', version: '3.20.3', prettyName: 'Alpine Linux v3.20' }, packageManager: 'apk', proxmox: null, updates: 6, security: 0, held: 0, rebootRequired: false },
   },
+  /** Proxmox VE 8 with containers and VMs (sim/proxmox.ts): each guest a Debian 12 machine
+   * with security updates, reached through the node. */
+  'pve8-guests': {
+    title: 'Proxmox VE 8 with containers and VMs',
+    sshIdent: 'OpenSSH_9.2p1 Debian-2+deb12u3',
+    probe: {
+      osRelease: DEBIAN12_OS_RELEASE,
+      kernel: '6.8.12-4-pve',
+      arch: 'x86_64',
+      uptimeSeconds: 612_004.2,
+      packageManagerCommands: ['apt-get'],
+      proxmox: ['pve ' + relayFixture('ops/fixtures/pveversion-pve8.txt').trim()],
+      docker: false,
+    },
+    outputs: outputsFrom('debian12-current', 'debian12-local'),
+    expected: { os: { id: 'debian', version: '12', prettyName: DEBIAN12_PRETTY }, packageManager: 'apt', proxmox: 'pve', updates: 0, security: 0, held: 0, rebootRequired: false },
+    guests: { specs: DEMO_GUESTS, profile: 'debian12-security' },
+  },
 } satisfies Record<string, Profile>;
 
 export type ProfileName = keyof typeof PROFILES;
@@ -383,6 +406,8 @@ export interface HostIdentity {
   hostname: string;
   bootId: string;
   failure: () => FailureMode | null;
+  /** A Proxmox guest of the same recorded machine without its Docker (sim/proxmox.ts). */
+  noDocker?: boolean;
 }
 
 type Privilege = 'root' | 'sudo' | 'sudo-password' | 'no-sudo';
@@ -499,12 +524,12 @@ export function commandTable(
     options,
   });
   // Docker hosts answer the relay's docker commands when the fleet runs a registry for them
-  const docker = prof.probe.docker && registry ? new SimDocker(registry, id.hostname) : null;
+  const docker = prof.probe.docker && registry && !id.noDocker ? new SimDocker(registry, id.hostname) : null;
   const probeCache = new Map<string, string>();
 
   const probeOutput = (user: string): string => {
     const priv = privilegeOf(user, id.failure());
-    const facts: ProbeFacts = { ...prof.probe, kernel: machine.kernel };
+    const facts: ProbeFacts = { ...prof.probe, kernel: machine.kernel, ...(id.noDocker ? { docker: false } : {}) };
     const ident: HostIdentity = { ...id, bootId: machine.bootId };
     if (machine.bootedAt !== null) {
       facts.uptimeSeconds = 4 + (Date.now() - machine.bootedAt) / 1000; // a fresh boot

@@ -120,6 +120,18 @@ export function simMachine(nameOrAddress: string): SimMachine {
   return m;
 }
 
+/** A machine's disk as a snapshot keeps it (SimMachine.diskState). */
+export interface MachineDisk {
+  installed: Map<string, InstalledEntry>;
+  aptList: string;
+  pacmanPending: { name: string; old: string; new: string }[];
+  pending: Pending[];
+  upgradedSinceBoot: boolean;
+  reboot: Map<string, string[]> | null;
+  rebootChanged: boolean;
+  runs: Map<string, SimRun>;
+}
+
 export class SimMachine {
   readonly name: string;
   readonly group: PmGroup;
@@ -183,6 +195,34 @@ export class SimMachine {
   attach(host: SimHost): void {
     this.host = host;
     machines.set(host.address, this);
+  }
+
+  /** What a Proxmox snapshot of this machine keeps (sim/proxmox.ts): its disk — packages,
+   * pending lists, reboot state and the runs' files — not its boot. */
+  diskState(): MachineDisk {
+    return {
+      installed: structuredClone(this.#installed),
+      aptList: this.#aptList,
+      pacmanPending: structuredClone(this.#pacmanPending),
+      pending: structuredClone(this.#pending),
+      upgradedSinceBoot: this.#upgradedSinceBoot,
+      reboot: structuredClone(this.#reboot),
+      rebootChanged: this.#rebootChanged,
+      runs: new Map(this.runs),
+    };
+  }
+
+  /** A rollback: the disk as the snapshot kept it. */
+  restoreDisk(d: MachineDisk): void {
+    this.#installed = structuredClone(d.installed);
+    this.#aptList = d.aptList;
+    this.#pacmanPending = structuredClone(d.pacmanPending);
+    this.#pending = structuredClone(d.pending);
+    this.#upgradedSinceBoot = d.upgradedSinceBoot;
+    this.#reboot = structuredClone(d.reboot);
+    this.#rebootChanged = d.rebootChanged;
+    this.runs.clear();
+    for (const [k, r] of d.runs) this.runs.set(k, r);
   }
 
   get failure(): FailureMode | null {

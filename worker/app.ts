@@ -25,6 +25,7 @@ import { securityHeaders } from './security-headers.ts';
 import { trendRoutes } from './routes/trends.ts';
 import { exportRoutes } from './routes/exports.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { guestRoutes } from './routes/guests.ts';
 
 // Every /api path goes through `authenticate` (identity, role, CSRF, audit) first; the relay
 // socket authenticates with its own bearer token.
@@ -51,6 +52,7 @@ export const app = new Hono<AppEnv>()
   .route('/api/live', live)
   .route('/api/export', exportRoutes)
   .route('/api', trendRoutes)
+  .route('/api', guestRoutes)
   .route('/metrics', metricsRoutes)
   .route('/relay/connect', relayConnect)
   .all('/api/*', (c) => c.json({ error: { code: 'not-found', message: `no such endpoint: ${c.req.method} ${c.req.path}` } }, 404))

@@ -14,12 +14,13 @@ import { relayHub } from './relay-hub.ts';
 import { ACTIVE_STATUSES } from '../protocol/api.ts';
 import { CHANGE_KINDS } from './job-kinds.ts';
 import { fullUpgradeOnly } from '../protocol/upgrade-rules.ts';
+import { snapshotFor } from './guest-changes.ts';
 
 const { jobs, hostUpdates } = schema;
 
 
 export interface ChangeRequest {
-  kind: 'upgrade' | 'reboot' | 'stack-update';
+  kind: 'upgrade' | 'reboot' | 'stack-update' | 'rollback';
   packages?: string[];
   /** For a stack update: the stack (as the last docker scan found it) and the services to
    * update (undefined = the whole stack). */
@@ -31,9 +32,13 @@ export interface ChangeRequest {
   aptMode?: 'upgrade';
   /** The policy rollout this change is a host step of. */
   rolloutId?: string;
+  /** A Proxmox guest's upgrade: go on without the snapshot it otherwise takes first. */
+  withoutSnapshot?: boolean;
+  /** A rollback: the snapshot to restore and the upgrade job that took it (guest-changes.ts). */
+  rollback?: { snapshot: string; jobId: string };
 }
 
-const VERB: Record<ChangeRequest['kind'], string> = { upgrade: 'upgraded', reboot: 'rebooted', 'stack-update': 'changed' };
+const VERB: Record<ChangeRequest['kind'], string> = { upgrade: 'upgraded', reboot: 'rebooted', 'stack-update': 'changed', rollback: 'rolled back' };
 
 /** Why this host cannot take this change, as an ApiError (409/400), or null. */
 export async function refusal(db: Db, host: HostRow, req: ChangeRequest): Promise<ApiError | null> {
@@ -44,6 +49,9 @@ export async function refusal(db: Db, host: HostRow, req: ChangeRequest): Promis
   if (!host.relayId) return new ApiError(409, 'no-relay', `${host.name} has no relay assigned`);
   if (host.hostKeyOffered) {
     return new ApiError(409, 'host-key-changed', `${host.name} offered a different SSH host key (${host.hostKeyOffered}); an admin must accept it on the host page before it can be ${verb}.`);
+  }
+  if (req.kind === 'reboot' && host.guestOf) {
+    return new ApiError(409, 'guest', `${host.name} is a Proxmox guest reached through its node: PatchMan does not reboot guests. Restart it in Proxmox.`);
   }
   if (req.kind === 'upgrade' && req.packages) {
     const whole = fullUpgradeOnly(host);
@@ -90,10 +98,12 @@ function paramsOf(host: HostRow, req: ChangeRequest): NonNullable<JobRow['params
       return { bootId: host.bootId };
     case 'stack-update':
       return { stack: req.stack!.name, ...(req.services ? { services: [...new Set(req.services)] } : {}) };
+    case 'rollback':
+      return { rollback: req.rollback! };
   }
 }
 
-const KIND_NAME: Record<JobRow['kind'], string> = { scan: 'a scan', upgrade: 'an upgrade', reboot: 'a reboot', 'docker-scan': 'a stack check', 'stack-update': 'a stack update' };
+const KIND_NAME: Record<JobRow['kind'], string> = { scan: 'a scan', upgrade: 'an upgrade', reboot: 'a reboot', 'docker-scan': 'a stack check', 'stack-update': 'a stack update', rollback: 'a rollback' };
 
 function isUnique(err: unknown, what: string): boolean {
   for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
@@ -134,13 +144,18 @@ export async function startChange(env: Env, db: Db, host: HostRow, req: ChangeRe
   }
   const refused = await refusal(db, host, req);
   if (refused) throw refused;
+  const id = newId();
   const params = paramsOf(host, req);
+  if (req.kind === 'upgrade') {
+    const snapshot = await snapshotFor(db, host, id, req.withoutSnapshot ?? false);
+    if (snapshot !== undefined) params.snapshot = snapshot;
+  }
   let job: JobRow;
   try {
     [job] = await db
       .insert(jobs)
       .values({
-        id: newId(),
+        id,
         kind: req.kind,
         hostId: host.id,
         relayId: host.relayId,

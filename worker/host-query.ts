@@ -1,7 +1,7 @@
 // The host list's query in SQL: filter, search, facets, sort, paging, groups and ids
 // (`GET /api/hosts`, `/api/hosts/groups`, `/api/hosts/ids`). The search follows the
 // dashboard's own (web/src/lib/hostlist.ts): every term must occur somewhere in the host.
-import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, isNotNull, isNull, sql, type SQL } from 'drizzle-orm';
 import { HostListItem, type HostGroup, type HostGroupKey, type HostListQuery, type HostMatchQuery, type HostSortKey } from '../protocol/host-query.ts';
 import { HOST_SORT_DEFAULT_DIR } from '../protocol/host-list-keys.ts';
 import { schema, type Db, type HostRow } from './db/index.ts';
@@ -18,7 +18,8 @@ const haystack = sql`lower(${hosts.name} || char(10) || ${hosts.address} || char
   coalesce(${hosts.osPrettyName}, '') || char(10) || coalesce(${hosts.osName}, '') || char(10) ||
   coalesce(${hosts.osId}, '') || char(10) || coalesce(${hosts.osVersion}, '') || char(10) ||
   coalesce(${hosts.kernel}, '') || char(10) || ${hosts.status} || char(10) || ${hosts.tags} || char(10) ||
-  case when ${hosts.proxmox} is null then '' else 'proxmox ' || ${hosts.proxmox} end)`;
+  case when ${hosts.proxmox} is null then '' else 'proxmox ' || ${hosts.proxmox} end || char(10) ||
+  case when ${hosts.guestOf} is null then '' else 'guest ' || ${hosts.guestKind} || ' ' || ${hosts.guestVmid} end)`;
 
 /** `%`, `_` and `\` are literal in a search term. */
 const likeTerm = (t: string) => `%${t.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -38,6 +39,8 @@ export function matchCondition(m: HostMatchQuery): SQL | undefined {
     m.os !== undefined ? eq(hosts.osId, m.os) : undefined,
     m.packageManager !== undefined ? eq(hosts.packageManager, m.packageManager) : undefined,
     m.relayId !== undefined ? eq(hosts.relayId, m.relayId) : undefined,
+    m.reach === undefined ? undefined : m.reach === 'guest' ? isNotNull(hosts.guestOf) : isNull(hosts.guestOf),
+    m.guestOf !== undefined ? eq(hosts.guestOf, m.guestOf) : undefined,
   );
 }
 

@@ -39,4 +39,18 @@ describe('job kinds', () => {
     });
     expect(requestFor({ ...job, kind: 'docker-scan', params: { stack: 'media' } }, host)).toMatchObject({ op: 'docker.scan', params: { stack: 'media' } });
   });
+
+  it("sends an adopted Proxmox guest's jobs to its node, naming the guest; a rollback restores the asked snapshot", () => {
+    const guest = { address: '192.0.2.1', port: 22, user: 'root', guestOf: 'node1', guestKind: 'lxc', guestVmid: 101 } as HostRow;
+    const job = { id: 'j2', kind: 'rollback', logOffset: 0, resume: false, params: { rollback: { snapshot: 'patchman-j1', jobId: 'j1' } } } as JobRow;
+    expect(requestFor(job, guest)).toEqual({
+      op: 'guest.rollback',
+      params: { target: { address: '192.0.2.1', port: 22, user: 'root', guest: { kind: 'lxc', vmid: 101 } }, runId: 'j2', snapshot: 'patchman-j1' },
+      timeoutMs: 20 * 60_000,
+    });
+    const snapshot = { name: 'patchman-j3', description: 'PatchMan job j3 upgrade', keep: 3 };
+    expect(requestFor({ ...job, id: 'j3', kind: 'upgrade', params: { snapshot } }, guest).params).toMatchObject({ snapshot });
+    // went on without one: nothing asked
+    expect(requestFor({ ...job, id: 'j4', kind: 'upgrade', params: { snapshot: false } }, guest).params).not.toHaveProperty('snapshot');
+  });
 });

@@ -11,12 +11,11 @@ import {
   dockerScanFailureWrites,
   dockerScanOutcome,
   rebootOutcome,
-  scanOutcome,
   stackUpdateOutcome,
-  upgradeOutcome,
   type Outcome,
   type RelayError,
 } from './job-results.ts';
+import { rollbackOutcome, scanWithGuestsOutcome, upgradeWithSnapshotOutcome } from './guest-results.ts';
 
 /**
  * What a job still in flight becomes when its relay reconnects (or drops):
@@ -86,7 +85,7 @@ export const JOB_KINDS: { [K in JobKind]: KindSpec<OperationName> } = {
     reconnect: 'repeatable',
     reportsReachability: true,
     params: () => ({ refresh: true }),
-    apply: scanOutcome,
+    apply: scanWithGuestsOutcome,
     // A host with Docker: look at its Compose stacks too.
     after: (job, host) => (job.status === 'succeeded' && host?.docker ? { kind: 'docker-scan', requestedBy: job.requestedBy } : null),
   }),
@@ -101,8 +100,9 @@ export const JOB_KINDS: { [K in JobKind]: KindSpec<OperationName> } = {
       offset: job.logOffset,
       ...(job.params?.packages ? { packages: job.params.packages } : {}),
       ...(job.params?.aptMode ? { aptMode: job.params.aptMode } : {}),
+      ...(job.params?.snapshot ? { snapshot: job.params.snapshot } : {}),
     }),
-    apply: upgradeOutcome,
+    apply: upgradeWithSnapshotOutcome,
     after: rescan,
   }),
   reboot: spec({
@@ -145,6 +145,17 @@ export const JOB_KINDS: { [K in JobKind]: KindSpec<OperationName> } = {
         ? { kind: 'docker-scan', stack: job.params?.stack, requestedBy: job.requestedBy ?? 'after stack-update' }
         : null,
   }),
+  rollback: spec({
+    operation: 'guest.rollback',
+    timeoutMs: 20 * MINUTE,
+    changesHost: true,
+    // re-sent with the same run id after a reconnect: the relay rolls back once per run
+    reconnect: 'resumable',
+    reportsReachability: false,
+    params: (job) => ({ runId: job.id, snapshot: job.params?.rollback?.snapshot }),
+    apply: rollbackOutcome,
+    after: rescan,
+  }),
 };
 
 /** (ties each entry's `apply` to its own operation's result type) */
@@ -163,7 +174,9 @@ export const RESUMABLE_KINDS = where((s) => s.reconnect === 'resumable');
 /** The request a job sends to its relay. */
 export function requestFor(job: JobRow, host: HostRow): { op: OperationName; params: unknown; timeoutMs: number } {
   const kind = JOB_KINDS[job.kind];
-  const target = { address: host.address, port: host.port, user: host.user };
+  // an adopted Proxmox guest: the node's SSH target (kept on the row), naming the guest
+  const guest = host.guestOf && host.guestKind && host.guestVmid != null ? { guest: { kind: host.guestKind, vmid: host.guestVmid } } : {};
+  const target = { address: host.address, port: host.port, user: host.user, ...guest };
   return { op: kind.operation, params: { target, ...kind.params(job) }, timeoutMs: kind.timeoutMs };
 }
 

@@ -20,7 +20,7 @@ export type DockerScan = OperationResult<'docker.scan'>;
 export type StackUpdate = OperationResult<'docker.update'>;
 export type RelayError = v.InferOutput<typeof RelayErrorSchema>;
 
-export type FinishFields = { summary?: string; errorCode?: string; errorMessage?: string; exitCode?: number; changes?: JobRow['changes'] };
+export type FinishFields = { summary?: string; errorCode?: string; errorMessage?: string; exitCode?: number; changes?: JobRow['changes']; snapshot?: JobRow['snapshot'] };
 export type HostSet = { [K in keyof typeof hosts.$inferInsert]?: (typeof hosts.$inferInsert)[K] | SQL };
 
 /** What applying one response does. */

@@ -5,6 +5,7 @@ import { and, inArray, isNull } from 'drizzle-orm';
 import { matchesAny, wantsEverythingSpec, type PlannedPackage, type PolicySpec, type Preview, type PreviewHost, type Selector } from '../protocol/policy.ts';
 import { fullUpgradeOnly, PROXMOX_FULL_ONLY } from '../protocol/upgrade-rules.ts';
 import { schema, type Db, type HostRow } from './db/index.ts';
+import { unsnapshottableGuests } from './guest-changes.ts';
 
 const { hosts, hostUpdates, updateSightings } = schema;
 
@@ -118,7 +119,12 @@ export async function planPolicy(db: Db, spec: PolicySpec, now: number, only?: s
     selected.map((h) => h.id),
     spec.cooldownDays > 0,
   );
-  return selected.map((h) => planOne(spec, h, facts.get(h.id)!, now));
+  const noSnapshot = await unsnapshottableGuests(db, selected);
+  return selected.map((h) => {
+    const plan = planOne(spec, h, facts.get(h.id)!, now);
+    const why = noSnapshot.get(h.id);
+    return why && plan.action === 'upgrade' ? { ...plan, action: 'skip', reason: why, packages: [], full: false, rebootExpected: false } : plan;
+  });
 }
 
 async function selectHosts(db: Db, ids: string[]): Promise<HostRow[]> {

@@ -14,7 +14,7 @@ const { hostDays, fleetDays } = schema;
 export { DAY_MS };
 const HOUR_MS = 3_600_000;
 /** The job kinds that change a host: what "patch activity" counts. */
-const CHANGE_KINDS = sql`('upgrade', 'reboot', 'stack-update')`;
+const CHANGE_KINDS = sql`('upgrade', 'reboot', 'stack-update', 'rollback')`;
 
 export const dayOf = (t: number) => Math.floor(t / DAY_MS);
 const dayIso = (day: number) => new Date(day * DAY_MS).toISOString();

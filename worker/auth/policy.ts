@@ -25,6 +25,8 @@ const OPERATOR: [method: string, path: RegExp][] = [
   ['POST', /^\/api\/stacks\/[^/]+\/(check|update)$/],
   ['POST', /^\/api\/policies\/[^/]+\/run$/],
   ['POST', /^\/api\/rollouts\/[^/]+\/(pause|resume|cancel)$/],
+  // rolling a Proxmox guest back to the snapshot an upgrade took is a change like the upgrade
+  ['POST', /^\/api\/(jobs|hosts)\/[^/]+\/rollback$/],
 ];
 
 /** Requests every signed-in user may make, whatever their role. */

@@ -7,6 +7,7 @@ import type { StackContainer } from '../../protocol/relay.ts';
 import { ROLLOUT_HOST_STATUSES, ROLLOUT_STATUSES, type PolicySpec } from '../../protocol/policy.ts';
 import { ACTIVE_STATUSES, JobKind, JobStatus } from '../../protocol/api.ts';
 import type { NotifyMessage } from '../../protocol/notify.ts';
+import { GUEST_KINDS, type GuestSnapshot } from '../../protocol/proxmox.ts';
 
 /** A list of names as SQL literals, for index conditions (the names are our own constants). */
 const sqlList = (names: readonly string[]) => sql.raw(names.map((n) => `'${n}'`).join(', '));
@@ -73,9 +74,21 @@ export const hosts = sqliteTable(
     hostKeyOffered: text('host_key_offered'),
     createdAt: ms('created_at').notNull(),
     updatedAt: ms('updated_at').notNull(),
+    /** An adopted Proxmox guest (worker/guests.ts): the node host it is reached through, and
+     * which guest of it. Its address, port, user and relay are the node's (kept in step), and
+     * every request names the guest. Null for every other host. */
+    // (no foreign key: SQLite cannot add one with ON DELETE to an existing table; deleting a
+    // node deletes its guests in routes/hosts.ts)
+    guestOf: text('guest_of'),
+    guestKind: text('guest_kind', { enum: GUEST_KINDS }),
+    guestVmid: integer('guest_vmid'),
+    /** The guest's snapshots as its last scan listed them (newest first). */
+    guestSnapshots: text('guest_snapshots', { mode: 'json' }).$type<GuestSnapshot[]>(),
   },
   (t) => [
-    uniqueIndex('hosts_target').on(t.relayId, t.address, t.port, t.user),
+    // guests share their node's SSH target, so only hosts reached directly are unique by it
+    uniqueIndex('hosts_target').on(t.relayId, t.address, t.port, t.user).where(sql`${t.guestOf} is null`),
+    uniqueIndex('hosts_guest').on(t.guestOf, t.guestVmid),
     // the host list's default order and the dashboard's page of it
     index('hosts_name').on(sql`${t.name} collate nocase`),
   ],
@@ -107,7 +120,17 @@ export const jobs = sqliteTable(
     /** What was asked: an upgrade's packages (absent = full), the boot id before a reboot,
      * the Compose stack a docker scan is limited to or a stack update updates (and its
      * services; absent = the whole stack). */
-    params: text('params', { mode: 'json' }).$type<{ packages?: string[]; bootId?: string | null; stack?: string; services?: string[]; aptMode?: 'upgrade' }>(),
+    params: text('params', { mode: 'json' }).$type<{
+      packages?: string[];
+      bootId?: string | null;
+      stack?: string;
+      services?: string[];
+      aptMode?: 'upgrade';
+      /** A guest's upgrade: the snapshot to take first, or false when the operator went on without one. */
+      snapshot?: { name: string; description: string; keep: number } | false;
+      /** A rollback: the snapshot to restore and the upgrade job that took it. */
+      rollback?: { snapshot: string; jobId: string };
+    }>(),
     /** What an upgrade changed (packages), or a stack update (containers: image digest before and after). */
     changes: text('changes', { mode: 'json' }).$type<{ name: string; from: string | null; to: string | null }[]>(),
     /** A retried request with the same Idempotency-Key gets this job instead of a new one. */
@@ -119,6 +142,8 @@ export const jobs = sqliteTable(
     logTruncated: integer('log_truncated', { mode: 'boolean' }).notNull().default(false),
     /** Re-sent after the relay reconnected: the relay must only re-attach, never start anew. */
     resume: integer('resume', { mode: 'boolean' }).notNull().default(false),
+    /** The snapshot a guest's upgrade took before changing anything ({name, taken, pruned}). */
+    snapshot: text('snapshot', { mode: 'json' }).$type<{ name: string; taken: boolean; pruned: string[] }>(),
     /** The policy rollout this job is a host step of (worker/rollouts.ts), or null. */
     rolloutId: text('rollout_id').references(() => rollouts.id, { onDelete: 'set null' }),
   },
@@ -135,7 +160,7 @@ export const jobs = sqliteTable(
     // requests race. (The kinds are job-kinds.ts's CHANGE_KINDS; job-kinds.test.ts checks.)
     uniqueIndex('jobs_one_change_per_host')
       .on(t.hostId)
-      .where(sql`${t.kind} in ('upgrade', 'reboot', 'stack-update') and ${t.status} in (${sqlList(ACTIVE_STATUSES)})`),
+      .where(sql`${t.kind} in ('upgrade', 'reboot', 'stack-update', 'rollback') and ${t.status} in (${sqlList(ACTIVE_STATUSES)})`),
   ],
 );
 
@@ -197,6 +222,31 @@ export const stacks = sqliteTable(
     error: text('error'),
   },
   (t) => [uniqueIndex('stacks_host_name').on(t.hostId, t.name)],
+);
+
+/** The guests (LXC containers, QEMU VMs) a Proxmox VE node's last scan listed, replaced as a
+ * whole by each scan of the node (worker/guests.ts). */
+export const proxmoxGuests = sqliteTable(
+  'proxmox_guests',
+  {
+    nodeHostId: text('node_host_id')
+      .notNull()
+      .references(() => hosts.id, { onDelete: 'cascade' }),
+    vmid: integer('vmid').notNull(),
+    kind: text('kind', { enum: GUEST_KINDS }).notNull(),
+    name: text('name').notNull(),
+    /** Proxmox's own word: running, stopped, paused, … */
+    status: text('status').notNull(),
+    /** The cluster node it runs on. */
+    node: text('node').notNull(),
+    snapshots: integer('snapshots', { mode: 'boolean' }).notNull(),
+    snapshotReason: text('snapshot_reason'),
+    reachable: integer('reachable', { mode: 'boolean' }).notNull(),
+    reachReason: text('reach_reason'),
+    ostype: text('ostype'),
+    seenAt: ms('seen_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.nodeHostId, t.vmid] })],
 );
 
 /** Each pending (host, package, new version) PatchMan has seen: when first, and when it stopped being pending (installed or superseded). */

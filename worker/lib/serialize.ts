@@ -57,6 +57,8 @@ export function hostJson(h: HostRow): Host {
     hostKey: h.hostKey,
     hostKeyOffered: h.hostKeyOffered,
     createdAt: iso(h.createdAt)!,
+    guest: h.guestOf && h.guestKind && h.guestVmid != null ? { nodeId: h.guestOf, type: h.guestKind, vmid: h.guestVmid } : null,
+    snapshots: h.guestOf ? (h.guestSnapshots ?? null) : null,
   };
 }
 
@@ -77,6 +79,9 @@ export function jobJson(j: JobRow): Job {
     services: j.params?.services ?? null,
     logBytes: j.logBytes,
     logTruncated: j.logTruncated,
+    snapshot: j.snapshot ?? null,
+    withoutSnapshot: j.params?.snapshot === false,
+    rollback: j.params?.rollback ?? null,
     createdAt: iso(j.createdAt)!,
     startedAt: iso(j.startedAt),
     finishedAt: iso(j.finishedAt),

@@ -13,7 +13,7 @@ import type { PendingFact } from './message.ts';
 const { notifyEvents, notifyState, hosts, hostUpdates, stacks } = schema;
 
 /** Kinds of job whose failure (and, optionally, success) is announced. */
-const ANNOUNCED_JOBS: JobRow['kind'][] = ['upgrade', 'reboot', 'stack-update'];
+const ANNOUNCED_JOBS: JobRow['kind'][] = ['upgrade', 'reboot', 'stack-update', 'rollback'];
 const OFFLINE_CODES = new Set(['unreachable', 'timeout']);
 
 interface HostState {

@@ -14,6 +14,8 @@ import { HostGroupsQuery, HostListQuery, HostMatchQuery } from '../../protocol/h
 import { hostGroups, listHosts, matchingIds, pageHosts } from '../host-query.ts';
 import { askRelay } from '../relay-hub.ts';
 import { publish } from '../live-feed.ts';
+import { namesInWords } from '../auth/audit.ts';
+import { GUEST_TARGET_FIELDS, followNode } from '../guests.ts';
 
 const { hosts, relays, hostUpdates } = schema;
 
@@ -46,7 +48,14 @@ async function findHost(db: Db, id: string, c?: Context<AppEnv>): Promise<HostRo
 
 async function assertUniqueTarget(db: Db, t: { relayId: string | null; address: string; port: number; user: string }, except?: string) {
   const dup = await db.query.hosts.findFirst({
-    where: and(t.relayId ? eq(hosts.relayId, t.relayId) : isNull(hosts.relayId), eq(hosts.address, t.address), eq(hosts.port, t.port), eq(hosts.user, t.user)),
+    where: and(
+      t.relayId ? eq(hosts.relayId, t.relayId) : isNull(hosts.relayId),
+      eq(hosts.address, t.address),
+      eq(hosts.port, t.port),
+      eq(hosts.user, t.user),
+      // Proxmox guests share their node's target
+      isNull(hosts.guestOf),
+    ),
   });
   if (dup && dup.id !== except) {
     throw new ApiError(409, 'conflict', `${t.user}@${t.address}:${t.port} is already a host (${dup.name})`, 'address');
@@ -135,8 +144,10 @@ export const hostRoutes = new Hono<AppEnv>()
     const host = await findHost(db, c.req.param('id'), c);
     const patch = await readBody(c, HostPatch);
     if (patch.relayId !== undefined) await chooseRelay(db, patch.relayId);
+    const guestField = host.guestOf ? GUEST_TARGET_FIELDS.find((f) => patch[f] !== undefined) : undefined;
+    if (guestField) throw new ApiError(400, 'invalid', `${guestField}: ${host.name} is a Proxmox guest reached through its node; change the node instead`, guestField);
     const next = { ...host, ...patch };
-    await assertUniqueTarget(db, next, host.id);
+    if (!host.guestOf) await assertUniqueTarget(db, next, host.id);
     const targetChanged = next.address !== host.address || next.port !== host.port || next.user !== host.user || next.relayId !== host.relayId;
     const [row] = await db
       .update(hosts)
@@ -150,14 +161,20 @@ export const hostRoutes = new Hono<AppEnv>()
       .returning();
     const json = hostJson(row);
     await publish(c.env, { type: 'host', host: json });
+    if (targetChanged) await followNode(c.env, db, row);
     return c.json(json);
   })
   .delete('/:id', async (c) => {
     const id = c.req.param('id');
-    const [row] = await openDb(c.env.DB).delete(hosts).where(eq(hosts.id, id)).returning();
+    // a Proxmox node's adopted guests go with it: they were reached only through it
+    const [deleted, guests] = await openDb(c.env.DB).batch([
+      openDb(c.env.DB).delete(hosts).where(eq(hosts.id, id)).returning(),
+      openDb(c.env.DB).delete(hosts).where(eq(hosts.guestOf, id)).returning({ id: hosts.id, name: hosts.name }),
+    ]);
+    const row = deleted[0];
     if (!row) throw notFound('host');
-    c.set('audit', { target: row.id, detail: row.name });
-    await publish(c.env, { type: 'host.deleted', id });
+    c.set('audit', { target: row.id, detail: guests.length ? `${row.name} and its guests ${namesInWords(guests.map((g) => g.name))}` : row.name });
+    await publish(c.env, { type: 'host.deleted', id }, ...guests.map((g) => ({ type: 'host.deleted' as const, id: g.id })));
     return c.body(null, 204);
   })
   .get('/:id/updates', async (c) => {
@@ -206,7 +223,7 @@ export const hostRoutes = new Hono<AppEnv>()
     const host = await findHost(db, c.req.param('id'), c);
     const body = await readBody(c, UpgradeRequest);
     const key = readIdempotencyKey(c);
-    const { job, created } = await startChange(c.env, db, host, { kind: 'upgrade', packages: body.packages, idempotencyKey: key, requestedBy: c.get('identity').name });
+    const { job, created } = await startChange(c.env, db, host, { kind: 'upgrade', packages: body.packages, withoutSnapshot: body.snapshot === false, idempotencyKey: key, requestedBy: c.get('identity').name });
     return c.json({ jobId: job.id }, created ? 202 : 200);
   })
   .post('/:id/reboot', async (c) => {

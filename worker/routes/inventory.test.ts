@@ -183,7 +183,7 @@ describe('scan all', () => {
 
 describe('settings', () => {
   it('has defaults, validates changes by field, and pushes concurrency to connected relays', async () => {
-    expect(await json(api('/api/settings'))).toEqual({ scanIntervalHours: 6, retentionDays: 30, scanConcurrency: 32, accessEnabled: false, accessTeamDomain: '', accessAudience: '' });
+    expect(await json(api('/api/settings'))).toEqual({ scanIntervalHours: 6, retentionDays: 30, scanConcurrency: 32, snapshotKeep: 3, accessEnabled: false, accessTeamDomain: '', accessAudience: '' });
     const bad = await api('/api/settings', { method: 'PUT', json: { retentionDays: 0 } });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as any).error.field).toBe('retentionDays');

@@ -18,6 +18,8 @@ describe('setting ranges', () => {
     ['retentionDays', 1.5],
     ['scanConcurrency', 0],
     ['scanConcurrency', 257],
+    ['snapshotKeep', 0],
+    ['snapshotKeep', 21],
     ['accessTeamDomain', `${'a'.repeat(250)}.cloudflareaccess.com`],
   ])('%s = %s is refused, naming the field', async (field, value) => {
     const res = await put({ [field]: value });
@@ -35,6 +37,8 @@ describe('setting ranges', () => {
     ['retentionDays', 3650],
     ['scanConcurrency', 1],
     ['scanConcurrency', 256],
+    ['snapshotKeep', 1],
+    ['snapshotKeep', 20],
   ])('%s = %s is accepted', async (field, value) => {
     const res = await put({ [field]: value });
     expect(res.status).toBe(200);
@@ -42,7 +46,7 @@ describe('setting ranges', () => {
   });
 
   it('the ranges are the named ones', () => {
-    expect(SETTING_RANGES).toEqual({ scanIntervalHours: { min: 1, max: 168 }, retentionDays: { min: 1, max: 3650 }, scanConcurrency: { min: 1, max: 256 } });
+    expect(SETTING_RANGES).toEqual({ scanIntervalHours: { min: 1, max: 168 }, retentionDays: { min: 1, max: 3650 }, scanConcurrency: { min: 1, max: 256 }, snapshotKeep: { min: 1, max: 20 } });
   });
 
   it('a stored value out of range falls back to its default; the other settings stay', async () => {

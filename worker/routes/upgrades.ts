@@ -14,7 +14,7 @@ const { hosts } = schema;
 // own job or its own reason for refusal; one refusal does not stop the rest. With an
 // Idempotency-Key, a retried request returns the same jobs.
 export const upgradeRoutes = new Hono<AppEnv>().post('/', async (c) => {
-  const { hostIds } = await readBody(c, BulkUpgradeRequest);
+  const { hostIds, snapshot } = await readBody(c, BulkUpgradeRequest);
   const key = readIdempotencyKey(c);
   const db = openDb(c.env.DB);
   const found = new Map<string, HostRow>();
@@ -32,7 +32,7 @@ export const upgradeRoutes = new Hono<AppEnv>().post('/', async (c) => {
       continue;
     }
     try {
-      const { job } = await startChange(c.env, db, host, { kind: 'upgrade', idempotencyKey: key ? `${key}:${id}` : null, requestedBy: c.get('identity').name }, { dispatch: false });
+      const { job } = await startChange(c.env, db, host, { kind: 'upgrade', withoutSnapshot: snapshot === false, idempotencyKey: key ? `${key}:${id}` : null, requestedBy: c.get('identity').name }, { dispatch: false });
       results.push({ hostId: id, jobId: job.id });
       if (host.relayId) relays.add(host.relayId);
     } catch (err) {

@@ -6,7 +6,7 @@ import { ADMIN_TOKEN } from './auth.ts';
 const e = env as unknown as { DB: D1Database; TEST_MIGRATIONS: Parameters<typeof applyD1Migrations>[1] };
 await applyD1Migrations(e.DB, e.TEST_MIGRATIONS);
 
-const TABLES = ['rollout_hosts', 'update_sightings', 'job_output', 'jobs', 'rollouts', 'policies', 'host_updates', 'stacks', 'hosts', 'relays', 'settings', 'sessions', 'users', 'api_tokens', 'login_throttle', 'audit', 'notify_deliveries', 'notify_channels', 'notify_events', 'notify_state', 'fleet_days'];
+const TABLES = ['proxmox_guests', 'rollout_hosts', 'update_sightings', 'job_output', 'jobs', 'rollouts', 'policies', 'host_updates', 'stacks', 'hosts', 'relays', 'settings', 'sessions', 'users', 'api_tokens', 'login_throttle', 'audit', 'notify_deliveries', 'notify_channels', 'notify_events', 'notify_state', 'fleet_days'];
 
 async function sha256Hex(text: string): Promise<string> {
   const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));

@@ -192,9 +192,15 @@ export const api = {
   /** GET /api/jobs/:id: one job with its whole (capped) log. */
   getJob: (id: string) => request<JobDetail>('GET', `/api/jobs/${enc(id)}`),
   /** Upgrade one host: the named packages (apt hosts that are not Proxmox), or everything
-   * when `packages` is undefined. */
-  upgradeHost: (id: string, packages: string[] | undefined, key: string) =>
-    request<{ jobId: string }>('POST', `/api/hosts/${enc(id)}/upgrade`, packages ? { confirm: true, packages } : { confirm: true }, idem(key)),
+   * when `packages` is undefined. `withoutSnapshot`: a Proxmox guest whose storage cannot
+   * snapshot, upgraded anyway. */
+  upgradeHost: (id: string, packages: string[] | undefined, key: string, withoutSnapshot = false) =>
+    request<{ jobId: string }>(
+      'POST',
+      `/api/hosts/${enc(id)}/upgrade`,
+      { confirm: true, ...(packages ? { packages } : {}), ...(withoutSnapshot ? { snapshot: false } : {}) },
+      idem(key),
+    ),
   rebootHost: (id: string, key: string) => request<{ jobId: string }>('POST', `/api/hosts/${enc(id)}/reboot`, { confirm: true }, idem(key)),
   /** Full upgrades of several hosts; each host's answer is a job or the reason it was refused. */
   upgradeHosts: (hostIds: string[], key: string) => request<BulkResult>('POST', '/api/upgrades', { confirm: true, hostIds }, idem(key)),

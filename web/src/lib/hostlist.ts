@@ -12,8 +12,8 @@ import { distroLabel } from './distro.ts';
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 
 /** The API's filters, plus `pending`: the hosts with updates, most packages first. */
-export type ListFilter = HostFilter | 'pending';
-export const LIST_FILTERS: readonly ListFilter[] = ['needs-updates', 'pending', 'security', 'needs-reboot', 'offline'];
+export type ListFilter = HostFilter | 'pending' | 'guests';
+export const LIST_FILTERS: readonly ListFilter[] = ['needs-updates', 'pending', 'security', 'needs-reboot', 'offline', 'guests'];
 
 /** The same keys as GET /api/hosts?sort= */
 export type SortKey = HostSortKey;
@@ -29,6 +29,7 @@ const FILTER_WORDS: Record<ListFilter, [string, string]> = {
   security: ['has security updates', 'have security updates'],
   'needs-reboot': ['needs a reboot', 'need a reboot'],
   offline: ['is offline or failing', 'are offline or failing'],
+  guests: ['is a Proxmox guest reached through its node', 'are Proxmox guests reached through their node'],
 };
 
 /** "that need updates" for `count` hosts ("that needs updates" for one). */
@@ -92,6 +93,8 @@ export function matchesFilter(h: Host, filter: ListFilter | null): boolean {
       return h.rebootRequired === true;
     case 'offline':
       return h.status === 'offline' || h.status === 'error';
+    case 'guests':
+      return h.guest !== null;
     default:
       return true;
   }
@@ -119,6 +122,7 @@ function buildHaystack(h: Host): string {
     h.proxmox ? `proxmox ${h.proxmox.product} ${h.proxmox.product === 'pve' ? 'proxmox ve' : 'proxmox backup server'} ${h.proxmox.version}` : '',
     h.kernel,
     h.status,
+    h.guest ? `guest ${h.guest.type} ${h.guest.vmid} ${h.guest.type === 'lxc' ? 'container' : 'vm'}` : '',
     ...h.tags,
   ]
     .filter(Boolean)

@@ -540,8 +540,8 @@ class LiveStore {
   }
 
   /** Start an upgrade of one host (every package, or the named ones) and follow it. */
-  async upgradeHost(hostId: string, packages: string[] | undefined, key: string): Promise<string> {
-    const { jobId } = await api.upgradeHost(hostId, packages, key);
+  async upgradeHost(hostId: string, packages: string[] | undefined, key: string, withoutSnapshot = false): Promise<string> {
+    const { jobId } = await api.upgradeHost(hostId, packages, key, withoutSnapshot);
     this.trackChanges([{ jobId, hostId }]);
     return jobId;
   }

@@ -61,6 +61,10 @@ export function refusalText(code: string, message: string): string {
       return 'no updates are pending';
     case 'host-key-changed':
       return 'its SSH host key changed: an admin must accept the new key first';
+    case 'no-snapshot':
+      return 'its storage cannot take the snapshot PatchMan takes first; upgrade it from its own page to go on without one';
+    case 'guest':
+      return 'it is a Proxmox guest: restart it in Proxmox';
     default:
       return message;
   }
@@ -81,7 +85,7 @@ export function notStarted(err: unknown, what: 'reboot' | 'upgrade', name?: stri
 }
 
 /** Jobs that change a host: one at a time per host. */
-export const isChangeJob = (job: Job) => job.kind === 'upgrade' || job.kind === 'reboot' || job.kind === 'stack-update';
+export const isChangeJob = (job: Job) => job.kind === 'upgrade' || job.kind === 'reboot' || job.kind === 'stack-update' || job.kind === 'rollback';
 /** Upgrades and reboots: what the patch banner follows (stack updates have their own page). */
 export const isPatchJob = (job: Job) => job.kind === 'upgrade' || job.kind === 'reboot';
 
@@ -89,6 +93,7 @@ export const isPatchJob = (job: Job) => job.kind === 'upgrade' || job.kind === '
 export function changeName(job: Pick<Job, 'kind' | 'stack'>): string {
   if (job.kind === 'reboot') return 'A reboot';
   if (job.kind === 'stack-update') return job.stack ? `An update of stack ${job.stack}` : 'A stack update';
+  if (job.kind === 'rollback') return 'A rollback';
   return 'An upgrade';
 }
 
@@ -201,6 +206,8 @@ export function whatLabel(job: Job): string {
       if (!job.stack) return 'stack update';
       if (!job.services) return `stack ${job.stack}`;
       return `stack ${job.stack}: ${job.services.length <= 3 ? job.services.join(', ') : `${job.services.slice(0, 3).join(', ')} +${job.services.length - 3} more`}`;
+    case 'rollback':
+      return job.rollback ? `back to ${job.rollback.snapshot}` : 'rollback';
     default:
       return job.kind;
   }
@@ -212,6 +219,7 @@ export const KIND_LABELS: Record<Job['kind'], string> = {
   reboot: 'Reboot',
   'docker-scan': 'Stack check',
   'stack-update': 'Stack update',
+  rollback: 'Rollback',
 };
 
 // ---- Docker images ---------------------------------------------------------------------

@@ -1,1 +1,0 @@
-ALTER TABLE `hosts` ADD `oldest_security_at` integer;
