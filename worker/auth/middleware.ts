@@ -12,7 +12,8 @@ import { verifyAccessJwt } from './access.ts';
 import { atLeast, requiredRole } from './policy.ts';
 import { sessionUser } from './session.ts';
 import { recordAudit } from './audit.ts';
-import { effectiveTokenRole } from './token-owner.ts';
+import { tokenByHash } from './token-owner.ts';
+import { cachedIdentity, credentialKey, forgetIdentities, rememberIdentity } from './identity-cache.ts';
 
 const { apiTokens, users } = schema;
 
@@ -25,10 +26,9 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 async function fromToken(db: Db, header: string): Promise<Identity | null> {
   const token = header.slice('Bearer '.length).trim();
   if (!token.startsWith('pmt_')) return null;
-  const row = await db.query.apiTokens.findFirst({ where: eq(apiTokens.tokenHash, await sha256Hex(token)) });
-  if (!row || row.revokedAt) return null;
-  const role = await effectiveTokenRole(db, row);
-  if (!role) return null;
+  const found = await tokenByHash(db, await sha256Hex(token));
+  if (!found || found.row.revokedAt || !found.role) return null;
+  const { row, role } = found;
   const now = Date.now();
   if (!row.lastUsedAt || now - row.lastUsedAt > 60_000) await db.update(apiTokens).set({ lastUsedAt: now }).where(eq(apiTokens.id, row.id));
   return { kind: 'token', id: row.id, name: `token:${row.name}`, role };
@@ -73,15 +73,27 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   const path = c.req.path;
   if (PUBLIC.some((p) => p.test(path))) return next();
   const db = openDb(c.env.DB);
-  const identity = await identify(c, db);
-  c.set('identity', identity);
   const mutating = !SAFE_METHODS.has(c.req.method);
-  if (mutating && identity.kind !== 'token') checkCsrf(c);
-  const needed = requiredRole(c.req.method, path);
-  if (!atLeast(identity.role, needed)) {
-    if (mutating) await recordAudit(c, db, identity, 403);
-    throw new ApiError(403, 'forbidden', `this needs the ${needed} role; ${identity.name} is ${identity.role === 'admin' ? 'an' : 'a'} ${identity.role}`);
+  if (mutating) forgetIdentities();
+  // reads may reuse who the caller was a moment ago; changes are always checked afresh
+  const key = mutating || c.req.header('Cf-Access-Jwt-Assertion') ? null : await credentialKey(c.req.header('Authorization'), c.req.header('Cookie'));
+  let identity = key ? cachedIdentity(key) : null;
+  if (!identity) {
+    identity = await identify(c, db);
+    if (key) rememberIdentity(key, identity);
   }
-  await next();
-  if (mutating) await recordAudit(c, db, identity, c.res.status);
+  c.set('identity', identity);
+  try {
+    if (mutating && identity.kind !== 'token') checkCsrf(c);
+    const needed = requiredRole(c.req.method, path);
+    if (!atLeast(identity.role, needed)) {
+      if (mutating) await recordAudit(c, db, identity, 403);
+      throw new ApiError(403, 'forbidden', `this needs the ${needed} role; ${identity.name} is ${identity.role === 'admin' ? 'an' : 'a'} ${identity.role}`);
+    }
+    await next();
+    if (mutating) await recordAudit(c, db, identity, c.res.status);
+  } finally {
+    // a change may have revoked a token or session, or changed a role
+    if (mutating) forgetIdentities();
+  }
 };
