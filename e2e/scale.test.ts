@@ -10,7 +10,7 @@ import { localD1File, seedD1, type Seeded } from '../bench/seed-d1.ts';
 
 const COUNT = 1000;
 const FIRST_ROW_MAX_MS = 5000;
-const DOM_MAX = 6000;
+const DOM_MAX = 3000;
 
 let app: RunningApp;
 let browser: Browser;
