@@ -25,7 +25,7 @@ export default defineConfig({
       {
         // the dashboard's plain TypeScript helpers and stores (components are covered by e2e/)
         resolve: { alias: { $protocol: here('protocol'), $lib: here('web/src/lib') } },
-        test: { name: 'web', include: ['web/src/**/*.test.ts'], environment: 'node' },
+        test: { name: 'web', include: ['web/src/**/*.test.ts', 'web/*.test.ts'], environment: 'node' },
       },
       './worker/vitest.config.ts',
       './e2e/vitest.config.ts',

@@ -11,7 +11,7 @@ import { localD1File, writeFleet, type FleetCounts } from '../sim/history.ts';
 
 const COUNT = 1000;
 const FIRST_ROW_MAX_MS = 5000;
-const DOM_MAX = 6000;
+const DOM_MAX = 3000;
 
 let app: RunningApp;
 let browser: Browser;

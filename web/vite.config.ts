@@ -10,6 +10,8 @@ import adapter from '@sveltejs/adapter-static';
 import tailwindcss from '@tailwindcss/vite';
 import { defineConfig, type Plugin } from 'vite';
 import { DASHBOARD_CSP_DIRECTIVES, staticHeadersFile } from '../protocol/security-headers.ts';
+import { initialChunkSplitting, preloadingInitialNodes } from './initial-chunk.ts';
+import { earlyScript } from './src/lib/early-requests.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const API = process.env.PATCHMAN_API ?? 'http://127.0.0.1:8787';
@@ -25,16 +27,30 @@ const securityHeaders: Plugin = {
   },
 };
 
+/** `/early.js`: the dashboard's first API requests, started before the app's code has
+ * loaded (see src/lib/early-requests.ts). */
+const earlyRequests: Plugin = {
+  name: 'patchman-early-requests',
+  apply: 'build',
+  generateBundle() {
+    if (this.environment && this.environment.name !== 'client') return;
+    this.emitFile({ type: 'asset', fileName: 'early.js', source: earlyScript() });
+  },
+};
+
 export default defineConfig({
   plugins: [
     tailwindcss(),
     sveltekit({
-      adapter: adapter({ pages: here('./build'), assets: here('./build'), fallback: 'index.html' }),
+      adapter: preloadingInitialNodes(adapter({ pages: here('./build'), assets: here('./build'), fallback: 'index.html' }), here('./build/index.html')),
       // no inline script but SvelteKit's bootstrap, allowed by its hash
       csp: { mode: 'hash', directives: structuredClone(DASHBOARD_CSP_DIRECTIVES) as never },
     }),
     securityHeaders,
+    earlyRequests,
   ],
+  // the layout and the dashboard route in one preloaded chunk (see initial-chunk.ts)
+  environments: { client: { build: { rolldownOptions: { output: { codeSplitting: initialChunkSplitting() } } } } },
   resolve: {
     alias: {
       // the shared contract (valibot schemas + inferred types)

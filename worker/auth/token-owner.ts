@@ -1,7 +1,8 @@
 // An API token answers to the person who made it: it works only while that user exists and
 // is enabled, with at most that user's current role, and it is revoked when the user is
 // deleted or disabled. A token made with a token answers to that token's person.
-import { and, eq, isNull, or } from 'drizzle-orm';
+import { and, eq, isNull, or, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/sqlite-core';
 import type { Identity } from '../env.ts';
 import { schema, type Db } from '../db/index.ts';
 import { lowerRole, type Role } from './policy.ts';
@@ -26,10 +27,35 @@ export async function effectiveTokenRole(db: Db, row: TokenRow): Promise<Role | 
     : row.createdBy && !row.createdBy.startsWith('token:')
       ? await db.query.users.findFirst({ where: eq(users.username, row.createdBy) })
       : undefined;
+  return roleWithOwner(row, owner);
+}
+
+type Owner = { role: Role; disabledAt: number | null };
+
+/** The rule of effectiveTokenRole, given the owner as found (undefined: none found). */
+function roleWithOwner(row: TokenRow, owner: Owner | null | undefined): Role | null {
   if (row.createdByUserId && !owner) return null;
   if (!owner) return row.role;
   if (owner.disabledAt) return null;
   return lowerRole(row.role, owner.role);
+}
+
+const owner = alias(users, 'owner');
+
+/** The token with this hash and what it may do now, in ONE query (the token joined with its
+ * owner by the same rule as effectiveTokenRole): it runs on every API call a script makes. */
+export async function tokenByHash(db: Db, tokenHash: string): Promise<{ row: TokenRow; role: Role | null } | null> {
+  const found = await db
+    .select({ row: apiTokens, owner: { role: owner.role, disabledAt: owner.disabledAt } })
+    .from(apiTokens)
+    .leftJoin(
+      owner,
+      sql`case when ${apiTokens.createdByUserId} is not null then ${owner.id} = ${apiTokens.createdByUserId}
+        else ${apiTokens.createdBy} not like 'token:%' and ${owner.username} = ${apiTokens.createdBy} end`,
+    )
+    .where(eq(apiTokens.tokenHash, tokenHash))
+    .get();
+  return found ? { row: found.row, role: roleWithOwner(found.row, found.owner) } : null;
 }
 
 /** Revoke every live token a user owns (the user is being deleted or disabled). */

@@ -121,6 +121,7 @@ describe('sessions and CSRF', () => {
 
   it('refuses a session past its idle or absolute expiry', async () => {
     const cookie = await setupAdmin();
+    // a read a moment before does not keep the session alive: every request asks D1
     expect((await api('/api/hosts', { headers: { Cookie: cookie } })).status).toBe(200);
     await testEnv.DB.prepare('UPDATE sessions SET last_seen_at = ?').bind(Date.now() - 13 * 3_600_000).run();
     expect((await api('/api/hosts', { headers: { Cookie: cookie } })).status).toBe(401);

@@ -179,12 +179,13 @@ export const hostRoutes = new Hono<AppEnv>()
   })
   .get('/:id/updates', async (c) => {
     const db = openDb(c.env.DB);
-    const host = await findHost(db, c.req.param('id'), c);
-    const rows = await db
-      .select()
-      .from(hostUpdates)
-      .where(eq(hostUpdates.hostId, host.id))
-      .orderBy(desc(hostUpdates.security), asc(hostUpdates.name));
+    const id = c.req.param('id');
+    // the host and its updates in one round trip
+    const [host, rows] = await db.batch([
+      db.select({ id: hosts.id }).from(hosts).where(eq(hosts.id, id)),
+      db.select().from(hostUpdates).where(eq(hostUpdates.hostId, id)).orderBy(desc(hostUpdates.security), asc(hostUpdates.name)),
+    ]);
+    if (host.length === 0) throw notFound('host');
     return c.json(rows.map(({ hostId: _, ...u }) => u));
   })
   .post('/:id/accept-host-key', async (c) => {

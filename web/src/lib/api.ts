@@ -21,6 +21,7 @@ import {
   type Summary,
 } from '$protocol/api.ts';
 import type { PackageChange, PackageUpdate } from '$protocol/relay.ts';
+import { takeEarly } from './early-requests.ts';
 
 export type { BulkResult, JobDetail, Me, PackageChange, PackageUpdate, SetupState, Stack };
 
@@ -72,9 +73,11 @@ export async function request<T>(method: string, path: string, body?: Json, extr
     headers['content-type'] = 'application/json';
     body ??= {};
   }
-  let res: Response;
+  let res: Response | null = null;
   try {
-    res = await fetch(path, {
+    // asked for already by /early.js while the page loaded (the dashboard's first requests)
+    if (reading) res = (await takeEarly(path)) ?? null;
+    res ??= await fetch(path, {
       method,
       headers,
       body: reading || body === undefined ? undefined : JSON.stringify(body),

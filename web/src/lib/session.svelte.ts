@@ -13,6 +13,12 @@ export const ROLE_ABILITIES: Record<Role, string> = {
   admin: 'can do everything: hosts, relays, settings, users',
 };
 
+/** The session is asked for as soon as this module loads (with the layout's code), not
+ * after every route's code has loaded and the layout has mounted: on the dashboard it is
+ * what the first host row waits for last. The first load() takes the answer. */
+let early: ReturnType<typeof api.session> | null = typeof window !== 'undefined' ? api.session() : null;
+early?.catch(() => {}); // the first load() sees the failure and says so
+
 const article = (role: Role) => (role === 'admin' || role === 'operator' ? 'an' : 'a');
 
 export type SessionState = 'loading' | 'signed-in' | 'signed-out' | 'error';
@@ -52,7 +58,9 @@ class Session {
     this.#loading = (async () => {
       try {
         // (GET /api/auth/session answers "nobody" with a 200: no failed request in the console)
-        const { me, error } = await api.session();
+        const asked = early ?? api.session();
+        early = null;
+        const { me, error } = await asked;
         if (me) {
           this.me = me;
           this.state = 'signed-in';

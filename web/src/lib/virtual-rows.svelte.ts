@@ -13,6 +13,10 @@ export class VirtualRows {
   /** Where the first item's top is, relative to the viewport's top (negative once scrolled past). */
   #top = $state(0);
   #height = $state(typeof window === 'undefined' ? 800 : window.innerHeight);
+  /** False until the list's position has been measured once: until then one item is
+   * rendered, not a screenful guessed from the top of the page (the list usually starts
+   * far below it, and rows that go again at once made the first render slower). */
+  #measured = $state(false);
   #frame = 0;
   #anchor: HTMLElement | null = null;
 
@@ -28,6 +32,7 @@ export class VirtualRows {
   range(offsets: number[]): { start: number; end: number; before: number; after: number } {
     const n = offsets.length - 1;
     if (n <= VIRTUAL_MIN_ITEMS) return { start: 0, end: n, before: 0, after: 0 };
+    if (!this.#measured) return { start: 0, end: 1, before: 0, after: offsets[n] - offsets[1] };
     const from = -this.#top - OVERSCAN_PX;
     const to = -this.#top + this.#height + OVERSCAN_PX;
     const start = Math.max(0, firstAbove(offsets, from) - 1);
@@ -67,6 +72,7 @@ export class VirtualRows {
     // only changes that move the window by a useful amount cause a re-render
     if (Math.abs(top - this.#top) >= 8) this.#top = top;
     if (window.innerHeight !== this.#height) this.#height = window.innerHeight;
+    if (!this.#measured) this.#measured = true;
   }
 }
 
