@@ -19,6 +19,7 @@ import type { OpContext } from './context.ts';
 import { REBOOT_COMMAND, runReboot } from './reboot.ts';
 import { runScan } from './scan.ts';
 import { runUpgrade } from './upgrade.ts';
+import { rejectedOpError } from '../test/op-error.ts';
 
 type Params = OperationParams<'reboot'>;
 
@@ -62,15 +63,7 @@ function newCtx(extra: Partial<OpContext> = {}): { ctx: OpContext; lines: string
   };
 }
 
-async function opError(p: Promise<unknown>): Promise<OpError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof OpError) return e;
-    throw e;
-  }
-  throw new Error('expected the operation to fail');
-}
+const opError = rejectedOpError;
 
 async function scan(name: string) {
   return runScan({ target: target(name), refresh: false }, { privateKey: key.privateKey, knownHosts });

@@ -16,6 +16,7 @@ import { runScan } from '../ops/scan.ts';
 import { runUpgrade } from '../ops/upgrade.ts';
 import { aptOn } from '../test/apt-local.ts';
 import { startPveNode, type PveNode } from '../test/pve-node.ts';
+import { rejectedOpError } from '../test/op-error.ts';
 
 let tmp: string;
 let node: PveNode;
@@ -47,15 +48,7 @@ const nodeTarget = () => ({ address: '127.0.0.1', port: node.sshd.port, user: 'r
 const ct = (vmid: number) => ({ ...nodeTarget(), guest: { kind: 'lxc' as const, vmid } });
 const vm = (vmid: number) => ({ ...nodeTarget(), guest: { kind: 'qemu' as const, vmid } });
 
-async function opError(p: Promise<unknown>): Promise<OpError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof OpError) return e;
-    throw e;
-  }
-  throw new Error('expected an OpError');
-}
+const opError = rejectedOpError;
 
 describe('scan of a Proxmox VE node', () => {
   it('lists the node\'s guests with snapshot capability and reachability', async () => {
