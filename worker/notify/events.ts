@@ -1,7 +1,8 @@
 // Where PatchMan notices things worth telling: each hook compares what just happened with
 // what was last announced (notify_state) and records only changes as pending events. The
 // hooks never throw and never wait on a channel: delivery happens later, in the Notifier.
-import { and, eq } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
+import type { BatchItem } from 'drizzle-orm/batch';
 import type { NotifyEvent } from '../../protocol/notify.ts';
 import type { Env } from '../env.ts';
 import { openDb, schema, type Db, type HostRow, type JobRow } from '../db/index.ts';
@@ -48,9 +49,11 @@ export async function writeState(db: Db, key: string, value: object): Promise<vo
 /** Record facts as pending events (the Notifier flushes them after a short window). */
 export async function recordFacts(env: Env, db: Db, facts: PendingFact[], now = Date.now(), opts: { wake?: boolean } = {}): Promise<void> {
   if (facts.length === 0) return;
+  const inserts = [];
   for (let i = 0; i < facts.length; i += 15) {
-    await db.insert(notifyEvents).values(facts.slice(i, i + 15).map((f) => ({ id: newId(), event: f.event, hostId: f.hostId, data: f.data, createdAt: now })));
+    inserts.push(db.insert(notifyEvents).values(facts.slice(i, i + 15).map((f) => ({ id: newId(), event: f.event, hostId: f.hostId, data: f.data, createdAt: now }))));
   }
+  await db.batch(inserts as unknown as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]]);
   if (opts.wake !== false) await kickNotifier(env, now);
 }
 
@@ -60,74 +63,126 @@ const fact = (event: NotifyEvent, host: HostRow | null, data: Omit<PendingFact['
   data: { name: data.name ?? host?.name ?? '?', ...data },
 });
 
+/** Ids per IN list (D1 binds at most 100 parameters a statement). */
+const IDS_PER_QUERY = 90;
+
+function chunks<T>(xs: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += IDS_PER_QUERY) out.push(xs.slice(i, i + IDS_PER_QUERY));
+  return out;
+}
+
 /** What a finished job says that was not said before. */
 export async function factsForJob(db: Db, job: JobRow): Promise<PendingFact[]> {
-  const host = await db.query.hosts.findFirst({ where: eq(hosts.id, job.hostId) });
-  if (!host) return [];
-  const key = `host:${host.id}`;
-  const state = await readState<HostState>(db, key);
-  const next: HostState = { ...state };
-  const facts: PendingFact[] = [];
+  return factsForJobs(db, [job]);
+}
 
-  if (job.kind === 'scan' && job.status === 'succeeded') {
+/**
+ * What a batch of finished jobs says that was not said before, in arrival order (a host with
+ * two jobs in the batch sees the state the first one left). Everything the comparison needs
+ * is read in a few queries for the whole batch and the changed states are written in one
+ * D1 batch: a job at a time cost five round trips per scan response, which made "Scan all"
+ * of 1,000 hosts wait on the Worker (issue 11).
+ */
+export async function factsForJobs(db: Db, jobs: JobRow[]): Promise<PendingFact[]> {
+  if (jobs.length === 0) return [];
+  const hostIds = [...new Set(jobs.map((j) => j.hostId))];
+  const scanned = [...new Set(jobs.filter((j) => j.kind === 'scan' && j.status === 'succeeded').map((j) => j.hostId))];
+  const stackChecked = [...new Set(jobs.filter((j) => j.kind === 'docker-scan' && j.status === 'succeeded' && !j.params?.stack).map((j) => j.hostId))];
+  const hostRows = new Map<string, HostRow>();
+  const states = new Map<string, HostState>();
+  const security = new Map<string, string[]>();
+  const images = new Map<string, string[]>();
+  for (const ids of chunks(hostIds)) {
+    for (const h of await db.select().from(hosts).where(inArray(hosts.id, ids))) hostRows.set(h.id, h);
+    for (const r of await db.select().from(notifyState).where(inArray(notifyState.key, ids.map((id) => `host:${id}`)))) states.set(r.key, r.value as HostState);
+  }
+  for (const ids of chunks(scanned)) {
     const rows = await db
-      .select({ name: hostUpdates.name, newVersion: hostUpdates.newVersion })
+      .select({ hostId: hostUpdates.hostId, name: hostUpdates.name, newVersion: hostUpdates.newVersion })
       .from(hostUpdates)
-      .where(and(eq(hostUpdates.hostId, host.id), eq(hostUpdates.security, true)));
-    const current = [...new Set(rows.map((r) => `${r.name} ${r.newVersion}`))].sort();
-    const known = new Set(state.sec ?? []);
-    const fresh = current.filter((k) => !known.has(k));
-    if (fresh.length) {
-      const names = fresh.map((k) => k.split(' ')[0]);
-      const list = names.slice(0, 5).join(', ') + (names.length > 5 ? ', …' : '');
-      facts.push(fact('security-updates', host, { detail: `${current.length} security updates (${fresh.length} new: ${list})`, rank: current.length }));
-    }
-    next.sec = current;
-    if (host.rebootRequired && !state.reboot) facts.push(fact('reboot-required', host, { detail: host.rebootReason ?? 'reboot required', rank: 1 }));
-    next.reboot = !!host.rebootRequired;
-    if (state.downAnnounced) facts.push(fact('host-back', host, { detail: 'a scan reached it again', rank: 0 }));
-    next.down = 0;
-    next.downAnnounced = false;
-    next.hostKeyOffered = null;
+      .where(and(inArray(hostUpdates.hostId, ids), eq(hostUpdates.security, true)));
+    for (const r of rows) security.set(r.hostId, [...(security.get(r.hostId) ?? []), `${r.name} ${r.newVersion}`]);
   }
-
-  if (job.kind === 'scan' && job.status === 'failed' && OFFLINE_CODES.has(job.errorCode ?? '')) {
-    const { unreachableAfterScans } = await readNotifySettings(db);
-    next.down = (state.down ?? 0) + 1;
-    if (next.down >= unreachableAfterScans && !state.downAnnounced) {
-      facts.push(fact('host-unreachable', host, { detail: `${next.down} scans in a row failed: ${job.errorMessage ?? job.errorCode}`, rank: next.down, jobId: job.id }));
-      next.downAnnounced = true;
+  for (const ids of chunks(stackChecked)) {
+    for (const st of await db.select({ hostId: stacks.hostId, name: stacks.name, containers: stacks.containers }).from(stacks).where(inArray(stacks.hostId, ids))) {
+      const outdated = st.containers.filter((c) => c.check.status === 'update-available').map((c) => `${st.name}/${c.name} ${c.check.remoteDigest ?? ''}`);
+      images.set(st.hostId, [...(images.get(st.hostId) ?? []), ...outdated]);
     }
   }
+  const offline = jobs.some((j) => j.kind === 'scan' && j.status === 'failed' && OFFLINE_CODES.has(j.errorCode ?? ''));
+  const { unreachableAfterScans } = offline ? await readNotifySettings(db) : { unreachableAfterScans: 0 };
 
-  if (job.errorCode === 'host-key-changed' && host.hostKeyOffered && host.hostKeyOffered !== state.hostKeyOffered) {
-    facts.push(fact('host-key-changed', host, { detail: `it now offers ${host.hostKeyOffered} (pinned ${host.hostKey ?? 'unknown'})`, rank: 2 }));
-    next.hostKeyOffered = host.hostKeyOffered;
-  }
+  const facts: PendingFact[] = [];
+  const changed = new Set<string>();
+  for (const job of jobs) {
+    const host = hostRows.get(job.hostId);
+    if (!host) continue;
+    const key = `host:${host.id}`;
+    const state = states.get(key) ?? {};
+    const next: HostState = { ...state };
 
-  if (ANNOUNCED_JOBS.includes(job.kind) && (job.status === 'failed' || job.status === 'lost')) {
-    const why = job.errorMessage ?? job.errorCode ?? (job.exitCode ? `exit status ${job.exitCode}` : 'failed');
-    facts.push(fact('job-failed', host, { detail: `${job.kind} ${job.status}: ${why}`.slice(0, 300), jobId: job.id, rank: 2 }));
-  }
-  if (ANNOUNCED_JOBS.includes(job.kind) && job.status === 'succeeded') {
-    facts.push(fact('job-succeeded', host, { detail: `${job.kind}: ${job.summary ?? 'done'}`.slice(0, 300), jobId: job.id, rank: 0 }));
-  }
-
-  if (job.kind === 'docker-scan' && job.status === 'succeeded' && !job.params?.stack) {
-    const rows = await db.select({ name: stacks.name, containers: stacks.containers }).from(stacks).where(eq(stacks.hostId, host.id));
-    const current = rows
-      .flatMap((st) => st.containers.filter((c) => c.check.status === 'update-available').map((c) => `${st.name}/${c.name} ${c.check.remoteDigest ?? ''}`))
-      .sort();
-    const known = new Set(state.images ?? []);
-    const fresh = current.filter((k) => !known.has(k));
-    if (fresh.length) {
-      const names = fresh.map((k) => k.split(' ')[0]);
-      facts.push(fact('images-outdated', host, { detail: `${names.length} container${names.length === 1 ? '' : 's'} with a newer image: ${names.slice(0, 5).join(', ')}`, rank: current.length }));
+    if (job.kind === 'scan' && job.status === 'succeeded') {
+      const current = [...new Set(security.get(host.id) ?? [])].sort();
+      const known = new Set(state.sec ?? []);
+      const fresh = current.filter((k) => !known.has(k));
+      if (fresh.length) {
+        const names = fresh.map((k) => k.split(' ')[0]);
+        const list = names.slice(0, 5).join(', ') + (names.length > 5 ? ', …' : '');
+        facts.push(fact('security-updates', host, { detail: `${current.length} security updates (${fresh.length} new: ${list})`, rank: current.length }));
+      }
+      next.sec = current;
+      if (host.rebootRequired && !state.reboot) facts.push(fact('reboot-required', host, { detail: host.rebootReason ?? 'reboot required', rank: 1 }));
+      next.reboot = !!host.rebootRequired;
+      if (state.downAnnounced) facts.push(fact('host-back', host, { detail: 'a scan reached it again', rank: 0 }));
+      next.down = 0;
+      next.downAnnounced = false;
+      next.hostKeyOffered = null;
     }
-    next.images = current;
-  }
 
-  if (JSON.stringify(next) !== JSON.stringify(state)) await writeState(db, key, next);
+    if (job.kind === 'scan' && job.status === 'failed' && OFFLINE_CODES.has(job.errorCode ?? '')) {
+      next.down = (state.down ?? 0) + 1;
+      if (next.down >= unreachableAfterScans && !state.downAnnounced) {
+        facts.push(fact('host-unreachable', host, { detail: `${next.down} scans in a row failed: ${job.errorMessage ?? job.errorCode}`, rank: next.down, jobId: job.id }));
+        next.downAnnounced = true;
+      }
+    }
+
+    if (job.errorCode === 'host-key-changed' && host.hostKeyOffered && host.hostKeyOffered !== state.hostKeyOffered) {
+      facts.push(fact('host-key-changed', host, { detail: `it now offers ${host.hostKeyOffered} (pinned ${host.hostKey ?? 'unknown'})`, rank: 2 }));
+      next.hostKeyOffered = host.hostKeyOffered;
+    }
+
+    if (ANNOUNCED_JOBS.includes(job.kind) && (job.status === 'failed' || job.status === 'lost')) {
+      const why = job.errorMessage ?? job.errorCode ?? (job.exitCode ? `exit status ${job.exitCode}` : 'failed');
+      facts.push(fact('job-failed', host, { detail: `${job.kind} ${job.status}: ${why}`.slice(0, 300), jobId: job.id, rank: 2 }));
+    }
+    if (ANNOUNCED_JOBS.includes(job.kind) && job.status === 'succeeded') {
+      facts.push(fact('job-succeeded', host, { detail: `${job.kind}: ${job.summary ?? 'done'}`.slice(0, 300), jobId: job.id, rank: 0 }));
+    }
+
+    if (job.kind === 'docker-scan' && job.status === 'succeeded' && !job.params?.stack) {
+      const current = [...(images.get(host.id) ?? [])].sort();
+      const known = new Set(state.images ?? []);
+      const fresh = current.filter((k) => !known.has(k));
+      if (fresh.length) {
+        const names = fresh.map((k) => k.split(' ')[0]);
+        facts.push(fact('images-outdated', host, { detail: `${names.length} container${names.length === 1 ? '' : 's'} with a newer image: ${names.slice(0, 5).join(', ')}`, rank: current.length }));
+      }
+      next.images = current;
+    }
+
+    if (JSON.stringify(next) !== JSON.stringify(state)) {
+      states.set(key, next);
+      changed.add(key);
+    }
+  }
+  const now = Date.now();
+  const writes = [...changed].map((key) => {
+    const value = states.get(key) as Record<string, unknown>;
+    return db.insert(notifyState).values({ key, value, updatedAt: now }).onConflictDoUpdate({ target: notifyState.key, set: { value, updatedAt: now } });
+  });
+  if (writes.length) await db.batch(writes as unknown as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]]);
   return facts;
 }
 
@@ -137,19 +192,16 @@ function logFailure(what: string, err: unknown) {
 
 // ---- the hooks (one call each from the existing code) -------------------------------------
 
-/** A job finished (relay-hub.ts onResponse). */
-export async function notifyJobFinished(env: Env, job: JobRow): Promise<void> {
+/** Jobs finished, a batch at a time: those a relay's answers finished (job-hooks.ts), and
+ * those that ended without an answer (past their deadline, expired in the queue). */
+export async function notifyJobsFinished(env: Env, jobs: JobRow[]): Promise<void> {
+  if (jobs.length === 0) return;
   try {
     const db = openDb(env.DB);
-    await recordFacts(env, db, await factsForJob(db, job));
+    await recordFacts(env, db, await factsForJobs(db, jobs));
   } catch (err) {
     logFailure('job hook', err);
   }
-}
-
-/** Jobs that ended without an answer (past their deadline, expired in the queue). */
-export async function notifyJobsFinished(env: Env, jobs: JobRow[]): Promise<void> {
-  for (const job of jobs) await notifyJobFinished(env, job);
 }
 
 /** A relay's socket closed (relay-hub.ts relayGone): announced if it stays away. */

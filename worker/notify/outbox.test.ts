@@ -5,7 +5,7 @@ import { describe, expect, it, inject } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { api, testEnv } from '../test/helpers.ts';
 import { openDb, schema, type JobRow } from '../db/index.ts';
-import { factsForJob, recordFacts, factsForRelaysDown, notifyRelayGone, notifyRelayUp, notifyRolloutFinished } from './events.ts';
+import { factsForJob, factsForJobs, recordFacts, factsForRelaysDown, notifyRelayGone, notifyRelayUp, notifyRolloutFinished } from './events.ts';
 import { maybeDigest } from './digest.ts';
 import { writeNotifySettings } from './settings.ts';
 import { flushEvents, deliverDue, WINDOW_MIN_MS, WINDOW_MAX_MS, BACKOFF_BASE_MS, MAX_ATTEMPTS, RATE_WINDOW_MS } from './outbox.ts';
@@ -70,6 +70,28 @@ describe('notification events', () => {
     expect(await factsForJob(db(), await down())).toEqual([]);
     expect((await factsForJob(db(), await job(h, {}))).map((f) => f.event)).toEqual(['host-back']);
     expect(await factsForJob(db(), await job(h, {}))).toEqual([]);
+  });
+
+  it('a batch of finished jobs says what the same jobs one at a time would, in a few queries', async () => {
+    const a = await host();
+    const b = await host();
+    await setSecurity(a, ['openssl'], false);
+    await setSecurity(b, ['curl', 'libcurl4'], true);
+    const down = { status: 'failed' as const, errorCode: 'unreachable', errorMessage: 'connection refused' };
+    // a scanned twice in the batch (silence the second time), b announced, c down twice in a row
+    const c = await host();
+    const batch = [await job(a, {}), await job(b, {}), await job(a, {}), await job(c, down), await job(c, down)];
+    const facts = await factsForJobs(db(), batch);
+    expect(facts.map((f) => [f.event, f.hostId])).toEqual([
+      ['security-updates', a],
+      ['security-updates', b],
+      ['reboot-required', b],
+      ['host-unreachable', c],
+    ]);
+    // and the states it wrote are the ones the next job compares with
+    expect(await factsForJobs(db(), [await job(a, {}), await job(b, {}), await job(c, {})])).toEqual([
+      { event: 'host-back', hostId: c, data: expect.objectContaining({ detail: 'a scan reached it again' }) },
+    ]);
   });
 
   it('a failed patch is a job-failed fact naming its job', async () => {
