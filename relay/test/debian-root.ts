@@ -42,33 +42,51 @@ export interface OverlayRoot {
   stop(): Promise<void>;
 }
 
+/** OVERLAY_BASE, created root-owned and 0755 all the way down (sshd's ChrootDirectory). */
+export async function overlayBase(): Promise<string> {
+  for (const d of [dirname(OVERLAY_BASE), OVERLAY_BASE]) {
+    await mkdir(d, { recursive: true });
+    await chmod(d, 0o755);
+  }
+  return OVERLAY_BASE;
+}
+
+/** Mount a writable overlay of `lower` at `<base>/root` (its upper and work directories
+ * beside it), with /proc and /dev mounted inside, as apt and dpkg in a chroot need. */
+export async function mountOverlay(lower: string, base: string): Promise<void> {
+  const dir = join(base, 'root');
+  for (const d of ['upper', 'work', 'root']) await mkdir(join(base, d), { recursive: true });
+  try {
+    await execFileP('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(base, 'upper')},workdir=${join(base, 'work')}`, dir]);
+    await execFileP('mount', ['-t', 'proc', 'proc', join(dir, 'proc')]);
+    await execFileP('mount', ['--bind', '/dev', join(dir, 'dev')]);
+  } catch (err) {
+    await unmountOverlay(base);
+    throw err;
+  }
+}
+
+/** Undo mountOverlay; lazily, since a process chrooted there may still be ending. Mounts
+ * that are not there are skipped. */
+export async function unmountOverlay(base: string): Promise<void> {
+  for (const m of ['root/dev', 'root/proc', 'root']) await execFileP('umount', ['-l', join(base, m)]).catch(() => {});
+}
+
 /** A throw-away writable copy of the pristine root: overlayfs, so it costs nothing until
  * written, and whatever a test installs in it is gone after `stop()`. */
 export async function overlayRoot(): Promise<OverlayRoot> {
   const lower = await debianRoot();
-  for (const d of ['/var/lib/patchman-test', OVERLAY_BASE]) {
-    await mkdir(d, { recursive: true });
-    await chmod(d, 0o755);
-  }
-  const base = await mkdtemp(join(OVERLAY_BASE, 'r-'));
+  const base = await mkdtemp(join(await overlayBase(), 'r-'));
   await chmod(base, 0o755);
   const dir = join(base, 'root');
-  for (const d of ['upper', 'work', 'root']) await mkdir(join(base, d));
-  const mounted: string[] = [];
   const stop = async (): Promise<void> => {
-    for (const m of mounted.reverse()) await execFileP('umount', ['-l', m]).catch(() => {});
-    mounted.length = 0;
+    await unmountOverlay(base);
     await rm(base, { recursive: true, force: true });
   };
   try {
-    await execFileP('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(base, 'upper')},workdir=${join(base, 'work')}`, dir]);
-    mounted.push(dir);
-    await execFileP('mount', ['-t', 'proc', 'proc', join(dir, 'proc')]);
-    mounted.push(join(dir, 'proc'));
-    await execFileP('mount', ['--bind', '/dev', join(dir, 'dev')]);
-    mounted.push(join(dir, 'dev'));
+    await mountOverlay(lower, base);
   } catch (err) {
-    await stop();
+    await rm(base, { recursive: true, force: true });
     throw err;
   }
   return {

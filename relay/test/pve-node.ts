@@ -5,16 +5,13 @@
 // real pending security updates), and `pct exec` / `qm guest exec` run commands in it with
 // chroot, so apt and dpkg inside are real. Snapshots are copies of the overlay's upper dir.
 // Needs root (sshd, mount, chroot).
-import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile, cp } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile, cp } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { GuestKind } from '../../protocol/proxmox.ts';
-import { debianRoot, OVERLAY_BASE } from './debian-root.ts';
+import { debianRoot, mountOverlay, overlayBase, unmountOverlay } from './debian-root.ts';
 import { startSshd, type Sshd } from './sshd.ts';
 
-const execFileP = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
 const STANDIN = join(here, 'pve-standin', 'standin.mjs');
 const STORAGE_FIXTURE = join(here, '..', 'proxmox', 'fixtures', 'pvesh-storage.json');
@@ -46,11 +43,7 @@ export interface PveNode {
 
 export async function startPveNode(opts: { authorizedKeys: string[]; guests: PveGuestSpec[] }): Promise<PveNode> {
   const lower = await debianRoot();
-  for (const d of [dirname(OVERLAY_BASE), OVERLAY_BASE]) {
-    await mkdir(d, { recursive: true });
-    await chmod(d, 0o755);
-  }
-  const state = await mkdtemp(join(OVERLAY_BASE, 'pve-'));
+  const state = await mkdtemp(join(await overlayBase(), 'pve-'));
   const bin = join(state, 'bin');
   await mkdir(bin);
   for (const tool of STANDIN_TOOLS) {
@@ -58,23 +51,18 @@ export async function startPveNode(opts: { authorizedKeys: string[]; guests: Pve
   }
   await writeFile(join(state, 'storage.json'), await readFile(STORAGE_FIXTURE, 'utf8'));
   await writeFile(join(state, 'calls.log'), '');
-  const mounted: string[] = [];
   const guests: Record<number, PveGuestSpec & { base: string; lower: string }> = {};
   let sshd: Sshd | undefined;
   const stop = async (): Promise<void> => {
     await sshd?.stop();
-    for (const g of Object.values(guests)) for (const m of ['root/dev', 'root/proc', 'root']) await execFileP('umount', ['-l', join(g.base, m)]).catch(() => {});
+    for (const g of Object.values(guests)) await unmountOverlay(g.base);
     await rm(state, { recursive: true, force: true });
   };
   try {
     for (const g of opts.guests) {
       const base = join(state, `g${g.vmid}`);
-      for (const d of ['upper', 'work', 'root']) await mkdir(join(base, d), { recursive: true });
       guests[g.vmid] = { ...g, base, lower };
-      await execFileP('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(base, 'upper')},workdir=${join(base, 'work')}`, join(base, 'root')]);
-      mounted.push(join(base, 'root'));
-      await execFileP('mount', ['-t', 'proc', 'proc', join(base, 'root', 'proc')]);
-      await execFileP('mount', ['--bind', '/dev', join(base, 'root', 'dev')]);
+      await mountOverlay(lower, base);
     }
     await writeFile(join(state, 'guests.json'), JSON.stringify(guests, null, 1));
     sshd = await startSshd({

@@ -102,12 +102,16 @@ export async function factsForJobs(db: Db, jobs: JobRow[]): Promise<PendingFact[
       .select({ hostId: hostUpdates.hostId, name: hostUpdates.name, newVersion: hostUpdates.newVersion })
       .from(hostUpdates)
       .where(and(inArray(hostUpdates.hostId, ids), eq(hostUpdates.security, true)));
-    for (const r of rows) security.set(r.hostId, [...(security.get(r.hostId) ?? []), `${r.name} ${r.newVersion}`]);
+    for (const r of rows) {
+      const list = security.get(r.hostId) ?? [];
+      list.push(`${r.name} ${r.newVersion}`);
+      security.set(r.hostId, list);
+    }
   }
   for (const ids of chunks(stackChecked)) {
     for (const st of await db.select({ hostId: stacks.hostId, name: stacks.name, containers: stacks.containers }).from(stacks).where(inArray(stacks.hostId, ids))) {
       const outdated = st.containers.filter((c) => c.check.status === 'update-available').map((c) => `${st.name}/${c.name} ${c.check.remoteDigest ?? ''}`);
-      images.set(st.hostId, [...(images.get(st.hostId) ?? []), ...outdated]);
+      images.set(st.hostId, (images.get(st.hostId) ?? []).concat(outdated));
     }
   }
   const offline = jobs.some((j) => j.kind === 'scan' && j.status === 'failed' && OFFLINE_CODES.has(j.errorCode ?? ''));

@@ -52,6 +52,8 @@ function sh(cmd, argv) {
   if (r.status !== 0) fail(`${cmd} ${argv.join(' ')}: ${r.stderr}`);
 }
 /** The guest's root: overlay(lower = pristine Debian root, upper) with /proc and /dev. */
+// The layout of relay/test/debian-root.ts mountOverlay (this runs as its own process, on the
+// node's PATH, so it repeats the three mounts rather than import a .ts module).
 function mountRoot(g) {
   sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${g.lower},upperdir=${g.base}/upper,workdir=${g.base}/work`, `${g.base}/root`]);
   sh('mount', ['-t', 'proc', 'proc', `${g.base}/root/proc`]);
