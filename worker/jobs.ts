@@ -8,7 +8,7 @@ import { ACTIVE_STATUSES, IN_FLIGHT_STATUSES } from '../protocol/api.ts';
 import { Operations, type FromRelay } from '../protocol/relay.ts';
 import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
 import { JOB_KINDS, RESUMABLE_KINDS } from './job-kinds.ts';
-import { failureOutcome, replaceUpdatesStatements, type FinishFields, type Outcome } from './job-results.ts';
+import { failureOutcome, type FinishFields, type Outcome } from './job-results.ts';
 
 export { appendChunk, readLog, LOG_CAP } from './job-log.ts';
 
@@ -45,13 +45,13 @@ export async function outcomeOf(db: Db, job: JobRow, msg: ResponseMsg): Promise<
   return { ...(await kind.apply(db, job, parsed.output as never)), result: parsed.output };
 }
 
-/** The statements of an outcome, in order: package list, host row (returning), writes, the job's finish
- * (returning). `hostAt`/`jobAt` index the returned rows in the batch's results. */
+/** The statements of an outcome, in order: host row (returning), writes, the job's finish
+ * (returning). `hostAt`/`jobAt` index the returned rows in the batch's results. The package
+ * list (`outcome.updates`) is not among them: relay-apply.ts pools the lists of a batch and
+ * writes each one only when it differs from the stored one (its digest on the host row). */
 export function outcomeStatements(db: Db, job: JobRow, outcome: Outcome): { statements: BatchItem<'sqlite'>[]; hostAt: number | null; jobAt: number } {
   const statements: BatchItem<'sqlite'>[] = [];
   let hostAt: number | null = null;
-  // the package list first: the host row returned after it carries the exposure it set
-  if (outcome.updates) statements.push(...replaceUpdatesStatements(db, [{ hostId: job.hostId, updates: outcome.updates }]));
   if (outcome.host) {
     hostAt = statements.length;
     statements.push(db.update(hosts).set(outcome.host).where(eq(hosts.id, job.hostId)).returning());

@@ -129,3 +129,71 @@ describe('applyRelayMessages', () => {
     expect(again.finished).toEqual([]);
   });
 });
+
+describe('package lists: written when they change, in few statements', () => {
+  async function scanOnce(db: ReturnType<typeof openDb>, relayId: string, hostId: string, updates: ReturnType<typeof updatesFor>) {
+    const id = newId();
+    await db.insert(schema.jobs).values({ id, kind: 'scan', hostId, relayId, status: 'dispatched', createdAt: Date.now(), dispatchedAt: Date.now(), deadlineAt: Date.now() + 60_000 });
+    const out = await applyRelayMessages(db, relayId, [{ type: 'response', id, ok: true, result: scanWith({ updates }) }]);
+    expect(out.finished.map((f) => f.job.status)).toEqual(['succeeded']);
+    return out.finished[0].host!;
+  }
+  const stored = async (db: ReturnType<typeof openDb>, hostId: string) =>
+    (await db.select().from(schema.hostUpdates).where(eq(schema.hostUpdates.hostId, hostId))).map((u) => `${u.name} ${u.newVersion} ${u.currentVersion} ${u.security}`).sort();
+
+  it('a scan that finds the stored list leaves host_updates and the sightings alone; a changed list replaces it', async () => {
+    const { id: relayId } = await createRelay('digest');
+    const host = await addHost(relayId, { name: 'dg', address: '192.0.2.210' });
+    const db = openDb(testEnv.DB);
+    const list = updatesFor(1, 5).map((u, k) => ({ ...u, security: k === 0 }));
+    const first = await scanOnce(db, relayId, host.id, list);
+    expect(first.updatesDigest).toMatch(/^[0-9a-f]{64}$/);
+    expect(await stored(db, host.id)).toHaveLength(5);
+    const sightings = await db.select().from(schema.updateSightings).where(eq(schema.updateSightings.hostId, host.id));
+    expect(sightings).toHaveLength(5);
+
+    // mark the stored list so that a rewrite would show: the same list again must not touch it
+    await db.update(schema.hostUpdates).set({ repository: 'marked' }).where(eq(schema.hostUpdates.hostId, host.id));
+    const second = await scanOnce(db, relayId, host.id, list);
+    expect(second.updatesDigest).toBe(first.updatesDigest);
+    expect(second.updatesCount).toBe(5);
+    expect(second.oldestSecurityAt).toBe(first.oldestSecurityAt);
+    const after = await db.select().from(schema.hostUpdates).where(eq(schema.hostUpdates.hostId, host.id));
+    expect(after.map((u) => u.repository)).toEqual(Array(5).fill('marked'));
+
+    // one package newer: the list is replaced and its sightings follow
+    const changed = list.map((u, k) => (k === 4 ? { ...u, newVersion: '9.9' } : u));
+    const third = await scanOnce(db, relayId, host.id, changed);
+    expect(third.updatesDigest).not.toBe(first.updatesDigest);
+    const rows = await db.select().from(schema.hostUpdates).where(eq(schema.hostUpdates.hostId, host.id));
+    expect(rows.map((u) => u.repository).every((r) => r !== 'marked')).toBe(true);
+    expect(rows.find((u) => u.name === list[4].name)!.newVersion).toBe('9.9');
+    const open = await db.select().from(schema.updateSightings).where(eq(schema.updateSightings.hostId, host.id));
+    expect(open.filter((s) => s.resolvedAt === null).map((s) => `${s.name} ${s.newVersion}`).sort()).toEqual(changed.map((u) => `${u.name} ${u.newVersion}`).sort());
+
+    // a host whose digest is unknown (null: written by something else) gets its list written
+    await db.update(schema.hosts).set({ updatesDigest: null }).where(eq(schema.hosts.id, host.id));
+    await db.delete(schema.hostUpdates).where(eq(schema.hostUpdates.hostId, host.id));
+    await scanOnce(db, relayId, host.id, changed);
+    expect(await stored(db, host.id)).toHaveLength(5);
+  });
+
+  it('stores long lists exactly (rows travel as one JSON value per 400): quotes, unicode, nulls, booleans', async () => {
+    const { id: relayId } = await createRelay('long');
+    const host = await addHost(relayId, { name: 'lg', address: '192.0.2.211' });
+    const db = openDb(testEnv.DB);
+    const list = updatesFor(2, 1_000).map((u, k) => ({
+      ...u,
+      name: k === 3 ? `it's "quoted" \\ ünï ${k}` : u.name,
+      currentVersion: k % 2 ? null : `1:${k}.0~deb12u1`,
+      security: k % 3 === 0,
+      repository: `Debian-Security:12/oldstable-security ${k}`,
+    }));
+    const host1 = await scanOnce(db, relayId, host.id, list);
+    expect(host1.updatesCount).toBe(1_000);
+    const rows = await db.select().from(schema.hostUpdates).where(eq(schema.hostUpdates.hostId, host.id));
+    expect(rows).toHaveLength(1_000);
+    const byName = new Map(rows.map((r) => [r.name, r]));
+    for (const u of list) expect(byName.get(u.name), u.name).toEqual({ hostId: host.id, ...u });
+  });
+});

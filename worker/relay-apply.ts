@@ -1,10 +1,10 @@
 // Applying what a relay sent — output chunks and responses — in bulk: the messages that
 // arrived together become ONE D1 batch (one transaction): each job's output appended and
-// its offset moved, each response's host row, package lists pooled 14 rows to an insert,
-// stacks, and the job finished. The job model's guarantees hold inside a batch: messages
-// are taken in arrival order, a job's output is stored before its response finishes it,
-// a job finishes once (a second answer is dropped), and only the relay a job was sent to
-// may report on it.
+// its offset moved, each response's host row, package lists pooled (and written only when
+// they changed since the last scan), stacks, and the job finished. The job model's
+// guarantees hold inside a batch: messages are taken in arrival order, a job's output is
+// stored before its response finishes it, a job finishes once (a second answer is dropped),
+// and only the relay a job was sent to may report on it.
 import { and, eq, inArray } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
 import { IN_FLIGHT_STATUSES, type LiveEvent } from '../protocol/api.ts';
@@ -12,12 +12,12 @@ import type { FromRelay } from '../protocol/relay.ts';
 import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
 import { ACTIVE, LOG_CAP, outcomeOf, outcomeStatements } from './jobs.ts';
 import { appendChunkStatement } from './job-log.ts';
-import { IDS_PER_STATEMENT, replaceUpdatesStatements } from './job-results.ts';
+import { IDS_PER_STATEMENT, replaceUpdatesStatements, updatesDigest } from './job-results.ts';
 import type { FinishedJob } from './job-hooks.ts';
 import type { PackageUpdate } from '../protocol/relay.ts';
 import { hostJson, jobJson } from './lib/serialize.ts';
 
-const { jobs } = schema;
+const { jobs, hosts } = schema;
 
 export type RelayMessage = Extract<FromRelay, { type: 'output' | 'response' }>;
 
@@ -62,9 +62,16 @@ interface PendingOutput {
  * so that a line reaches browsers without waiting for D1; `events` holds the rest. */
 export async function applyRelayMessages(db: Db, relayId: string, messages: RelayMessage[], early?: (events: LiveEvent[]) => void): Promise<AppliedBatch> {
   const byId = new Map<string, JobRow>();
+  /** The fingerprint of each host's stored package list. */
+  const storedDigest = new Map<string, string | null>();
   const ids = [...new Set(messages.map((m) => m.id))];
   for (let i = 0; i < ids.length; i += IDS_PER_STATEMENT) {
-    for (const j of await db.select().from(jobs).where(inArray(jobs.id, ids.slice(i, i + IDS_PER_STATEMENT)))) byId.set(j.id, j);
+    const found = await db
+      .select({ job: jobs, digest: hosts.updatesDigest })
+      .from(jobs)
+      .leftJoin(hosts, eq(hosts.id, jobs.hostId))
+      .where(inArray(jobs.id, ids.slice(i, i + IDS_PER_STATEMENT)));
+    for (const { job, digest } of found) (byId.set(job.id, job), storedDigest.set(job.hostId, digest));
   }
 
   const statements: BatchItem<'sqlite'>[] = [];
@@ -72,8 +79,9 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
   const refused: AppliedBatch['refused'] = [];
   const outputs = new Map<string, PendingOutput>();
   const responses: { at: { hostAt: number | null; jobAt: number }; result: unknown }[] = [];
-  /** The last package list per host (a later scan of the same host replaces an earlier one). */
-  const updateLists = new Map<string, PackageUpdate[]>();
+  /** The last package list per host (a later scan of the same host replaces an earlier one),
+   * and its fingerprint. */
+  const updateLists = new Map<string, { updates: PackageUpdate[]; digest: string }>();
 
   /** Write a job's pending output (before its response, or at the end). */
   const flushOutput = (job: JobRow) => {
@@ -121,8 +129,12 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
     }
     flushOutput(job);
     const outcome = await outcomeOf(db, job, m);
-    if (outcome.updates) updateLists.set(job.hostId, outcome.updates);
-    const built = outcomeStatements(db, job, { ...outcome, updates: undefined });
+    if (outcome.updates) {
+      const digest = await updatesDigest(outcome.updates);
+      updateLists.set(job.hostId, { updates: outcome.updates, digest });
+      outcome.host = { ...outcome.host, updatesDigest: digest };
+    }
+    const built = outcomeStatements(db, job, outcome);
     const base = statements.length;
     statements.push(...built.statements);
     responses.push({ at: { hostAt: built.hostAt === null ? null : base + built.hostAt, jobAt: base + built.jobAt }, result: outcome.result });
@@ -130,8 +142,11 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
     job.status = outcome.status;
   }
   for (const id of [...outputs.keys()]) flushOutput(byId.get(id)!);
-  // the package lists go first: the host rows returned after them carry the exposure they set
-  const lists = replaceUpdatesStatements(db, [...updateLists].map(([hostId, updates]) => ({ hostId, updates })));
+  // the package lists go first: the host rows returned after them carry the exposure they set.
+  // A list that is the one stored is not written again (nor are its sightings: nothing in
+  // them changes) — most scans of a fleet find what the last one found.
+  const changedLists = [...updateLists].filter(([hostId, l]) => l.digest !== storedDigest.get(hostId));
+  const lists = replaceUpdatesStatements(db, changedLists.map(([hostId, l]) => ({ hostId, updates: l.updates })));
   statements.unshift(...lists);
 
   const finished: FinishedJob[] = [];

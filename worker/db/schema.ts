@@ -68,6 +68,9 @@ export const hosts = sqliteTable(
      * every scan with the sightings (worker/sightings.ts) for the host list's exposure sort;
      * null: none pending. */
     oldestSecurityAt: ms('oldest_security_at'),
+    /** Fingerprint of the package list in host_updates (job-results.ts updatesDigest); null:
+     * unknown, the next scan writes its list. */
+    updatesDigest: text('updates_digest'),
     /** The host key the relay has pinned (as of the last good connection), `SHA256:…`. */
     hostKey: text('host_key'),
     /** A different key the host offered: the host is blocked until an admin accepts it. */

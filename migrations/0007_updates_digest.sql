@@ -1,0 +1,1 @@
+ALTER TABLE `hosts` ADD `updates_digest` text;
