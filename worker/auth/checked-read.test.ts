@@ -1,8 +1,13 @@
 // The hot reads check their credential in their own D1 batch (checked-read.ts): one D1 round
 // trip per request, and still no answer without a credential verified in that same request.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { desc } from 'drizzle-orm';
+import { desc, sql } from 'drizzle-orm';
+import { Hono } from 'hono';
 import * as v from 'valibot';
+import type { AppEnv } from '../env.ts';
+import { ApiError, errorResponse } from '../lib/http.ts';
+import { authenticate } from './middleware.ts';
+import { readChecked } from './checked-read.ts';
 import { app } from '../app.ts';
 import { api, createRelay, testEnv, ADMIN_TOKEN } from '../test/helpers.ts';
 import { openDb, schema } from '../db/index.ts';
@@ -202,5 +207,61 @@ describe('hot reads: one D1 round trip each', () => {
     const { d1, calls } = countingD1(testEnv.DB);
     expect((await app.fetch(new Request('http://patchman.test/api/hosts/h1', { headers: bearer(ADMIN_TOKEN) }), { ...testEnv, DB: d1 }, ctx)).status).toBe(200);
     expect(calls.length).toBe(2);
+  });
+});
+
+/** Allowlisted paths served by handlers that misbehave: the middleware must still hold every
+ * answer back until the caller's credential has been verified in this request. */
+const tiny = new Hono<AppEnv>()
+  .use('/api/*', authenticate)
+  // answers without ever calling readChecked
+  .get('/api/summary', (c) => c.json({ leaked: true }))
+  // an early error before readChecked
+  .get('/api/jobs', () => {
+    throw new ApiError(400, 'invalid', 'limit: too small', 'limit');
+  })
+  // a route that does call readChecked, telling who it was told the caller is
+  .get('/api/hosts', async (c) => {
+    const [[counted]] = await readChecked(c, [openDb(c.env.DB).select({ n: sql<number>`count(*)` }).from(schema.hosts)]);
+    return c.json({ identity: c.get('identity'), hosts: counted.n });
+  })
+  .onError((err, c) => errorResponse(c, err));
+
+const tinyGet = (path: string, headers: Record<string, string> = {}) => tiny.fetch(new Request(`http://patchman.test${path}`, { headers }), testEnv, ctx);
+
+describe('the middleware behind the hot reads', () => {
+  beforeEach(seed);
+
+  it('an allowlisted handler that skips readChecked cannot answer without a verified credential', async () => {
+    await api('/api/users', { method: 'POST', json: { username: 'keeper', role: 'admin', password: PASSWORD } });
+    const alice = await userWithSession('alice', 'admin');
+    const token = await tokenMadeBy(alice.cookie, 'viewer');
+    for (const headers of [{}, bearer('pmt_never-issued'), { Cookie: '__Host-patchman_session=pms_nope' }]) {
+      const res = await tinyGet('/api/summary', headers);
+      expect(res.status).toBe(401);
+      expect(await res.text()).not.toContain('leaked');
+      expect((await tinyGet('/api/jobs', headers)).status).toBe(401);
+    }
+    expect(await json(tinyGet('/api/summary', bearer(token)))).toEqual({ leaked: true });
+    expect(await json(tinyGet('/api/summary', { Cookie: alice.cookie }))).toEqual({ leaked: true });
+    expect((await tinyGet('/api/jobs', bearer(token))).status).toBe(400);
+    // revoked: refused at once, even by the handler that never asked
+    const id = (await json(api('/api/tokens'))).find((t: any) => t.name === 't-viewer').id;
+    expect((await api(`/api/tokens/${id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await tinyGet('/api/summary', bearer(token))).status).toBe(401);
+    expect((await tinyGet('/api/hosts', bearer(token))).status).toBe(401);
+  });
+
+  it('readChecked tells the route who is calling, a token capped by its owner\'s current role', async () => {
+    await api('/api/users', { method: 'POST', json: { username: 'keeper', role: 'admin', password: PASSWORD } });
+    const alice = await userWithSession('alice', 'admin');
+    const token = await tokenMadeBy(alice.cookie, 'admin');
+    expect(await json(tinyGet('/api/hosts', bearer(token)))).toMatchObject({ identity: { kind: 'token', name: 'token:t-admin', role: 'admin' }, hosts: 2 });
+    expect((await api(`/api/users/${alice.id}`, { method: 'PATCH', json: { role: 'viewer' } })).status).toBe(200);
+    expect(await json(tinyGet('/api/hosts', bearer(token)))).toMatchObject({ identity: { kind: 'token', role: 'viewer' } });
+    // the same session, demoted: its reads carry its role now
+    expect(await json(tinyGet('/api/hosts', { Cookie: alice.cookie }))).toMatchObject({ identity: { kind: 'user', name: 'alice', role: 'viewer' } });
+    // and the hot reads still answer a demoted caller
+    expect(await statuses(bearer(token))).toEqual(all(200));
   });
 });
