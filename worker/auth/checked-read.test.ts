@@ -7,6 +7,7 @@ import * as v from 'valibot';
 import type { AppEnv } from '../env.ts';
 import { ApiError, errorResponse } from '../lib/http.ts';
 import { authenticate } from './middleware.ts';
+import { jwksCache } from './access.ts';
 import { readChecked } from './checked-read.ts';
 import { app } from '../app.ts';
 import { api, createRelay, testEnv, ADMIN_TOKEN } from '../test/helpers.ts';
@@ -236,7 +237,7 @@ describe('the middleware behind the hot reads', () => {
     await api('/api/users', { method: 'POST', json: { username: 'keeper', role: 'admin', password: PASSWORD } });
     const alice = await userWithSession('alice', 'admin');
     const token = await tokenMadeBy(alice.cookie, 'viewer');
-    for (const headers of [{}, bearer('pmt_never-issued'), { Cookie: '__Host-patchman_session=pms_nope' }]) {
+    for (const headers of [{}, bearer('pmt_never-issued'), { Cookie: '__Host-patchman_session=pms_nope' }] as Record<string, string>[]) {
       const res = await tinyGet('/api/summary', headers);
       expect(res.status).toBe(401);
       expect(await res.text()).not.toContain('leaked');
@@ -263,5 +264,38 @@ describe('the middleware behind the hot reads', () => {
     expect(await json(tinyGet('/api/hosts', { Cookie: alice.cookie }))).toMatchObject({ identity: { kind: 'user', name: 'alice', role: 'viewer' } });
     // and the hot reads still answer a demoted caller
     expect(await statuses(bearer(token))).toEqual(all(200));
+  });
+});
+
+describe('hot reads in Cloudflare Access mode', () => {
+  beforeEach(seed);
+
+  it('the batch shows Access mode is on: the assertion counts (verified, then its user looked up), a session cookie does not', async () => {
+    const team = 'hot.cloudflareaccess.com';
+    const aud = 'c'.repeat(64);
+    const pair = (await crypto.subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const pub = (await crypto.subtle.exportKey('jwk', pair.publicKey)) as JsonWebKey;
+    jwksCache.set(team, { keys: [{ kid: 'k1', kty: 'RSA', n: pub.n!, e: pub.e! }], at: Date.now() });
+    const b64 = (x: string | Uint8Array) => btoa(typeof x === 'string' ? x : String.fromCharCode(...x)).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+    const sign = async (claims: Record<string, unknown>) => {
+      const head = b64(JSON.stringify({ alg: 'RS256', kid: 'k1', typ: 'JWT' }));
+      const body = b64(JSON.stringify(claims));
+      const sig = new Uint8Array(await crypto.subtle.sign('RSASSA-PKCS1-v1_5', pair.privateKey, new TextEncoder().encode(`${head}.${body}`)));
+      return `${head}.${body}.${b64(sig)}`;
+    };
+    const now = Math.floor(Date.now() / 1000);
+    const good = { aud: [aud], iss: `https://${team}`, exp: now + 600, email: 'ops@example.com' };
+    const vera = await userWithSession('vera', 'viewer');
+    expect((await api('/api/users', { method: 'POST', json: { username: 'ops@example.com', role: 'viewer' } })).status).toBe(201);
+    expect((await api('/api/settings', { method: 'PUT', json: { accessEnabled: true, accessTeamDomain: team, accessAudience: aud } })).status).toBe(200);
+
+    expect(await statuses({ 'Cf-Access-Jwt-Assertion': await sign(good) })).toEqual(all(200));
+    expect(await json(api('/api/summary', { anonymous: true, headers: { 'Cf-Access-Jwt-Assertion': await sign(good) } }))).toMatchObject({ hosts: 2 });
+    expect(await statuses({ 'Cf-Access-Jwt-Assertion': await sign({ ...good, exp: now - 5 }) })).toEqual(all(401));
+    expect(await statuses({ 'Cf-Access-Jwt-Assertion': await sign({ ...good, email: 'eve@example.com' }) })).toEqual(all(403));
+    expect(await statuses({ Cookie: vera.cookie })).toEqual(all(401));
+    expect(await statuses({})).toEqual(all(401));
+    // scripts keep their tokens
+    expect(await statuses(bearer(ADMIN_TOKEN))).toEqual(all(200));
   });
 });
