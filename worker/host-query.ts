@@ -80,15 +80,16 @@ export function hostListItem(row: HostRow): HostListItem {
   return Object.fromEntries(LIST_FIELDS.map((k) => [k, h[k]])) as HostListItem;
 }
 
-/** Every matching host in order (the answer without paging). */
-export async function listHosts(db: Db, q: HostListQuery): Promise<HostRow[]> {
+/** Every matching host in order (the answer without paging), as a query for a D1 batch. */
+export function hostListQuery(db: Db, q: HostListQuery) {
   return db.select().from(hosts).where(matchCondition(q)).orderBy(...orderBy(q.sort, q.dir));
 }
 
-/** One page of light rows and how many match in all, in one round trip. */
-export async function pageHosts(db: Db, q: HostListQuery & { limit: number }): Promise<{ hosts: HostListItem[]; total: number }> {
+/** One page of rows and how many match in all: two queries for one D1 batch (hostPage reads
+ * their results). */
+export function hostPageQueries(db: Db, q: HostListQuery & { limit: number }) {
   const where = matchCondition(q);
-  const [[{ total }], rows] = await db.batch([
+  return [
     db.select({ total: sql<number>`count(*)` }).from(hosts).where(where),
     db
       .select()
@@ -97,7 +98,11 @@ export async function pageHosts(db: Db, q: HostListQuery & { limit: number }): P
       .orderBy(...orderBy(q.sort, q.dir))
       .limit(q.limit)
       .offset(q.offset ?? 0),
-  ]);
+  ] as const;
+}
+
+/** The page hostPageQueries read: light rows and the total. */
+export function hostPage([[{ total }], rows]: [{ total: number }[], HostRow[]]): { hosts: HostListItem[]; total: number } {
   return { hosts: rows.map(hostListItem), total };
 }
 
@@ -117,46 +122,48 @@ const counts = {
 /** What a group without a key is called. */
 const NO_KEY_LABEL: Record<HostGroupKey, string> = { tag: 'No tag', os: 'Not scanned yet', packageManager: 'Not scanned yet', relay: 'No relay' };
 
-/** The matching hosts counted per tag, OS, package manager or relay: a host with two tags is
- * in two groups. Groups are in label order, the one without a key last. */
-export async function hostGroups(db: Db, by: HostGroupKey, m: HostMatchQuery): Promise<HostGroup[]> {
+type GroupRow = { key: string | null; label: string | null; hosts: number; needUpdates: number; security: number; needReboot: number };
+
+/** The matching hosts counted per tag, OS, package manager or relay, as one query for a D1
+ * batch (hostGroupsFrom orders and labels its rows): a host with two tags is in two groups.
+ * Every column has its own name (`as`): inside a D1 batch drizzle reads rows by column name. */
+export function hostGroupsQuery(db: Db, by: HostGroupKey, m: HostMatchQuery) {
   const where = matchCondition(m);
-  let rows: { key: string | null; label: string | null; hosts: number; needUpdates: number; security: number; needReboot: number }[];
   switch (by) {
     case 'tag': {
       // one row per (host, tag): json_each spreads the tags out; then the untagged hosts
       const w = where ?? sql`1`;
       const cols = sql`${counts.hosts} as hosts, ${counts.needUpdates} as needUpdates, ${counts.security} as security, ${counts.needReboot} as needReboot`;
-      rows = await db.all(
+      return db.all<GroupRow>(
         sql`select tag.value as key, tag.value as label, ${cols} from ${hosts}, json_each(${hosts.tags}) as tag where ${w} group by tag.value
           union all
           select null as key, null as label, ${cols} from ${hosts} where ${w} and json_array_length(${hosts.tags}) = 0 having count(*) > 0`,
       );
-      break;
     }
     case 'os':
-      rows = await db
-        .select({ key: hosts.osId, label: sql<string | null>`max(coalesce(nullif(${hosts.osName}, ''), ${hosts.osId}))`, ...counts })
+      return db
+        .select({ key: hosts.osId, label: sql<string | null>`max(coalesce(nullif(${hosts.osName}, ''), ${hosts.osId}))`.as('label'), ...counts })
         .from(hosts)
         .where(where)
         .groupBy(hosts.osId);
-      break;
     case 'packageManager':
-      rows = await db
-        .select({ key: hosts.packageManager, label: hosts.packageManager, ...counts })
+      return db
+        .select({ key: hosts.packageManager, label: sql<string | null>`${hosts.packageManager}`.as('label'), ...counts })
         .from(hosts)
         .where(where)
         .groupBy(hosts.packageManager);
-      break;
     case 'relay':
-      rows = await db
-        .select({ key: hosts.relayId, label: sql<string | null>`max(${relays.name})`, ...counts })
+      return db
+        .select({ key: hosts.relayId, label: sql<string | null>`max(${relays.name})`.as('label'), ...counts })
         .from(hosts)
         .leftJoin(relays, eq(relays.id, hosts.relayId))
         .where(where)
         .groupBy(hosts.relayId);
-      break;
   }
+}
+
+/** The groups hostGroupsQuery counted: in label order, the one without a key last. */
+export function hostGroupsFrom(by: HostGroupKey, rows: GroupRow[]): HostGroup[] {
   const groups = rows.map((r) => ({ ...r, label: r.key === null ? NO_KEY_LABEL[by] : (r.label ?? r.key) }));
   return groups.sort((a, b) => Number(a.key === null) - Number(b.key === null) || a.label.localeCompare(b.label, undefined, { numeric: true, sensitivity: 'base' }));
 }

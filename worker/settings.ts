@@ -5,7 +5,14 @@ import { schema, type Db } from './db/index.ts';
 /** Stored settings over the defaults; a stored value that no longer validates (a range
  * narrowed since) falls back to its own default, leaving the others as they are. */
 export async function readSettings(db: Db): Promise<SettingsT> {
-  const rows = await db.select().from(schema.settings);
+  return settingsFrom(await settingsQuery(db));
+}
+
+/** The stored settings rows, as a query that can join a D1 batch (worker/auth/credential.ts). */
+export const settingsQuery = (db: Db) => db.select().from(schema.settings);
+
+/** The settings those rows make, by the rule of readSettings. */
+export function settingsFrom(rows: (typeof schema.settings.$inferSelect)[]): SettingsT {
   const merged: Record<string, unknown> = { ...DEFAULT_SETTINGS };
   for (const r of rows) {
     const field = Settings.entries[r.key as keyof SettingsT];

@@ -36,22 +36,44 @@ export async function createSession(c: Context, db: Db, userId: string): Promise
   setCookie(c, SESSION_COOKIE, token, { path: '/', httpOnly: true, secure: true, sameSite: 'Strict', maxAge: SESSION_MAX_MS / 1000 });
 }
 
-/** The session's user, if the cookie names a live session. Expired sessions are deleted. */
-export async function sessionUser(c: Context, db: Db) {
+/** The session token the request's cookie carries, if it looks like one. */
+export function sessionToken(c: Context): string | null {
   const token = getCookie(c, SESSION_COOKIE);
-  if (!token || !token.startsWith('pms_')) return null;
-  const hash = await sha256Hex(token);
-  const row = await db.select().from(sessions).innerJoin(users, eq(sessions.userId, users.id)).where(eq(sessions.tokenHash, hash)).get();
+  return token?.startsWith('pms_') ? token : null;
+}
+
+/** The session with this token hash and its user, as one query that can join a D1 batch.
+ * Only columns with distinct names: inside a batch drizzle reads rows by column name. */
+export function sessionQuery(db: Db, tokenHash: string) {
+  return db
+    .select({
+      sessionId: sessions.id,
+      lastSeenAt: sessions.lastSeenAt,
+      expiresAt: sessions.expiresAt,
+      userId: sessions.userId,
+      username: users.username,
+      role: users.role,
+      disabledAt: users.disabledAt,
+    })
+    .from(sessions)
+    .innerJoin(users, eq(sessions.userId, users.id))
+    .where(eq(sessions.tokenHash, tokenHash));
+}
+
+/** The live session sessionQuery found, or null. A session past its idle or absolute expiry,
+ * or whose user is disabled, is deleted; lastSeenAt is written at most every minute. */
+export async function sessionFrom(db: Db, rows: Awaited<ReturnType<typeof sessionQuery>>) {
+  const row = rows[0];
   if (!row) return null;
   const now = Date.now();
-  if (row.sessions.expiresAt <= now || row.sessions.lastSeenAt + SESSION_IDLE_MS <= now || row.users.disabledAt) {
-    await db.delete(sessions).where(eq(sessions.id, row.sessions.id));
+  if (row.expiresAt <= now || row.lastSeenAt + SESSION_IDLE_MS <= now || row.disabledAt) {
+    await db.delete(sessions).where(eq(sessions.id, row.sessionId));
     return null;
   }
-  if (now - row.sessions.lastSeenAt > TOUCH_EVERY_MS) {
-    await db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.id, row.sessions.id));
+  if (now - row.lastSeenAt > TOUCH_EVERY_MS) {
+    await db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.id, row.sessionId));
   }
-  return { user: row.users, sessionId: row.sessions.id };
+  return row;
 }
 
 export async function endSession(c: Context, db: Db, sessionId: string | undefined): Promise<void> {

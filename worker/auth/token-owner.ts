@@ -42,20 +42,33 @@ function roleWithOwner(row: TokenRow, owner: Owner | null | undefined): Role | n
 
 const owner = alias(users, 'owner');
 
-/** The token with this hash and what it may do now, in ONE query (the token joined with its
- * owner by the same rule as effectiveTokenRole): it runs on every API call a script makes. */
-export async function tokenByHash(db: Db, tokenHash: string): Promise<{ row: TokenRow; role: Role | null } | null> {
-  const found = await db
-    .select({ row: apiTokens, owner: { role: owner.role, disabledAt: owner.disabledAt } })
+/** The token with this hash joined with its owner by the same rule as effectiveTokenRole, as
+ * one query that can join a D1 batch: it runs on every API call a script makes. The owner's
+ * columns are named apart (owner_role, owner_disabled_at): inside a D1 batch drizzle reads
+ * rows by column name, and two columns called `role` would overwrite each other. */
+export function tokenQuery(db: Db, tokenHash: string) {
+  return db
+    .select({
+      row: apiTokens,
+      ownerRole: sql<Role | null>`${owner.role}`.as('owner_role'),
+      ownerDisabledAt: sql<number | null>`${owner.disabledAt}`.as('owner_disabled_at'),
+    })
     .from(apiTokens)
     .leftJoin(
       owner,
       sql`case when ${apiTokens.createdByUserId} is not null then ${owner.id} = ${apiTokens.createdByUserId}
         else ${apiTokens.createdBy} not like 'token:%' and ${owner.username} = ${apiTokens.createdBy} end`,
     )
-    .where(eq(apiTokens.tokenHash, tokenHash))
-    .get();
-  return found ? { row: found.row, role: roleWithOwner(found.row, found.owner) } : null;
+    .where(eq(apiTokens.tokenHash, tokenHash));
+}
+
+/** What tokenQuery found: the token and what it may do now (null: nothing), or null. */
+export function tokenFrom(rows: Awaited<ReturnType<typeof tokenQuery>>): { row: TokenRow; role: Role | null } | null {
+  const found = rows[0];
+  if (!found) return null;
+  // an owner's role is never null, so a null one means no owner row was found
+  const owner = found.ownerRole === null ? undefined : { role: found.ownerRole, disabledAt: found.ownerDisabledAt };
+  return { row: found.row, role: roleWithOwner(found.row, owner) };
 }
 
 /** Revoke every live token a user owns (the user is being deleted or disabled). */

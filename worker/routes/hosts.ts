@@ -11,7 +11,8 @@ import { newId } from '../lib/crypto.ts';
 import { hostJson } from '../lib/serialize.ts';
 import { isRelayBox, startScans } from '../hosts.ts';
 import { HostGroupsQuery, HostListQuery, HostMatchQuery } from '../../protocol/host-query.ts';
-import { hostGroups, listHosts, matchingIds, pageHosts } from '../host-query.ts';
+import { hostGroupsFrom, hostGroupsQuery, hostListQuery, hostPage, hostPageQueries, matchingIds } from '../host-query.ts';
+import { readChecked } from '../auth/checked-read.ts';
 import { askRelay } from '../relay-hub.ts';
 import { publish } from '../live-feed.ts';
 import { namesInWords } from '../auth/audit.ts';
@@ -94,12 +95,13 @@ export const hostRoutes = new Hono<AppEnv>()
     const q = readQuery(c, HostListQuery);
     const db = openDb(c.env.DB);
     // without `limit` the whole list, as scripts have always had it
-    if (q.limit === undefined) return c.json((await listHosts(db, q)).map(hostJson));
-    return c.json(await pageHosts(db, { ...q, limit: q.limit }));
+    if (q.limit === undefined) return c.json((await readChecked(c, [hostListQuery(db, q)]))[0].map(hostJson));
+    return c.json(hostPage(await readChecked(c, [...hostPageQueries(db, { ...q, limit: q.limit })])));
   })
   .get('/groups', async (c) => {
     const { by, ...match } = readQuery(c, HostGroupsQuery);
-    return c.json({ by, groups: await hostGroups(openDb(c.env.DB), by, match) });
+    const [rows] = await readChecked(c, [hostGroupsQuery(openDb(c.env.DB), by, match)]);
+    return c.json({ by, groups: hostGroupsFrom(by, rows) });
   })
   .get('/ids', async (c) => {
     const ids = await matchingIds(openDb(c.env.DB), readQuery(c, HostMatchQuery));
@@ -180,8 +182,8 @@ export const hostRoutes = new Hono<AppEnv>()
   .get('/:id/updates', async (c) => {
     const db = openDb(c.env.DB);
     const id = c.req.param('id');
-    // the host and its updates in one round trip
-    const [host, rows] = await db.batch([
+    // the host and its updates in one round trip, with the credential check
+    const [host, rows] = await readChecked(c, [
       db.select({ id: hosts.id }).from(hosts).where(eq(hosts.id, id)),
       db.select().from(hostUpdates).where(eq(hostUpdates.hostId, id)).orderBy(desc(hostUpdates.security), asc(hostUpdates.name)),
     ]);

@@ -6,6 +6,7 @@ import { openDb, schema } from '../db/index.ts';
 import { notFound, readQuery } from '../lib/http.ts';
 import { jobJson } from '../lib/serialize.ts';
 import { readLog } from '../jobs.ts';
+import { readChecked } from '../auth/checked-read.ts';
 
 const { jobs } = schema;
 
@@ -14,20 +15,22 @@ const { jobs } = schema;
 export const jobRoutes = new Hono<AppEnv>()
   .get('/', async (c) => {
     const { hostId, kind, status, since, before, limit } = readQuery(c, JobQuery);
-    const rows = await openDb(c.env.DB)
-      .select()
-      .from(jobs)
-      .where(
-        and(
-          hostId ? eq(jobs.hostId, hostId) : undefined,
-          kind ? eq(jobs.kind, kind) : undefined,
-          status ? eq(jobs.status, status) : undefined,
-          since !== undefined ? gte(jobs.createdAt, since) : undefined,
-          before !== undefined ? lt(jobs.createdAt, before) : undefined,
-        ),
-      )
-      .orderBy(desc(jobs.createdAt))
-      .limit(limit);
+    const [rows] = await readChecked(c, [
+      openDb(c.env.DB)
+        .select()
+        .from(jobs)
+        .where(
+          and(
+            hostId ? eq(jobs.hostId, hostId) : undefined,
+            kind ? eq(jobs.kind, kind) : undefined,
+            status ? eq(jobs.status, status) : undefined,
+            since !== undefined ? gte(jobs.createdAt, since) : undefined,
+            before !== undefined ? lt(jobs.createdAt, before) : undefined,
+          ),
+        )
+        .orderBy(desc(jobs.createdAt))
+        .limit(limit),
+    ]);
     return c.json(rows.map(jobJson));
   })
   .get('/:id', async (c) => {

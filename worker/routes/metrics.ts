@@ -6,7 +6,7 @@ import { asc } from 'drizzle-orm';
 import type { AppEnv } from '../env.ts';
 import { openDb, schema } from '../db/index.ts';
 import { ApiError } from '../lib/http.ts';
-import { identify } from '../auth/middleware.ts';
+import { identify } from '../auth/credential.ts';
 import { DAY_MS, hostExposure, timeToPatch } from '../trends.ts';
 
 const { hosts } = schema;
