@@ -165,8 +165,9 @@ describe('hot reads: the credential is checked in the same request', () => {
 });
 
 /** The D1 binding, counting each round trip (a batch, or one statement's run/all/raw/first). */
-function countingD1(d1: D1Database): { d1: D1Database; calls: string[] } {
+function countingD1(d1: D1Database): { d1: D1Database; calls: string[]; batchSizes: number[] } {
   const calls: string[] = [];
+  const batchSizes: number[] = [];
   const watch = (stmt: D1PreparedStatement): D1PreparedStatement => {
     for (const m of ['run', 'all', 'raw', 'first'] as const) {
       const real = (stmt[m] as (...a: unknown[]) => unknown).bind(stmt);
@@ -177,14 +178,14 @@ function countingD1(d1: D1Database): { d1: D1Database; calls: string[] } {
   };
   const counted = {
     prepare: (query: string) => watch(d1.prepare(query)),
-    batch: (stmts: D1PreparedStatement[]) => (calls.push('batch'), d1.batch(stmts)),
+    batch: (stmts: D1PreparedStatement[]) => (calls.push('batch'), batchSizes.push(stmts.length), d1.batch(stmts)),
     exec: (query: string) => (calls.push('exec'), d1.exec(query)),
     dump: () => d1.dump(),
     withSession: () => {
       throw new Error('not counted');
     },
   };
-  return { d1: counted as unknown as D1Database, calls };
+  return { d1: counted as unknown as D1Database, calls, batchSizes };
 }
 
 const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
@@ -208,6 +209,17 @@ describe('hot reads: one D1 round trip each', () => {
     const { d1, calls } = countingD1(testEnv.DB);
     expect((await app.fetch(new Request('http://patchman.test/api/hosts/h1', { headers: bearer(ADMIN_TOKEN) }), { ...testEnv, DB: d1 }, ctx)).status).toBe(200);
     expect(calls.length).toBe(2);
+  });
+
+  it('no token and no session: refused after the settings alone, the route’s reads are not run', async () => {
+    for (const path of ['/api/hosts', '/api/jobs?limit=100']) {
+      const { d1, calls, batchSizes } = countingD1(testEnv.DB);
+      const res = await app.fetch(new Request(`http://patchman.test${path}`), { ...testEnv, DB: d1 }, ctx);
+      expect(res.status, path).toBe(401);
+      // (the middleware's after-check asks for the settings once more on this refused path)
+      expect(calls.every((c) => c === 'batch'), path).toBe(true);
+      expect(batchSizes.length > 0 && batchSizes.every((n) => n === 1), `${path}: ${batchSizes}`).toBe(true);
+    }
   });
 });
 

@@ -33,6 +33,15 @@ export async function readChecked<T extends [Statement, ...Statement[]]>(c: Cont
   const db = openDb(c.env.DB);
   if (c.get('identity')) return db.batch(statements) as Promise<BatchResponse<T>>;
   const check = await credentialCheck(c, db);
+  if (check.anonymous) {
+    // no token, no session: the caller is most likely refused; the route's reads are not
+    // spent on that (only an Access assertion can pass here, then the reads follow)
+    const identity = await check.judge(await db.batch(check.statements));
+    const refused = roleRefusal(identity, c.req.method, c.req.path);
+    if (refused) throw refused;
+    c.set('identity', identity);
+    return db.batch(statements) as Promise<BatchResponse<T>>;
+  }
   const n = check.statements.length;
   const results: unknown[] = await db.batch([...check.statements, ...statements]);
   const identity = await check.judge(results.slice(0, n));

@@ -29,6 +29,8 @@ const TOKEN_TOUCH_EVERY_MS = 60_000;
 /** The statements that read a request's credential, and the rules for their results (in the
  * same order). `judge` throws the 401/403 ApiError a bad credential gets. */
 export interface CredentialCheck {
+  /** No token and no session cookie: only an Access assertion could still identify the caller. */
+  anonymous: boolean;
   statements: [Statement, ...Statement[]];
   judge(results: unknown[]): Promise<Identity>;
 }
@@ -43,6 +45,7 @@ export async function credentialCheck(c: Ctx, db: Db): Promise<CredentialCheck> 
     const token = auth.slice('Bearer '.length).trim();
     if (!token.startsWith('pmt_')) throw badToken();
     return {
+      anonymous: false,
       statements: [tokenQuery(db, await sha256Hex(token))],
       judge: async ([rows]) => {
         const found = tokenFrom(rows as Awaited<ReturnType<typeof tokenQuery>>);
@@ -59,6 +62,7 @@ export async function credentialCheck(c: Ctx, db: Db): Promise<CredentialCheck> 
   const cookie = sessionToken(c);
   const session = cookie ? sessionQuery(db, await sha256Hex(cookie)) : null;
   return {
+    anonymous: !session,
     statements: session ? [settingsQuery(db), session] : [settingsQuery(db)],
     judge: async ([settingRows, sessionRows]) => {
       const settings = settingsFrom(settingRows as Awaited<ReturnType<typeof settingsQuery>>);
