@@ -3,7 +3,8 @@
 // against the relay alone (driven by a fake Worker, bench/fake-worker.ts) on the SAME
 // simulated fleet with the SAME scan options (refresh on, as the Worker asks; the same
 // concurrency, 32). Rounds are interleaved ABBA (app first in odd rounds, relay alone first
-// in even ones) and the machine's idle CPU is measured for 1 s before each round.
+// in even ones); each round starts once the app has no active job and the machine is ≥ 80 % idle
+// (waited for up to 30 s; the idle share is recorded).
 //
 //   node bench/scan-all.ts [--hosts 1000] [--rounds 4] [--out bench/results-scan-all.json] [--skip-build]
 //
@@ -124,10 +125,22 @@ async function liveFinishes(app: RunningApp) {
   return { finishedAt, close: () => ws.close() };
 }
 
-async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFinishes>>, round: number): Promise<Round> {
+/** Each round starts on a settled machine: no job of the app active (the docker scans that
+ * follow a round's host scans included) and at least SETTLED_IDLE of the CPU idle (measured
+ * for 1 s; given up after SETTLE_MAX_MS, the figure is recorded either way). Without this, a
+ * relay-alone round right after an app round ran beside the app's tail. */
+const SETTLED_IDLE = 0.8;
+const SETTLE_MAX_MS = 30_000;
+async function settle(app: RunningApp): Promise<number> {
   await waitNoActive(app);
+  let idle = await idleShare();
+  for (const end = Date.now() + SETTLE_MAX_MS; idle < SETTLED_IDLE && Date.now() < end; ) idle = await idleShare();
+  return idle;
+}
+
+async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFinishes>>, round: number): Promise<Round> {
+  const idleBefore = await settle(app);
   const loadBefore = loadAverage();
-  const idleBefore = await idleShare();
   const pids = treePids(app.pid);
   const relayPids = pids.filter((p) => cmdline(p).includes('patchman-relay.cjs'));
   const workerdPids = pids.filter((p) => /workerd/.test(cmdline(p)));
@@ -160,9 +173,9 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
   return r;
 }
 
-async function relayAloneRound(worker: FakeWorker, relayPid: number, targets: { address: string; port: number }[], round: number): Promise<Round> {
+async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: number, targets: { address: string; port: number }[], round: number): Promise<Round> {
+  const idleBefore = await settle(app);
   const loadBefore = loadAverage();
-  const idleBefore = await idleShare();
   const cpu0 = cpuSeconds(relayPid);
   const t0 = performance.now();
   const outcomes: Outcome[] = await Promise.all(
@@ -222,7 +235,7 @@ async function main(): Promise<void> {
     log('dashboard open in chromium');
     const live = await liveFinishes(app);
     for (let round = 1; round <= rounds; round++) {
-      const steps = [() => appRound(app, live, round), () => relayAloneRound(worker, relay!.pid!, fleet!.hosts, round)];
+      const steps = [() => appRound(app, live, round), () => relayAloneRound(app, worker, relay!.pid!, fleet!.hosts, round)];
       if (round % 2 === 0) steps.reverse();
       for (const step of steps) results.push(await step());
     }

@@ -20,12 +20,18 @@ const url = `http://127.0.0.1:${port}`;
 const wranglerBin = join(root, 'node_modules', '.bin', 'wrangler');
 const children: ChildProcess[] = [];
 // Local means local: no telemetry, and no fetch of the Request.cf placeholder from
-// workers.cloudflare.com (miniflare's CLOUDFLARE_CF_FETCH_ENABLED switch).
+// workers.cloudflare.com (miniflare's CLOUDFLARE_CF_FETCH_ENABLED switch). And this is the
+// app running, not a debugging session: wrangler dev's local explorer (which wraps every
+// Durable Object class) and its trace collector (a streaming tail of every request and
+// event) are off; they cost the one workerd thread work on every request (X_LOCAL_EXPLORER,
+// X_LOCAL_OBSERVABILITY in wrangler's cli.js; issue 11).
 const quietEnv = {
   ...process.env,
   WRANGLER_SEND_METRICS: 'false',
   WRANGLER_HIDE_BANNER: 'true',
   CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+  X_LOCAL_EXPLORER: process.env.X_LOCAL_EXPLORER ?? 'false',
+  X_LOCAL_OBSERVABILITY: process.env.X_LOCAL_OBSERVABILITY ?? 'false',
 };
 
 function say(line: string) {
