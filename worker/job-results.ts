@@ -7,7 +7,7 @@ import type { BatchItem } from 'drizzle-orm/batch';
 import type { OperationResult, PackageUpdate, RelayError as RelayErrorSchema, Stack } from '../protocol/relay.ts';
 import { schema, type Db, type JobRow, type StackRow } from './db/index.ts';
 import { newId } from './lib/crypto.ts';
-import { recordScanDay } from './trends.ts';
+import { scanDayOf, type ScanDay } from './trends.ts';
 import { appendChunkStatement } from './job-log.ts';
 import { recordSightings } from './sightings.ts';
 
@@ -32,6 +32,9 @@ export interface Outcome {
   /** The host's pending updates, replacing its list (kept as data so that the statements for
    * many scans can be pooled: jobs.ts builds them). */
   updates?: PackageUpdate[];
+  /** The scan's figures for its host's day (pooled like `updates`: relay-apply.ts writes the
+   * days of a whole batch in two statements). */
+  day?: ScanDay;
   status: 'succeeded' | 'failed' | 'lost';
   finish: FinishFields;
   /** The relay's validated result (absent for an error answer), for the after-job hooks. */
@@ -141,13 +144,13 @@ export function scanOutcome(db: Db, job: JobRow, scan: Scan): Outcome {
   const { probe } = scan;
   const security = scan.updates.filter((u) => u.security).length;
   const problem = hostProblem(scan);
-  // no Docker (any more): no stacks either; the day's figures for the trends
+  // no Docker (any more): no stacks either
   const writes: BatchItem<'sqlite'>[] = [
     ...(probe.docker ? [] : [db.delete(stacks).where(eq(stacks.hostId, job.hostId))]),
-    ...(recordScanDay(db, job.hostId, scan, problem, now) as BatchItem<'sqlite'>[]),
   ];
   return {
     updates: scan.updates,
+    day: scanDayOf(job.hostId, scan, problem, now),
     host: {
       // a host added without a name is called by its address until its first scan finds its host name
       ...(HOSTNAME.test(probe.hostname)

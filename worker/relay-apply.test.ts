@@ -10,6 +10,7 @@ import { openDb, schema } from './db/index.ts';
 import { readLog } from './job-log.ts';
 import { acceptsRelayMessage, applyRelayMessages } from './relay-apply.ts';
 import { newId } from './lib/crypto.ts';
+import type { PackageUpdate } from '../protocol/relay.ts';
 
 const json = async (res: Response | Promise<Response>) => (await (await res).json()) as any;
 
@@ -131,7 +132,7 @@ describe('applyRelayMessages', () => {
 });
 
 describe('package lists: written when they change, in few statements', () => {
-  async function scanOnce(db: ReturnType<typeof openDb>, relayId: string, hostId: string, updates: ReturnType<typeof updatesFor>) {
+  async function scanOnce(db: ReturnType<typeof openDb>, relayId: string, hostId: string, updates: PackageUpdate[]) {
     const id = newId();
     await db.insert(schema.jobs).values({ id, kind: 'scan', hostId, relayId, status: 'dispatched', createdAt: Date.now(), dispatchedAt: Date.now(), deadlineAt: Date.now() + 60_000 });
     const out = await applyRelayMessages(db, relayId, [{ type: 'response', id, ok: true, result: scanWith({ updates }) }]);
@@ -195,5 +196,50 @@ describe('package lists: written when they change, in few statements', () => {
     expect(rows).toHaveLength(1_000);
     const byName = new Map(rows.map((r) => [r.name, r]));
     for (const u of list) expect(byName.get(u.name), u.name).toEqual({ hostId: host.id, ...u });
+  });
+});
+
+describe("scans' days: a batch's pooled into two statements", () => {
+  it("keeps each host's last figures of the day, counts its scans, and moves the fleet's day by the differences", async () => {
+    const { id: relayId } = await createRelay('days');
+    const db = openDb(testEnv.DB);
+    const hosts = [];
+    for (let i = 0; i < 3; i++) hosts.push(await addHost(relayId, { name: `day${i}`, address: `192.0.2.${220 + i}` }));
+    const job = async (hostId: string) => {
+      const id = newId();
+      await db.insert(schema.jobs).values({ id, kind: 'scan', hostId, relayId, status: 'dispatched', createdAt: Date.now(), dispatchedAt: Date.now(), deadlineAt: Date.now() + 60_000 });
+      return id;
+    };
+    const respond = (id: string, pending: number, security: number, reboot = false) =>
+      ({ type: 'response', id, ok: true, result: scanWith({ updates: updatesFor(pending, pending).map((u, k) => ({ ...u, security: k < security })), reboot: { required: reboot, reason: reboot ? 'kernel' : null } }) }) as const;
+    const today = Math.floor(Date.now() / 86_400_000);
+    const fleetOf = async () => (await testEnv.DB.prepare('SELECT hosts, pending, security, need_reboot AS needReboot, errors FROM fleet_days WHERE day = ?').bind(today).first()) ?? { hosts: 0, pending: 0, security: 0, needReboot: 0, errors: 0 };
+    const sumOfHosts = async () =>
+      testEnv.DB.prepare('SELECT count(*) AS hosts, sum(pending) AS pending, sum(security) AS security, sum(need_reboot) AS needReboot, sum(error) AS errors FROM host_days WHERE day = ?').bind(today).first();
+    const before = await fleetOf();
+
+    // one batch: host 0 twice (its second scan wins), hosts 1 and 2 once
+    const first = await applyRelayMessages(db, relayId, [
+      respond(await job(hosts[0].id), 4, 1),
+      respond(await job(hosts[1].id), 2, 2, true),
+      respond(await job(hosts[0].id), 3, 0),
+      respond(await job(hosts[2].id), 1, 1),
+    ]);
+    expect(first.finished).toHaveLength(4);
+    const day0 = await db.select().from(schema.hostDays).where(eq(schema.hostDays.hostId, hosts[0].id));
+    expect(day0).toEqual([{ hostId: hosts[0].id, day: today, pending: 3, security: 0, needReboot: 0, error: 0, scans: 2 }]);
+    const after1 = await fleetOf();
+    expect({ hosts: after1.hosts - before.hosts, pending: after1.pending - before.pending, security: after1.security - before.security, needReboot: after1.needReboot - before.needReboot })
+      .toEqual({ hosts: 3, pending: 6, security: 3, needReboot: 1 });
+
+    // a later batch the same day: host 1 again, fewer updates; the fleet follows the difference
+    await applyRelayMessages(db, relayId, [respond(await job(hosts[1].id), 1, 0)]);
+    const after2 = await fleetOf();
+    expect({ hosts: after2.hosts - before.hosts, pending: after2.pending - before.pending, security: after2.security - before.security, needReboot: after2.needReboot - before.needReboot })
+      .toEqual({ hosts: 3, pending: 5, security: 1, needReboot: 0 });
+    // and the fleet's day is the sum of its hosts' days (whatever other tests wrote today too)
+    expect(await fleetOf()).toEqual(await sumOfHosts());
+    const day1 = await db.select().from(schema.hostDays).where(eq(schema.hostDays.hostId, hosts[1].id));
+    expect(day1[0]).toMatchObject({ pending: 1, security: 0, needReboot: 0, scans: 2 });
   });
 });

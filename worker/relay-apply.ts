@@ -16,6 +16,7 @@ import { IDS_PER_STATEMENT, replaceUpdatesStatements, updatesDigest } from './jo
 import type { FinishedJob } from './job-hooks.ts';
 import type { PackageUpdate } from '../protocol/relay.ts';
 import { hostJson, jobJson } from './lib/serialize.ts';
+import { recordScanDays, type ScanDay } from './trends.ts';
 
 const { jobs, hosts } = schema;
 
@@ -82,6 +83,8 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
   /** The last package list per host (a later scan of the same host replaces an earlier one),
    * and its fingerprint. */
   const updateLists = new Map<string, { updates: PackageUpdate[]; digest: string }>();
+  /** The scans' figures for their hosts' days, in arrival order. */
+  const days: ScanDay[] = [];
 
   /** Write a job's pending output (before its response, or at the end). */
   const flushOutput = (job: JobRow) => {
@@ -129,6 +132,7 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
     }
     flushOutput(job);
     const outcome = await outcomeOf(db, job, m);
+    if (outcome.day) days.push(outcome.day);
     if (outcome.updates) {
       const digest = await updatesDigest(outcome.updates);
       updateLists.set(job.hostId, { updates: outcome.updates, digest });
@@ -146,7 +150,7 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
   // A list that is the one stored is not written again (nor are its sightings: nothing in
   // them changes) — most scans of a fleet find what the last one found.
   const changedLists = [...updateLists].filter(([hostId, l]) => l.digest !== storedDigest.get(hostId));
-  const lists = replaceUpdatesStatements(db, changedLists.map(([hostId, l]) => ({ hostId, updates: l.updates })));
+  const lists = [...replaceUpdatesStatements(db, changedLists.map(([hostId, l]) => ({ hostId, updates: l.updates }))), ...recordScanDays(db, days)];
   statements.unshift(...lists);
 
   const finished: FinishedJob[] = [];
