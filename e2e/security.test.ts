@@ -74,6 +74,12 @@ describe('security headers and CSP, end to end', () => {
     expect(api.headers.get('X-Content-Type-Options')).toBe('nosniff');
     // plain HTTP on this machine: no HSTS from the Worker
     expect(api.headers.get('Strict-Transport-Security')).toBeNull();
+    // and over loopback the API's JSON is not gzipped on the one workerd thread (local-encoding.ts)
+    const token = (await app.api('/api/tokens', { method: 'POST', json: { name: 'encoding', role: 'viewer' } })).body.secret;
+    const list = await fetch(app.url + '/api/hosts', { headers: { Authorization: `Bearer ${token}`, 'Accept-Encoding': 'gzip, br' } });
+    expect(list.status).toBe(200);
+    expect(list.headers.get('Content-Encoding')).toBe('identity');
+    expect(Array.isArray(await list.json())).toBe(true);
   });
 
   it('the dashboard loads and works with zero CSP violations', async () => {

@@ -22,6 +22,7 @@ import { policyRoutes } from './routes/policies.ts';
 import { rolloutRoutes } from './routes/rollouts.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 import { securityHeaders } from './security-headers.ts';
+import { localEncoding } from './local-encoding.ts';
 import { trendRoutes } from './routes/trends.ts';
 import { exportRoutes } from './routes/exports.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -31,6 +32,7 @@ import { guestRoutes } from './routes/guests.ts';
 // socket authenticates with its own bearer token.
 export const app = new Hono<AppEnv>()
   .use('*', securityHeaders)
+  .use('*', localEncoding)
   .use('/api/*', authenticate)
   .route('/api/health', health)
   .route('/api/setup', setupRoutes)

@@ -1,7 +1,10 @@
 // Every answer of the Worker carries the security headers; HSTS only over HTTPS away from
 // this machine. (The dashboard's static files: e2e/security-headers.test.ts.)
 import { describe, expect, it } from 'vitest';
-import { api } from './test/helpers.ts';
+import { api, testEnv } from './test/helpers.ts';
+import { app } from './app.ts';
+
+const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
 import { API_CSP, COMMON_HEADERS, HSTS } from '../protocol/security-headers.ts';
 
 describe('security headers on API answers', () => {
@@ -24,5 +27,13 @@ describe('security headers on API answers', () => {
     expect((await api('/api/health', { base: 'https://patchman.example.com' })).headers.get('Strict-Transport-Security')).toBe(HSTS);
     expect((await api('/api/health', { base: 'http://patchman.test' })).headers.get('Strict-Transport-Security')).toBeNull();
     expect((await api('/api/health', { base: 'https://localhost' })).headers.get('Strict-Transport-Security')).toBeNull();
+  });
+});
+
+describe('answers over loopback are not compressed', () => {
+  it('under npm start (PATCHMAN_LOCAL=1) an answer names its encoding, identity, so the local runtime does not gzip it; deployed, it names none and the edge compresses', async () => {
+    const get = (env: Record<string, string>) => app.fetch(new Request('http://patchman.test/api/health'), { ...testEnv, ...env }, ctx);
+    expect((await get({ PATCHMAN_LOCAL: '1' })).headers.get('Content-Encoding')).toBe('identity');
+    expect((await get({})).headers.get('Content-Encoding')).toBeNull();
   });
 });
