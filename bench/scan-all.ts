@@ -15,7 +15,8 @@
 // calls a round, Worker work that the relay alone had no share of.) The docker scans that
 // follow host scans of Docker hosts are not part of it (the relay alone does not run them);
 // the next round waits until they are done too. Relay round: first request sent → last
-// response. CPU: the relay process; for the app also workerd and the whole npm start tree.
+// response. CPU: the relay process and the simulated fleet; for the app also workerd, the whole
+// npm start tree and the open dashboard (Chromium); and how busy the whole machine was.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -64,6 +65,13 @@ const cmdline = (pid: number) => {
     return '';
   }
 };
+/** The whole machine's busy and total CPU ticks so far (/proc/stat). */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - (f[4] ?? 0), total };
+}
+const busyShare = (a: { busy: number; total: number }, b: { busy: number; total: number }) => (b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0);
 const cpuOf = (pids: number[]) => pids.reduce((n, p) => n + (() => { try { return cpuSeconds(p); } catch { return 0; } })(), 0);
 
 interface Round {
@@ -77,6 +85,12 @@ interface Round {
   relayCpuSeconds: number;
   workerdCpuSeconds?: number;
   treeCpuSeconds?: number;
+  /** The simulated fleet's process (both sides scan the same one). */
+  simCpuSeconds: number;
+  /** The open dashboard (app rounds). */
+  chromiumCpuSeconds?: number;
+  /** Share of the machine's CPU (all cores) busy during the round. */
+  machineBusy: number;
 }
 
 async function simFleet(keys: string[], work: string) {
@@ -95,6 +109,7 @@ async function simFleet(keys: string[], work: string) {
   await sleep(300);
   return {
     hosts: JSON.parse(readFileSync(out, 'utf8')) as { name: string; address: string; port: number }[],
+    pid: child.pid!,
     stop: () => new Promise<void>((r) => (child.exitCode !== null ? r() : (child.once('exit', () => r()), child.kill('SIGTERM')))),
   };
 }
@@ -138,13 +153,14 @@ async function settle(app: RunningApp): Promise<number> {
   return idle;
 }
 
-async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFinishes>>, round: number): Promise<Round> {
+async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFinishes>>, simPid: number, round: number): Promise<Round> {
   const idleBefore = await settle(app);
   const loadBefore = loadAverage();
   const pids = treePids(app.pid);
   const relayPids = pids.filter((p) => cmdline(p).includes('patchman-relay.cjs'));
   const workerdPids = pids.filter((p) => /workerd/.test(cmdline(p)));
-  const cpu0 = { tree: cpuOf(pids), relay: cpuOf(relayPids), workerd: cpuOf(workerdPids) };
+  const chromium = treePids(process.pid).filter((p) => cmdline(p).includes('chromium'));
+  const cpu0 = { tree: cpuOf(pids), relay: cpuOf(relayPids), workerd: cpuOf(workerdPids), sim: cpuOf([simPid]), chromium: cpuOf(chromium), machine: machineTicks() };
   const t0 = performance.now();
   const res = await app.api('/api/scans', { method: 'POST', json: {} });
   if (res.status !== 202) throw new Error(`POST /api/scans: ${res.status} ${JSON.stringify(res.body)}`);
@@ -155,7 +171,7 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
   const t1 = Math.max(...ids.map((id) => live.finishedAt.get(id)!));
   await waitNoActive(app, 'scan'); // (not timed) the jobs list agrees
   const wall = (t1 - t0) / 1000;
-  const cpu1 = { tree: cpuOf(pids), relay: cpuOf(relayPids), workerd: cpuOf(workerdPids) };
+  const cpu1 = { tree: cpuOf(pids), relay: cpuOf(relayPids), workerd: cpuOf(workerdPids), sim: cpuOf([simPid]), chromium: cpuOf(chromium), machine: machineTicks() };
   const failedJobs = (await app.api(`/api/jobs?kind=scan&status=failed&limit=500`)).body.filter((j: any) => Date.parse(j.createdAt) >= Date.now() - wall * 1000 - 5000);
   const r: Round = {
     kind: 'app',
@@ -168,23 +184,39 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
     relayCpuSeconds: cpu1.relay - cpu0.relay,
     workerdCpuSeconds: cpu1.workerd - cpu0.workerd,
     treeCpuSeconds: cpu1.tree - cpu0.tree,
+    simCpuSeconds: cpu1.sim - cpu0.sim,
+    chromiumCpuSeconds: cpu1.chromium - cpu0.chromium,
+    machineBusy: busyShare(cpu0.machine, cpu1.machine),
   };
-  log(`app         round ${round}: ${wall.toFixed(2)} s, ${r.ok} ok, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, workerd CPU ${r.workerdCpuSeconds!.toFixed(1)} s, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
+  log(`app         round ${round}: ${wall.toFixed(2)} s, ${r.ok} ok, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, workerd CPU ${r.workerdCpuSeconds!.toFixed(1)} s, chromium ${r.chromiumCpuSeconds!.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
   return r;
 }
 
-async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: number, targets: { address: string; port: number }[], round: number): Promise<Round> {
+async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: number, simPid: number, targets: { address: string; port: number }[], round: number): Promise<Round> {
   const idleBefore = await settle(app);
   const loadBefore = loadAverage();
   const cpu0 = cpuSeconds(relayPid);
+  const sim0 = cpuOf([simPid]);
+  const m0 = machineTicks();
   const t0 = performance.now();
   const outcomes: Outcome[] = await Promise.all(
     targets.map((t, i) => worker.request(`a${round}-${i}`, 'scan', { target: { address: t.address, port: t.port, user: 'root' }, refresh: true })),
   );
   const wall = (performance.now() - t0) / 1000;
   const ok = outcomes.filter((o) => o.ok).length;
-  const r: Round = { kind: 'relay-alone', round, idleBefore, loadBefore, wallSeconds: wall, ok, failed: outcomes.length - ok, relayCpuSeconds: cpuSeconds(relayPid) - cpu0 };
-  log(`relay alone round ${round}: ${wall.toFixed(2)} s, ${ok} ok, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
+  const r: Round = {
+    kind: 'relay-alone',
+    round,
+    idleBefore,
+    loadBefore,
+    wallSeconds: wall,
+    ok,
+    failed: outcomes.length - ok,
+    relayCpuSeconds: cpuSeconds(relayPid) - cpu0,
+    simCpuSeconds: cpuOf([simPid]) - sim0,
+    machineBusy: busyShare(m0, machineTicks()),
+  };
+  log(`relay alone round ${round}: ${wall.toFixed(2)} s, ${ok} ok, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
   return r;
 }
 
@@ -235,7 +267,7 @@ async function main(): Promise<void> {
     log('dashboard open in chromium');
     const live = await liveFinishes(app);
     for (let round = 1; round <= rounds; round++) {
-      const steps = [() => appRound(app, live, round), () => relayAloneRound(app, worker, relay!.pid!, fleet!.hosts, round)];
+      const steps = [() => appRound(app, live, fleet!.pid, round), () => relayAloneRound(app, worker, relay!.pid!, fleet!.pid, fleet!.hosts, round)];
       if (round % 2 === 0) steps.reverse();
       for (const step of steps) results.push(await step());
     }
@@ -258,10 +290,12 @@ async function main(): Promise<void> {
   };
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`;
   writeFileSync(outFile, JSON.stringify({ date: started.toISOString(), machine, hosts: hostCount, concurrency: CONCURRENCY, rounds, command: `node bench/scan-all.ts ${argv.join(' ')}`.trim(), end: 'live feed', results, pairs }, null, 2) + '\n');
-  console.log('\n| round | run | idle before | wall s | ok | relay CPU s | workerd CPU s |');
-  console.log('|---:|---|---:|---:|---:|---:|---:|');
+  console.log('\n| round | run | idle before | wall s | ok | relay CPU s | workerd CPU s | chromium CPU s | sim fleet CPU s | machine busy |');
+  console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
-    console.log(`| ${r.round} | ${r.kind} | ${(r.idleBefore * 100).toFixed(0)} % (load ${r.loadBefore}) | ${r.wallSeconds.toFixed(2)} | ${r.ok}/${r.ok + r.failed} | ${r.relayCpuSeconds.toFixed(1)} | ${r.workerdCpuSeconds?.toFixed(1) ?? ''} |`);
+    console.log(
+      `| ${r.round} | ${r.kind} | ${(r.idleBefore * 100).toFixed(0)} % (load ${r.loadBefore}) | ${r.wallSeconds.toFixed(2)} | ${r.ok}/${r.ok + r.failed} | ${r.relayCpuSeconds.toFixed(1)} | ${r.workerdCpuSeconds?.toFixed(1) ?? ''} | ${r.chromiumCpuSeconds?.toFixed(1) ?? ''} | ${r.simCpuSeconds.toFixed(1)} | ${(r.machineBusy * 100).toFixed(0)} % |`,
+    );
   }
   // round 1 is the fleet's first scan (the hosts were added without one): every package list
   // is written; later rounds find what the last one found, as a fleet's scans mostly do
