@@ -213,9 +213,11 @@ describe("scans' days: a batch's pooled into two statements", () => {
     const respond = (id: string, pending: number, security: number, reboot = false) =>
       ({ type: 'response', id, ok: true, result: scanWith({ updates: updatesFor(pending, pending).map((u, k) => ({ ...u, security: k < security })), reboot: { required: reboot, reason: reboot ? 'kernel' : null } }) }) as const;
     const today = Math.floor(Date.now() / 86_400_000);
-    const fleetOf = async () => (await testEnv.DB.prepare('SELECT hosts, pending, security, need_reboot AS needReboot, errors FROM fleet_days WHERE day = ?').bind(today).first()) ?? { hosts: 0, pending: 0, security: 0, needReboot: 0, errors: 0 };
+    type Day = { hosts: number; pending: number; security: number; needReboot: number; errors: number };
+    const fleetOf = async () =>
+      (await testEnv.DB.prepare('SELECT hosts, pending, security, need_reboot AS needReboot, errors FROM fleet_days WHERE day = ?').bind(today).first<Day>()) ?? { hosts: 0, pending: 0, security: 0, needReboot: 0, errors: 0 };
     const sumOfHosts = async () =>
-      testEnv.DB.prepare('SELECT count(*) AS hosts, sum(pending) AS pending, sum(security) AS security, sum(need_reboot) AS needReboot, sum(error) AS errors FROM host_days WHERE day = ?').bind(today).first();
+      testEnv.DB.prepare('SELECT count(*) AS hosts, sum(pending) AS pending, sum(security) AS security, sum(need_reboot) AS needReboot, sum(error) AS errors FROM host_days WHERE day = ?').bind(today).first<Day>();
     const before = await fleetOf();
 
     // one batch: host 0 twice (its second scan wins), hosts 1 and 2 once
