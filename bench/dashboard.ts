@@ -4,7 +4,7 @@
 // every frame (requestAnimationFrame) and the requests it makes.
 //
 //   npm run build && node bench/dashboard.ts [--count 1000] [--scan] [--runs 3]
-//                                            [--screenshots DIR] [--out bench/results-dashboard.json]
+//                                            [--screenshots DIR] [--profile FILE] [--out bench/results-dashboard.json]
 //
 // `npm start` in a temp state dir (e2e/app.ts), the hosts and 30 days of history written
 // into its local D1 (sim/history.ts), viewport 1280×900.
@@ -26,6 +26,19 @@ const opt = (name: string, d: string) => {
 const count = Number(opt('count', '1000'));
 const runs = Number(opt('runs', '3'));
 const withScan = argv.includes('--scan');
+const profileFile = argv.includes('--profile') ? resolve(opt('profile', join(root, 'bench', 'dashboard-scan.cpuprofile'))) : null;
+
+/** The functions with the most self time in a CPU profile, for the log line. */
+function topSelf(profile: { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples?: number[]; timeDeltas?: number[] }, n = 12): string {
+  const byId = new Map(profile.nodes.map((nd) => [nd.id, nd.callFrame]));
+  const self = new Map<string, number>();
+  (profile.samples ?? []).forEach((id, i) => {
+    const f = byId.get(id)!;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas?.[i] ?? 0));
+  });
+  return [...self].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `${k} ${(us / 1000).toFixed(0)} ms`).join('; ');
+}
 const shots = argv.includes('--screenshots') ? resolve(opt('screenshots', join(root, 'bench', 'shots'))) : null;
 const outFile = resolve(opt('out', join(root, 'bench', 'results-dashboard.json')));
 const SCAN_DEADLINE_MS = 15 * 60_000;
@@ -128,6 +141,9 @@ async function main() {
         const key = `${u.pathname}${u.searchParams.has('kind') ? `?kind=${u.searchParams.get('kind')}` : ''}`;
         requests[key] = (requests[key] ?? 0) + 1;
       });
+      // --profile FILE: the page's JS CPU profile during the scan (Chrome DevTools' format)
+      const cdp = profileFile ? await page.context().newCDPSession(page) : null;
+      if (cdp) (await cdp.send('Profiler.enable'), await cdp.send('Profiler.start'));
       await page.evaluate('window.__bench.recording = true');
       const t0 = Date.now();
       await page.locator('[data-testid="scan-all"]').click();
@@ -135,6 +151,11 @@ async function main() {
       await until(async () => (await progress.getAttribute('data-total')) === String(count), 120_000, 'every scan queued');
       await until(async () => (await progress.getAttribute('data-done')) === String(count), SCAN_DEADLINE_MS, 'every scan finished');
       const wallS = (Date.now() - t0) / 1000;
+      if (cdp) {
+        const { profile } = await cdp.send('Profiler.stop');
+        writeFileSync(profileFile!, JSON.stringify(profile));
+        log(`JS profile of the scan written to ${profileFile} (self time, top: ${topSelf(profile)})`);
+      }
       const frames = (await page.evaluate('window.__bench.recording = false, window.__bench.frames')) as number[];
       const gaps = frames.slice(1).map((t, i) => t - frames[i]);
       const failed = await progress.getAttribute('data-failed');
