@@ -2,7 +2,8 @@
 // with every job that finished in it. This is the one place for per-scan / per-job hooks
 // (package sightings, notifications, snapshots, rollout steps): add a call below, taking
 // the whole batch at once so that 1,000 scans cost a few statements, not 1,000.
-import { notifyJobsFinished } from './notify/events.ts';
+import { notifyJobsFinished, type KnownAfterJobs } from './notify/events.ts';
+import type { Scan } from './job-results.ts';
 import type { Env } from './env.ts';
 import type { Db, HostRow, JobRow } from './db/index.ts';
 import { JOB_KINDS, type FollowUp } from './job-kinds.ts';
@@ -24,11 +25,27 @@ export interface FinishedJob {
 export async function afterJobsFinished(env: Env, db: Db, finished: FinishedJob[], hostOf: (id: string) => Promise<HostRow | null>): Promise<number> {
   if (finished.length === 0) return 0;
   // notifications: what changed, announced once (never throws: a channel cannot fail a job)
-  await notifyJobsFinished(env, finished.map((f) => f.job));
+  await notifyJobsFinished(env, finished.map((f) => f.job), knownAfter(finished));
   const queued = await startFollowUps(env, db, finished, hostOf);
   // finished logs are kept compressed
   await compactLogs(db, finished.filter((f) => f.job.logBytes >= COMPRESS_MIN_CHARS).map((f) => f.job.id));
   return queued;
+}
+
+/** What the batch itself says of its hosts, as they stand after it (the last job of a host
+ * wins): the host rows the jobs returned, and the security updates each successful scan found
+ * — which is what host_updates now holds for that host. The notification hook need not read
+ * them back (two queries a batch on every "Scan all"). */
+export function knownAfter(finished: FinishedJob[]): KnownAfterJobs {
+  const hosts = new Map<string, HostRow>();
+  const security = new Map<string, string[]>();
+  for (const { job, host, result } of finished) {
+    if (host) hosts.set(host.id, host);
+    if (job.kind === 'scan' && job.status === 'succeeded' && result) {
+      security.set(job.hostId, (result as Scan).updates.filter((u) => u.security).map((u) => `${u.name} ${u.newVersion}`));
+    }
+  }
+  return { hosts, security };
 }
 
 /** The jobs that follow others (job-kinds.ts `after`): rescans after changes, docker scans

@@ -77,24 +77,34 @@ export async function factsForJob(db: Db, job: JobRow): Promise<PendingFact[]> {
   return factsForJobs(db, [job]);
 }
 
+/** What the caller of a batch already knows as it stands after the batch, so that it is not
+ * read back: host rows by id, and the security updates (`name newVersion`) a host's scan
+ * found, by host id. */
+export interface KnownAfterJobs {
+  hosts?: Map<string, HostRow>;
+  security?: Map<string, string[]>;
+}
+
 /**
  * What a batch of finished jobs says that was not said before, in arrival order (a host with
  * two jobs in the batch sees the state the first one left). Everything the comparison needs
- * is read in a few queries for the whole batch and the changed states are written in one
- * D1 batch: a job at a time cost five round trips per scan response, which made "Scan all"
- * of 1,000 hosts wait on the Worker (issue 11).
+ * is read in a few queries for the whole batch (less what `known` holds) and the changed
+ * states are written in one D1 batch: a job at a time cost five round trips per scan
+ * response, which made "Scan all" of 1,000 hosts wait on the Worker (issue 11).
  */
-export async function factsForJobs(db: Db, jobs: JobRow[]): Promise<PendingFact[]> {
+export async function factsForJobs(db: Db, jobs: JobRow[], known: KnownAfterJobs = {}): Promise<PendingFact[]> {
   if (jobs.length === 0) return [];
-  const hostIds = [...new Set(jobs.map((j) => j.hostId))];
-  const scanned = [...new Set(jobs.filter((j) => j.kind === 'scan' && j.status === 'succeeded').map((j) => j.hostId))];
+  const hostIds = [...new Set(jobs.map((j) => j.hostId))].filter((id) => !known.hosts?.has(id));
+  const scanned = [...new Set(jobs.filter((j) => j.kind === 'scan' && j.status === 'succeeded').map((j) => j.hostId))].filter((id) => !known.security?.has(id));
   const stackChecked = [...new Set(jobs.filter((j) => j.kind === 'docker-scan' && j.status === 'succeeded' && !j.params?.stack).map((j) => j.hostId))];
-  const hostRows = new Map<string, HostRow>();
+  const hostRows = new Map<string, HostRow>(known.hosts);
   const states = new Map<string, HostState>();
-  const security = new Map<string, string[]>();
+  const security = new Map<string, string[]>(known.security);
   const images = new Map<string, string[]>();
   for (const ids of chunks(hostIds)) {
     for (const h of await db.select().from(hosts).where(inArray(hosts.id, ids))) hostRows.set(h.id, h);
+  }
+  for (const ids of chunks([...new Set(jobs.map((j) => j.hostId))])) {
     for (const r of await db.select().from(notifyState).where(inArray(notifyState.key, ids.map((id) => `host:${id}`)))) states.set(r.key, r.value as HostState);
   }
   for (const ids of chunks(scanned)) {
@@ -198,11 +208,11 @@ function logFailure(what: string, err: unknown) {
 
 /** Jobs finished, a batch at a time: those a relay's answers finished (job-hooks.ts), and
  * those that ended without an answer (past their deadline, expired in the queue). */
-export async function notifyJobsFinished(env: Env, jobs: JobRow[]): Promise<void> {
+export async function notifyJobsFinished(env: Env, jobs: JobRow[], known: KnownAfterJobs = {}): Promise<void> {
   if (jobs.length === 0) return;
   try {
     const db = openDb(env.DB);
-    await recordFacts(env, db, await factsForJobs(db, jobs));
+    await recordFacts(env, db, await factsForJobs(db, jobs, known));
   } catch (err) {
     logFailure('job hook', err);
   }

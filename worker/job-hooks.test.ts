@@ -1,0 +1,55 @@
+// The after-job hooks take what a batch of relay answers already says of its hosts instead of
+// reading it back (job-hooks.ts knownAfter): the host rows the batch returned and the security
+// updates its scans found must be exactly what D1 holds after the batch.
+import { describe, expect, it } from 'vitest';
+import { and, eq } from 'drizzle-orm';
+import { api, createRelay, testEnv } from './test/helpers.ts';
+import { scanResult, scanWith } from './test/fixtures.ts';
+import { openDb, schema } from './db/index.ts';
+import { applyRelayMessages } from './relay-apply.ts';
+import { knownAfter } from './job-hooks.ts';
+import { factsForJobs } from './notify/events.ts';
+import { newId } from './lib/crypto.ts';
+
+describe('knownAfter', () => {
+  it("holds each host's row and security updates as D1 has them after the batch; the notification hook finds the same facts with it", async () => {
+    const { id: relayId } = await createRelay('known');
+    const db = openDb(testEnv.DB);
+    const hostIds: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const res = await api('/api/hosts', { method: 'POST', json: { relayId, name: `k${i}`, address: `192.0.2.${230 + i}` } });
+      hostIds.push(((await res.json()) as { id: string }).id);
+    }
+    const job = async (hostId: string) => {
+      const id = newId();
+      await db.insert(schema.jobs).values({ id, kind: 'scan', hostId, relayId, status: 'dispatched', createdAt: Date.now(), dispatchedAt: Date.now(), deadlineAt: Date.now() + 60_000 });
+      return id;
+    };
+    const security = scanResult.updates.filter((u) => u.security);
+    expect(security.length).toBeGreaterThan(0);
+    // host 0 twice in the batch (its second answer, with one security update less, is what stays); host 1 once
+    const { finished } = await applyRelayMessages(db, relayId, [
+      { type: 'response', id: await job(hostIds[0]), ok: true, result: scanResult },
+      { type: 'response', id: await job(hostIds[1]), ok: true, result: scanResult },
+      { type: 'response', id: await job(hostIds[0]), ok: true, result: scanWith({ updates: scanResult.updates.filter((u) => u !== security[0]) }) },
+    ]);
+    expect(finished).toHaveLength(3);
+    const known = knownAfter(finished);
+    for (const id of hostIds) {
+      expect(known.hosts!.get(id)).toEqual(await db.query.hosts.findFirst({ where: eq(schema.hosts.id, id) }));
+      const stored = await db.select().from(schema.hostUpdates).where(and(eq(schema.hostUpdates.hostId, id), eq(schema.hostUpdates.security, true)));
+      expect([...new Set(known.security!.get(id))].sort()).toEqual([...new Set(stored.map((u) => `${u.name} ${u.newVersion}`))].sort());
+    }
+    expect(known.security!.get(hostIds[0])).toHaveLength(security.length - 1);
+
+    // as when read back: a host's list is the one the batch left (host 0's second answer), announced once
+    const facts = await factsForJobs(db, finished.map((f) => f.job), known);
+    const announced = facts.filter((f) => f.event === 'security-updates').map((f) => [f.hostId, f.data.rank]);
+    expect(announced).toEqual([
+      [hostIds[0], security.length - 1],
+      [hostIds[1], security.length],
+    ]);
+    // and the same batch's facts read from D1 alone (the states now written) say nothing new
+    expect(await factsForJobs(db, finished.map((f) => f.job))).toEqual([]);
+  });
+});
