@@ -2,7 +2,7 @@
 // new values, the statements to run, how the job finishes). The caller runs them with the
 // job's finish in one transaction (jobs.ts: applyOutcome), for one response or many.
 import type * as v from 'valibot';
-import { and, eq, getTableColumns, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, eq, getTableColumns, inArray, notInArray, sql, type SQL } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
 import type { OperationResult, PackageUpdate, RelayError as RelayErrorSchema, Stack } from '../protocol/relay.ts';
 import { schema, type Db, type JobRow, type StackRow } from './db/index.ts';
@@ -274,18 +274,19 @@ export function dockerScanSummary(scan: DockerScan, only?: string): string {
 /** The stacks a docker scan found replace the host's (or the one stack's) in one
  * transaction: they never show half a scan. Warnings go into its log, where the job's
  * reader finds them. */
-export async function dockerScanOutcome(db: Db, job: JobRow, scan: DockerScan): Promise<Outcome> {
+export function dockerScanOutcome(db: Db, job: JobRow, scan: DockerScan): Outcome {
   const now = Date.now();
   const only = job.params?.stack;
   const found = only ? scan.stacks.filter((s) => s.name === only) : scan.stacks;
-  const names = new Set(found.map((s) => s.name));
-  const existing = await db
-    .select({ id: stacks.id, name: stacks.name })
-    .from(stacks)
-    .where(and(eq(stacks.hostId, job.hostId), only ? eq(stacks.name, only) : undefined));
-  const gone = existing.filter((s) => !names.has(s.name)).map((s) => s.id);
   const writes: BatchItem<'sqlite'>[] = found.map((s) => upsertStack(db, job.hostId, s, now));
-  for (let i = 0; i < gone.length; i += 90) writes.push(db.delete(stacks).where(inArray(stacks.id, gone.slice(i, i + 90))));
+  // the host's stacks this scan no longer found go, in one statement (not a read of them first:
+  // a round trip per docker scan on "Scan all"); the names travel as one JSON value
+  const names = JSON.stringify(found.map((s) => s.name));
+  writes.push(
+    db
+      .delete(stacks)
+      .where(and(eq(stacks.hostId, job.hostId), only ? eq(stacks.name, only) : undefined, notInArray(stacks.name, sql`(select value from json_each(${names}))`))),
+  );
   if (scan.warnings.length) writes.push(appendChunkStatement(db, job.id, scan.warnings.map((w) => `[patchman] warning: ${w}\n`).join('')));
   return { writes, status: 'succeeded', finish: { exitCode: 0, summary: dockerScanSummary(scan, only) } };
 }
