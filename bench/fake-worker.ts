@@ -114,14 +114,16 @@ export class FakeWorker {
 
 /** The share of CPU time the whole machine spent idle over `ms` (0–1), from /proc/stat. */
 export async function idleShare(ms = 1000): Promise<number> {
-  const read = () => {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    return { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
-  };
-  const a = read();
+  const a = cpuTicks();
   await new Promise((r) => setTimeout(r, ms));
-  const b = read();
+  const b = cpuTicks();
   return b.total > a.total ? (b.idle - a.idle) / (b.total - a.total) : 1;
+}
+
+/** The whole machine's idle and total CPU ticks so far (/proc/stat, all cores). */
+export function cpuTicks(): { idle: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
 }
 
 /** Load averages (1, 5, 15 min). */

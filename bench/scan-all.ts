@@ -26,7 +26,7 @@ import WebSocket from 'ws';
 import { loadOrCreateKeyPair } from '../relay/keys.ts';
 import { startApp, type RunningApp } from '../e2e/app.ts';
 import { launchBrowser } from '../e2e/browser.ts';
-import { FakeWorker, cpuSeconds, idleShare, loadAverage, type Outcome } from './fake-worker.ts';
+import { FakeWorker, cpuSeconds, cpuTicks, idleShare, loadAverage, type Outcome } from './fake-worker.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const argv = process.argv.slice(2);
@@ -65,13 +65,8 @@ const cmdline = (pid: number) => {
     return '';
   }
 };
-/** The whole machine's busy and total CPU ticks so far (/proc/stat). */
-function machineTicks(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - f[3] - (f[4] ?? 0), total };
-}
-const busyShare = (a: { busy: number; total: number }, b: { busy: number; total: number }) => (b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0);
+/** Share of the machine's CPU busy between two cpuTicks() readings. */
+const busyShare = (a: { idle: number; total: number }, b: { idle: number; total: number }) => (b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : 0);
 const cpuOf = (pids: number[]) => pids.reduce((n, p) => n + (() => { try { return cpuSeconds(p); } catch { return 0; } })(), 0);
 
 interface Round {
@@ -160,7 +155,7 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
   const relayPids = pids.filter((p) => cmdline(p).includes('patchman-relay.cjs'));
   const workerdPids = pids.filter((p) => /workerd/.test(cmdline(p)));
   const chromium = treePids(process.pid).filter((p) => cmdline(p).includes('chromium'));
-  const cpu0 = { tree: cpuOf(pids), relay: cpuOf(relayPids), workerd: cpuOf(workerdPids), sim: cpuOf([simPid]), chromium: cpuOf(chromium), machine: machineTicks() };
+  const cpu0 = { tree: cpuOf(pids), relay: cpuOf(relayPids), workerd: cpuOf(workerdPids), sim: cpuOf([simPid]), chromium: cpuOf(chromium), machine: cpuTicks() };
   const t0 = performance.now();
   const res = await app.api('/api/scans', { method: 'POST', json: {} });
   if (res.status !== 202) throw new Error(`POST /api/scans: ${res.status} ${JSON.stringify(res.body)}`);
@@ -171,7 +166,7 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
   const t1 = Math.max(...ids.map((id) => live.finishedAt.get(id)!));
   await waitNoActive(app, 'scan'); // (not timed) the jobs list agrees
   const wall = (t1 - t0) / 1000;
-  const cpu1 = { tree: cpuOf(pids), relay: cpuOf(relayPids), workerd: cpuOf(workerdPids), sim: cpuOf([simPid]), chromium: cpuOf(chromium), machine: machineTicks() };
+  const cpu1 = { tree: cpuOf(pids), relay: cpuOf(relayPids), workerd: cpuOf(workerdPids), sim: cpuOf([simPid]), chromium: cpuOf(chromium), machine: cpuTicks() };
   const failedJobs = (await app.api(`/api/jobs?kind=scan&status=failed&limit=500`)).body.filter((j: any) => Date.parse(j.createdAt) >= Date.now() - wall * 1000 - 5000);
   const r: Round = {
     kind: 'app',
@@ -197,7 +192,7 @@ async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: nu
   const loadBefore = loadAverage();
   const cpu0 = cpuSeconds(relayPid);
   const sim0 = cpuOf([simPid]);
-  const m0 = machineTicks();
+  const m0 = cpuTicks();
   const t0 = performance.now();
   const outcomes: Outcome[] = await Promise.all(
     targets.map((t, i) => worker.request(`a${round}-${i}`, 'scan', { target: { address: t.address, port: t.port, user: 'root' }, refresh: true })),
@@ -214,7 +209,7 @@ async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: nu
     failed: outcomes.length - ok,
     relayCpuSeconds: cpuSeconds(relayPid) - cpu0,
     simCpuSeconds: cpuOf([simPid]) - sim0,
-    machineBusy: busyShare(m0, machineTicks()),
+    machineBusy: busyShare(m0, cpuTicks()),
   };
   log(`relay alone round ${round}: ${wall.toFixed(2)} s, ${ok} ok, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
   return r;

@@ -48,4 +48,9 @@ export interface AuditNote {
   detail?: string | null;
 }
 
-export type AppEnv = { Bindings: Env; Variables: { identity: Identity; audit?: AuditNote } };
+export type AppEnv = {
+  Bindings: Env;
+  /** `credentialJudged`: this request's credential was judged (by readChecked), whatever the
+   * verdict; the middleware then does not ask D1 about it again. */
+  Variables: { identity: Identity; audit?: AuditNote; credentialJudged?: true };
+};

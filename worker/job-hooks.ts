@@ -2,7 +2,7 @@
 // with every job that finished in it. This is the one place for per-scan / per-job hooks
 // (package sightings, notifications, snapshots, rollout steps): add a call below, taking
 // the whole batch at once so that 1,000 scans cost a few statements, not 1,000.
-import { notifyJobsFinished, type KnownAfterJobs } from './notify/events.ts';
+import { notifyJobsFinished, securityKey, type KnownAfterJobs } from './notify/events.ts';
 import type { Scan } from './job-results.ts';
 import type { Env } from './env.ts';
 import type { Db, HostRow, JobRow } from './db/index.ts';
@@ -42,7 +42,7 @@ export function knownAfter(finished: FinishedJob[]): KnownAfterJobs {
   for (const { job, host, result } of finished) {
     if (host) hosts.set(host.id, host);
     if (job.kind === 'scan' && job.status === 'succeeded' && result) {
-      security.set(job.hostId, (result as Scan).updates.filter((u) => u.security).map((u) => `${u.name} ${u.newVersion}`));
+      security.set(job.hostId, (result as Scan).updates.filter((u) => u.security).map(securityKey));
     }
   }
   return { hosts, security };

@@ -9,6 +9,7 @@ import { schema, type Db, type JobRow, type StackRow } from './db/index.ts';
 import { newId } from './lib/crypto.ts';
 import { scanDayOf, type ScanDay } from './trends.ts';
 import { appendChunkStatement } from './job-log.ts';
+import { jsonRows, jsonValues } from './lib/json-rows.ts';
 import { recordSightings } from './sightings.ts';
 
 const { hosts, hostUpdates, stacks } = schema;
@@ -30,7 +31,7 @@ export interface Outcome {
   /** Further statements (stacks, log lines), in the same transaction. */
   writes: BatchItem<'sqlite'>[];
   /** The host's pending updates, replacing its list (kept as data so that the statements for
-   * many scans can be pooled: jobs.ts builds them). */
+   * many scans can be pooled: relay-apply.ts builds them). */
   updates?: PackageUpdate[];
   /** The scan's figures for its host's day (pooled like `updates`: relay-apply.ts writes the
    * days of a whole batch in two statements). */
@@ -41,9 +42,8 @@ export interface Outcome {
   result?: unknown;
 }
 
-/** Update rows per insert: the rows travel as ONE bound JSON parameter (D1 binds at most 100
- * parameters a statement; 7 columns a row allowed 14 rows an insert, and 1,000 hosts' lists
- * were ~1,700 statements). 400 rows of ~200 bytes stay far below D1's 2 MB value limit. */
+/** Update rows per insert, as one JSON value (lib/json-rows.ts): 400 rows of ~200 bytes stay
+ * far below D1's 2 MB a value. */
 export const UPDATE_ROWS_PER_INSERT = 400;
 /** Ids per `in (...)` list, under the same limit. */
 export const IDS_PER_STATEMENT = 90;
@@ -68,15 +68,15 @@ export function replaceUpdatesStatements(db: Db, lists: { hostId: string; update
   return out;
 }
 
-/** `insert … select … from json_each(?)`: the rows as one JSON array of arrays, in the
- * table's column order (drizzle lists every column; `where true`: SQLite's parser needs it
- * before an upsert clause). A query builder, not `db.run(sql)`: drizzle's D1 batch cannot
- * bind a raw statement's parameters (its SQLiteRaw has no prepared `stmt`). */
+/** The rows as one JSON value (lib/json-rows.ts), in the table's column order (drizzle lists
+ * every column; `where true`: SQLite's parser needs it before an upsert clause). A query
+ * builder, not `db.run(sql)`: drizzle's D1 batch cannot bind a raw statement's parameters
+ * (its SQLiteRaw has no prepared `stmt`). */
 function insertUpdateRows(db: Db, rows: unknown[][]) {
-  const cols = Object.keys(getTableColumns(hostUpdates)).map((_, i) => sql.raw(`json_extract(value, '$[${i}]')`));
+  const columns = Object.values(getTableColumns(hostUpdates)).map((c) => c.name);
   return db
     .insert(hostUpdates)
-    .select(sql`select ${sql.join(cols, sql`, `)} from json_each(${JSON.stringify(rows)}) where true`)
+    .select(sql`select * from ${jsonRows(rows, columns)} where true`)
     .onConflictDoNothing();
 }
 
@@ -280,13 +280,9 @@ export function dockerScanOutcome(db: Db, job: JobRow, scan: DockerScan): Outcom
   const found = only ? scan.stacks.filter((s) => s.name === only) : scan.stacks;
   const writes: BatchItem<'sqlite'>[] = found.map((s) => upsertStack(db, job.hostId, s, now));
   // the host's stacks this scan no longer found go, in one statement (not a read of them first:
-  // a round trip per docker scan on "Scan all"); the names travel as one JSON value
-  const names = JSON.stringify(found.map((s) => s.name));
-  writes.push(
-    db
-      .delete(stacks)
-      .where(and(eq(stacks.hostId, job.hostId), only ? eq(stacks.name, only) : undefined, notInArray(stacks.name, sql`(select value from json_each(${names}))`))),
-  );
+  // a round trip per docker scan on "Scan all")
+  const names = jsonValues(found.map((s) => s.name));
+  writes.push(db.delete(stacks).where(and(eq(stacks.hostId, job.hostId), only ? eq(stacks.name, only) : undefined, notInArray(stacks.name, names))));
   if (scan.warnings.length) writes.push(appendChunkStatement(db, job.id, scan.warnings.map((w) => `[patchman] warning: ${w}\n`).join('')));
   return { writes, status: 'succeeded', finish: { exitCode: 0, summary: dockerScanSummary(scan, only) } };
 }

@@ -146,18 +146,19 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
     job.status = outcome.status;
   }
   for (const id of [...outputs.keys()]) flushOutput(byId.get(id)!);
-  // the package lists go first: the host rows returned after them carry the exposure they set.
+  // the pooled package lists and days go first: the host rows returned after them carry the
+  // exposure the lists set.
   // A list that is the one stored is not written again (nor are its sightings: nothing in
   // them changes) — most scans of a fleet find what the last one found.
   const changedLists = [...updateLists].filter(([hostId, l]) => l.digest !== storedDigest.get(hostId));
-  const lists = [...replaceUpdatesStatements(db, changedLists.map(([hostId, l]) => ({ hostId, updates: l.updates }))), ...recordScanDays(db, days)];
-  statements.unshift(...lists);
+  const pooled = [...replaceUpdatesStatements(db, changedLists.map(([hostId, l]) => ({ hostId, updates: l.updates }))), ...recordScanDays(db, days)];
+  statements.unshift(...pooled);
 
   const finished: FinishedJob[] = [];
   if (statements.length === 0) return { events, finished, refused };
   if (early) early(events.splice(0));
   const results = (await db.batch(statements as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])) as unknown[];
-  const row = <T>(i: number) => (results[lists.length + i] as T[])[0];
+  const row = <T>(i: number) => (results[pooled.length + i] as T[])[0];
   for (const { at, result } of responses) {
     const host = at.hostAt === null ? null : (row<HostRow>(at.hostAt) ?? null);
     const job = row<JobRow>(at.jobAt);

@@ -7,6 +7,7 @@ import { lt, sql } from 'drizzle-orm';
 import type { ActivityPoint, Exposure, HostExposure, TrendPoint } from '../protocol/trends.ts';
 import { DAY_MS, daysToTenth } from '../protocol/days.ts';
 import type { Db } from './db/index.ts';
+import { jsonRows } from './lib/json-rows.ts';
 import { schema } from './db/index.ts';
 
 const { hostDays, fleetDays } = schema;
@@ -62,11 +63,10 @@ export function recordScanDays(db: Db, scans: ScanDay[]) {
     day.set(s.hostId, { last: s, scans: (day.get(s.hostId)?.scans ?? 0) + 1 });
   }
   return [...byDay].flatMap(([day, hosts]) => {
-    // one row per host: [host_id, pending, security, need_reboot, error, scans]
-    const rows = JSON.stringify([...hosts.values()].map(({ last: l, scans: n }) => [l.hostId, l.pending, l.security, l.needReboot, l.error, n]));
-    const scanned = sql`(select json_extract(value, '$[0]') as host_id, json_extract(value, '$[1]') as pending,
-      json_extract(value, '$[2]') as security, json_extract(value, '$[3]') as need_reboot,
-      json_extract(value, '$[4]') as error, json_extract(value, '$[5]') as scans from json_each(${rows}))`;
+    const scanned = jsonRows(
+      [...hosts.values()].map(({ last: l, scans: n }) => [l.hostId, l.pending, l.security, l.needReboot, l.error, n]),
+      ['host_id', 'pending', 'security', 'need_reboot', 'error', 'scans'],
+    );
     // columns in fleet_days' order: day, hosts, pending, security, need_reboot, errors
     const fleet = db
       .insert(fleetDays)

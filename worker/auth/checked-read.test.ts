@@ -216,7 +216,6 @@ describe('hot reads: one D1 round trip each', () => {
       const { d1, calls, batchSizes } = countingD1(testEnv.DB);
       const res = await app.fetch(new Request(`http://patchman.test${path}`), { ...testEnv, DB: d1 }, ctx);
       expect(res.status, path).toBe(401);
-      // (the middleware's after-check asks for the settings once more on this refused path)
       expect(calls.every((c) => c === 'batch'), path).toBe(true);
       expect(batchSizes.length > 0 && batchSizes.every((n) => n === 1), `${path}: ${batchSizes}`).toBe(true);
     }

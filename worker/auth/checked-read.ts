@@ -11,7 +11,7 @@ import type { Context } from 'hono';
 import type { BatchResponse } from 'drizzle-orm/batch';
 import type { AppEnv } from '../env.ts';
 import { openDb } from '../db/index.ts';
-import { credentialCheck, roleRefusal, type Statement } from './credential.ts';
+import { admit, credentialCheck, type Statement } from './credential.ts';
 
 /** Pure reads (GET only) whose routes check the credential with readChecked. */
 const CHECKED_READS: RegExp[] = [
@@ -28,25 +28,18 @@ export function isCheckedRead(method: string, path: string): boolean {
 
 /** Run the route's statements in one D1 batch behind this request's credential check, judge
  * the credential first (the same 401/403 as ever), and only then return the route's results.
- * Where the middleware has already identified the caller, just the route's batch. */
+ * Where the middleware has already identified the caller, just the route's batch. With no
+ * token and no session the caller is most likely refused: the route's reads are not spent on
+ * that (only an Access assertion can pass there, and the reads follow). */
 export async function readChecked<T extends [Statement, ...Statement[]]>(c: Context<AppEnv>, statements: T): Promise<BatchResponse<T>> {
   const db = openDb(c.env.DB);
-  if (c.get('identity')) return db.batch(statements) as Promise<BatchResponse<T>>;
-  const check = await credentialCheck(c, db);
-  if (check.anonymous) {
-    // no token, no session: the caller is most likely refused; the route's reads are not
-    // spent on that (only an Access assertion can pass here, then the reads follow)
-    const identity = await check.judge(await db.batch(check.statements));
-    const refused = roleRefusal(identity, c.req.method, c.req.path);
-    if (refused) throw refused;
-    c.set('identity', identity);
-    return db.batch(statements) as Promise<BatchResponse<T>>;
+  if (!c.get('identity')) {
+    const check = await credentialCheck(c, db);
+    const n = check.statements.length;
+    const results: unknown[] = await db.batch(check.anonymous ? check.statements : [...check.statements, ...statements]);
+    c.set('credentialJudged', true);
+    admit(c, await check.judge(results.slice(0, n)));
+    if (!check.anonymous) return results.slice(n) as BatchResponse<T>;
   }
-  const n = check.statements.length;
-  const results: unknown[] = await db.batch([...check.statements, ...statements]);
-  const identity = await check.judge(results.slice(0, n));
-  const refused = roleRefusal(identity, c.req.method, c.req.path);
-  if (refused) throw refused;
-  c.set('identity', identity);
-  return results.slice(n) as BatchResponse<T>;
+  return db.batch(statements) as Promise<BatchResponse<T>>;
 }

@@ -93,6 +93,14 @@ export async function identify(c: Ctx, db: Db): Promise<Identity> {
   return check.judge(await db.batch(check.statements));
 }
 
+/** Let the judged caller in: the 403 if their role is below what this request needs, else
+ * they are this request's identity. */
+export function admit(c: Ctx, identity: Identity): void {
+  const refused = roleRefusal(identity, c.req.method, c.req.path);
+  if (refused) throw refused;
+  c.set('identity', identity);
+}
+
 /** The 403 for a caller whose role is below what this request needs, or null. */
 export function roleRefusal(identity: Identity, method: string, path: string): ApiError | null {
   const needed = requiredRole(method, path);

@@ -6,7 +6,7 @@ import type { AppEnv } from '../env.ts';
 import { openDb } from '../db/index.ts';
 import { ApiError } from '../lib/http.ts';
 import { recordAudit } from './audit.ts';
-import { identify, roleRefusal } from './credential.ts';
+import { admit, identify, roleRefusal } from './credential.ts';
 import { isCheckedRead } from './checked-read.ts';
 
 /** Paths that work without signing in: the health check, first-run setup, logging in, asking
@@ -34,14 +34,10 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (isCheckedRead(c.req.method, path)) {
     // The route checks the credential in its own D1 batch (worker/auth/checked-read.ts). If it
     // answered without that check (an early return, a 400, an error), check now: the answer
-    // leaves only for a verified caller, and a bad credential's 401 replaces it.
+    // leaves only for a verified caller, and a bad credential's 401 replaces it. (A check that
+    // ran and refused, its error the answer, is not asked of D1 again.)
     await next();
-    if (!c.get('identity')) {
-      const identity = await identify(c, db);
-      const refused = roleRefusal(identity, c.req.method, path);
-      if (refused) throw refused;
-      c.set('identity', identity);
-    }
+    if (!c.get('identity') && !(c.get('credentialJudged') && c.error)) admit(c, await identify(c, db));
     return;
   }
   // Every request checks its credential against D1 (credential.ts): a revoked token, a

@@ -77,6 +77,9 @@ export async function factsForJob(db: Db, job: JobRow): Promise<PendingFact[]> {
   return factsForJobs(db, [job]);
 }
 
+/** How a security update is remembered in notify_state (`sec`) and compared. */
+export const securityKey = (u: { name: string; newVersion: string }) => `${u.name} ${u.newVersion}`;
+
 /** What the caller of a batch already knows as it stands after the batch, so that it is not
  * read back: host rows by id, and the security updates (`name newVersion`) a host's scan
  * found, by host id. */
@@ -94,7 +97,8 @@ export interface KnownAfterJobs {
  */
 export async function factsForJobs(db: Db, jobs: JobRow[], known: KnownAfterJobs = {}): Promise<PendingFact[]> {
   if (jobs.length === 0) return [];
-  const hostIds = [...new Set(jobs.map((j) => j.hostId))].filter((id) => !known.hosts?.has(id));
+  const allHostIds = [...new Set(jobs.map((j) => j.hostId))];
+  const hostIds = allHostIds.filter((id) => !known.hosts?.has(id));
   const scanned = [...new Set(jobs.filter((j) => j.kind === 'scan' && j.status === 'succeeded').map((j) => j.hostId))].filter((id) => !known.security?.has(id));
   const stackChecked = [...new Set(jobs.filter((j) => j.kind === 'docker-scan' && j.status === 'succeeded' && !j.params?.stack).map((j) => j.hostId))];
   const hostRows = new Map<string, HostRow>(known.hosts);
@@ -104,7 +108,7 @@ export async function factsForJobs(db: Db, jobs: JobRow[], known: KnownAfterJobs
   for (const ids of chunks(hostIds)) {
     for (const h of await db.select().from(hosts).where(inArray(hosts.id, ids))) hostRows.set(h.id, h);
   }
-  for (const ids of chunks([...new Set(jobs.map((j) => j.hostId))])) {
+  for (const ids of chunks(allHostIds)) {
     for (const r of await db.select().from(notifyState).where(inArray(notifyState.key, ids.map((id) => `host:${id}`)))) states.set(r.key, r.value as HostState);
   }
   for (const ids of chunks(scanned)) {
@@ -114,7 +118,7 @@ export async function factsForJobs(db: Db, jobs: JobRow[], known: KnownAfterJobs
       .where(and(inArray(hostUpdates.hostId, ids), eq(hostUpdates.security, true)));
     for (const r of rows) {
       const list = security.get(r.hostId) ?? [];
-      list.push(`${r.name} ${r.newVersion}`);
+      list.push(securityKey(r));
       security.set(r.hostId, list);
     }
   }
