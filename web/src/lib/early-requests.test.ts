@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { api } from './api.ts';
-import { DASHBOARD_LIST_PATHS, EARLY_GLOBAL, EARLY_SESSION_PATH, earlyScript, takeEarly } from './early-requests.ts';
+import { DASHBOARD_LIST_PATHS, EARLY_GLOBAL, EARLY_SESSION_PATH, earlyScript, forgetEarly, takeEarly } from './early-requests.ts';
 
 /** Run /early.js in a fake page at `pathname`, with a fetch that answers the session as given. */
 async function runScript(pathname: string, me: object | null) {
@@ -27,6 +27,13 @@ describe('/early.js', () => {
     expect(Object.keys(early!).sort()).toEqual([EARLY_SESSION_PATH, ...DASHBOARD_LIST_PATHS].sort());
   });
 
+  it('signed out: the session only (the lists would answer 401, red in the console); the app then asks itself', async () => {
+    const { asked, early } = await runScript('/', null);
+    expect(asked).toEqual([EARLY_SESSION_PATH]);
+    (globalThis as Record<string, unknown>)[EARLY_GLOBAL] = early;
+    expect(await takeEarly('/api/hosts')).toBeNull();
+  });
+
   it('elsewhere than the dashboard: nothing', async () => {
     expect((await runScript('/settings', { user: {} })).asked).toEqual([]);
     expect((await runScript('/login', null)).asked).toEqual([]);
@@ -50,6 +57,8 @@ describe('/early.js', () => {
     expect(answers.map((a: any) => (Array.isArray(a) ? a[0].from : a.from))).toEqual(Array(7).fill('early'));
     expect(late).not.toHaveBeenCalled();
     expect(takeEarly('/api/hosts')).toBeNull(); // taken
+    forgetEarly(); // signed out: what nobody took goes
+    expect(takeEarly('/api/relays')).toBeNull();
     await api.hosts();
     expect(late).toHaveBeenCalledTimes(1); // asked afresh
   });

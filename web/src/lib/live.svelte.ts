@@ -4,6 +4,7 @@
 import * as v from 'valibot';
 import { ACTIVE_STATUSES, LiveEvent, type CreatedHost, type Host, type Job, type Relay, type Summary } from '$protocol/api.ts';
 import { api, goneAnyway } from './api.ts';
+import { forgetEarly } from './early-requests.ts';
 import { toasts } from './toasts.svelte.ts';
 import { isChangeJob, isPatchJob, lastLine } from './patch.ts';
 
@@ -39,12 +40,6 @@ function fetchLists() {
   ]);
 }
 
-/** On the dashboard the lists are asked for as soon as this module loads, beside the
- * session check and the route's own code instead of after both: the first host row comes
- * that much sooner. The first resync takes them (or asks again if they failed). */
-let earlyLists: ReturnType<typeof fetchLists> | null =
-  typeof window !== 'undefined' && window.location.pathname === '/' ? fetchLists() : null;
-earlyLists?.catch(() => {}); // signed out: the resync after sign-in asks again
 
 /** Most live output kept in memory per job (characters, like the Worker's own log cap);
  * beyond it the oldest lines are dropped (the whole log stays in History). */
@@ -254,7 +249,7 @@ class LiveStore {
   reset() {
     this.stop();
     this.#generation++;
-    earlyLists = null;
+    forgetEarly();
     this.#syncing = null;
     this.#attempt = 0;
     this.relays = [];
@@ -366,11 +361,9 @@ class LiveStore {
     const generation = this.#generation;
     const syncing = (async () => {
       try {
-        // the lists asked for while the page was still loading, if they came (else, signed
-        // out then, for instance: ask now)
-        const early = earlyLists;
-        earlyLists = null;
-        const [health, relays, hosts, jobs, upgrades, reboots, stackUpdates] = (await early?.catch(() => null)) ?? (await fetchLists());
+        // (the first one on the dashboard takes the answers /early.js asked for while the page
+        // loaded: api.ts request())
+        const [health, relays, hosts, jobs, upgrades, reboots, stackUpdates] = await fetchLists();
         if (generation !== this.#generation) return;
         // the host counts come from the list; the summary only adds the stacks (not worth waiting for)
         void this.refreshSummary();
