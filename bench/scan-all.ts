@@ -1,22 +1,24 @@
 // `npm run bench:scan-all`: "Scan all" of N simulated hosts through `npm start` (the Worker
 // in workerd with its local D1, the local relay, a dashboard open in headless Chromium),
 // against the relay alone (driven by a fake Worker, bench/fake-worker.ts) on the SAME
-// simulated fleet with the SAME scan options (refresh on, as the Worker asks; the same
-// concurrency, 32). Rounds are interleaved ABBA (app first in odd rounds, relay alone first
-// in even ones); each round starts once the app has no active job and the machine is ≥ 80 % idle
+// simulated fleet doing the SAME work: each host's scan (refresh on, as the Worker asks; the
+// same concurrency, 32) and, for a Docker host, the docker scan of its Compose stacks that
+// follows it (job-kinds.ts: the Worker queues one after every successful scan of a Docker
+// host). Rounds are interleaved ABBA (app first in odd rounds, relay alone first in even
+// ones); each round starts once the app has no active job and the machine is ≥ 80 % idle
 // (waited for up to 30 s; the idle share is recorded).
 //
-//   node bench/scan-all.ts [--hosts 1000] [--rounds 4] [--out bench/results-scan-all.json] [--skip-build]
+//   node bench/scan-all.ts [--hosts 1000] [--rounds 4] [--out bench/results-scan-all.json] [--skip-build] [--no-dashboard]
 //
 // App round: from just before POST /api/scans (which creates the jobs) until the live feed
-// (/api/live, what the dashboard listens to) has announced the last of them finished; one
-// API call then confirms that no scan job is left queued, dispatched or running. (Until
-// 2026-12-03 the end was the first of 100 ms polls of the jobs list finding none: some 300 API
-// calls a round, Worker work that the relay alone had no share of.) The docker scans that
-// follow host scans of Docker hosts are not part of it (the relay alone does not run them);
-// the next round waits until they are done too. Relay round: first request sent → last
-// response. CPU: the relay process and the simulated fleet; for the app also workerd, the whole
-// npm start tree and the open dashboard (Chromium); and how busy the whole machine was.
+// (/api/live, what the dashboard listens to) has announced the last of them finished, and the
+// last of the docker scans that followed them; one API call then confirms that no job is left
+// queued, dispatched or running. Relay round: first request sent → last response. (Until
+// 2026-12-03 evening the docker scans were left out of both ends, but the app's ran inside
+// its round, beside its last host scans: work the relay alone did not do.) CPU: the relay
+// process and the simulated fleet; for the app also workerd, the whole npm start tree and the
+// open dashboard (Chromium); and how busy the whole machine was. `--no-dashboard` leaves the
+// page closed (about:blank): the app's own cost without a browser on the same cores.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -77,6 +79,9 @@ interface Round {
   wallSeconds: number;
   ok: number;
   failed: number;
+  /** The docker scans that followed (Docker hosts), and how many of them failed. */
+  dockerScans: number;
+  dockerFailed: number;
   relayCpuSeconds: number;
   workerdCpuSeconds?: number;
   treeCpuSeconds?: number;
@@ -121,18 +126,22 @@ async function waitNoActive(app: RunningApp, kind?: string): Promise<number> {
 
 const TERMINAL = new Set(['succeeded', 'failed', 'lost', 'cancelled']);
 
-/** The app's live feed (as the dashboard gets it, with a viewer token): when each job's
- * finish was announced. */
+/** The app's live feed (as the dashboard gets it, with a viewer token): when each job was
+ * first announced (and its kind and status), and when its finish was. */
 async function liveFinishes(app: RunningApp) {
   const made = await app.api('/api/tokens', { method: 'POST', json: { name: 'bench-live', role: 'viewer' } });
   const ws = new WebSocket(app.url.replace(/^http/, 'ws') + '/api/live', { headers: { Authorization: `Bearer ${made.body.secret}` } });
   const finishedAt = new Map<string, number>();
+  const seen = new Map<string, { kind: string; status: string; at: number }>();
   ws.on('message', (data) => {
-    const e = JSON.parse(String(data)) as { type: string; job?: { id: string; status: string } };
-    if (e.type === 'job' && e.job && TERMINAL.has(e.job.status) && !finishedAt.has(e.job.id)) finishedAt.set(e.job.id, performance.now());
+    const e = JSON.parse(String(data)) as { type: string; job?: { id: string; kind: string; status: string } };
+    if (e.type !== 'job' || !e.job) return;
+    const now = performance.now();
+    seen.set(e.job.id, { kind: e.job.kind, status: e.job.status, at: seen.get(e.job.id)?.at ?? now });
+    if (TERMINAL.has(e.job.status) && !finishedAt.has(e.job.id)) finishedAt.set(e.job.id, now);
   });
   await once(ws, 'open');
-  return { finishedAt, close: () => ws.close() };
+  return { finishedAt, seen, close: () => ws.close() };
 }
 
 /** Each round starts on a settled machine: no job of the app active (the docker scans that
@@ -160,11 +169,20 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
   const res = await app.api('/api/scans', { method: 'POST', json: {} });
   if (res.status !== 202) throw new Error(`POST /api/scans: ${res.status} ${JSON.stringify(res.body)}`);
   const ids = res.body.jobIds as string[];
-  for (const deadline = Date.now() + ROUND_DEADLINE_MS; !ids.every((id) => live.finishedAt.has(id)); await sleep(20)) {
+  // the docker scans that followed: announced (queued, then dispatched) in the batch that
+  // finished their host's scan, so all of them are known once the last scan's finish is
+  const dockerIds = () => [...live.seen].filter(([, j]) => j.kind === 'docker-scan' && j.at >= t0).map(([id]) => id);
+  const deadline = Date.now() + ROUND_DEADLINE_MS;
+  for (;;) {
+    if (ids.every((id) => live.finishedAt.has(id)) && dockerIds().every((id) => live.finishedAt.has(id))) {
+      await waitNoActive(app); // (not timed) the jobs list agrees that nothing is left
+      if (dockerIds().every((id) => live.finishedAt.has(id))) break;
+    }
     if (Date.now() > deadline) throw new Error('jobs still active at the round deadline');
+    await sleep(20);
   }
-  const t1 = Math.max(...ids.map((id) => live.finishedAt.get(id)!));
-  await waitNoActive(app, 'scan'); // (not timed) the jobs list agrees
+  const docker = dockerIds();
+  const t1 = Math.max(...[...ids, ...docker].map((id) => live.finishedAt.get(id)!));
   const wall = (t1 - t0) / 1000;
   const cpu1 = { tree: cpuOf(pids), relay: cpuOf(relayPids), workerd: cpuOf(workerdPids), sim: cpuOf([simPid]), chromium: cpuOf(chromium), machine: cpuTicks() };
   const failedJobs = (await app.api(`/api/jobs?kind=scan&status=failed&limit=500`)).body.filter((j: any) => Date.parse(j.createdAt) >= Date.now() - wall * 1000 - 5000);
@@ -176,6 +194,8 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
     wallSeconds: wall,
     ok: res.body.jobIds.length - failedJobs.length,
     failed: failedJobs.length,
+    dockerScans: docker.length,
+    dockerFailed: docker.filter((id) => live.seen.get(id)?.status !== 'succeeded').length,
     relayCpuSeconds: cpu1.relay - cpu0.relay,
     workerdCpuSeconds: cpu1.workerd - cpu0.workerd,
     treeCpuSeconds: cpu1.tree - cpu0.tree,
@@ -183,7 +203,7 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
     chromiumCpuSeconds: cpu1.chromium - cpu0.chromium,
     machineBusy: busyShare(cpu0.machine, cpu1.machine),
   };
-  log(`app         round ${round}: ${wall.toFixed(2)} s, ${r.ok} ok, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, workerd CPU ${r.workerdCpuSeconds!.toFixed(1)} s, chromium ${r.chromiumCpuSeconds!.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
+  log(`app         round ${round}: ${wall.toFixed(2)} s, ${r.ok} ok, ${r.dockerScans} docker scans, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, workerd CPU ${r.workerdCpuSeconds!.toFixed(1)} s, chromium ${r.chromiumCpuSeconds!.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
   return r;
 }
 
@@ -194,11 +214,18 @@ async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: nu
   const sim0 = cpuOf([simPid]);
   const m0 = cpuTicks();
   const t0 = performance.now();
-  const outcomes: Outcome[] = await Promise.all(
-    targets.map((t, i) => worker.request(`a${round}-${i}`, 'scan', { target: { address: t.address, port: t.port, user: 'root' }, refresh: true })),
+  const outcomes = await Promise.all(
+    targets.map(async (t, i): Promise<{ scan: Outcome; docker: Outcome | null }> => {
+      const target = { address: t.address, port: t.port, user: 'root' };
+      const scan = await worker.request(`a${round}-${i}`, 'scan', { target, refresh: true });
+      // what the Worker queues after a successful scan of a Docker host (job-kinds.ts)
+      const docker = scan.ok && scan.result?.probe?.docker ? await worker.request(`d${round}-${i}`, 'docker.scan', { target }) : null;
+      return { scan, docker };
+    }),
   );
   const wall = (performance.now() - t0) / 1000;
-  const ok = outcomes.filter((o) => o.ok).length;
+  const ok = outcomes.filter((o) => o.scan.ok).length;
+  const dockers = outcomes.flatMap((o) => (o.docker ? [o.docker] : []));
   const r: Round = {
     kind: 'relay-alone',
     round,
@@ -207,11 +234,13 @@ async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: nu
     wallSeconds: wall,
     ok,
     failed: outcomes.length - ok,
+    dockerScans: dockers.length,
+    dockerFailed: dockers.filter((o) => !o.ok).length,
     relayCpuSeconds: cpuSeconds(relayPid) - cpu0,
     simCpuSeconds: cpuOf([simPid]) - sim0,
     machineBusy: busyShare(m0, cpuTicks()),
   };
-  log(`relay alone round ${round}: ${wall.toFixed(2)} s, ${ok} ok, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
+  log(`relay alone round ${round}: ${wall.toFixed(2)} s, ${ok} ok, ${r.dockerScans} docker scans, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
   return r;
 }
 
@@ -257,9 +286,14 @@ async function main(): Promise<void> {
     await worker.hello(30_000);
     // the dashboard, open through every round
     const page = await app.page(browser);
-    await page.goto(app.url);
-    await page.waitForLoadState('load');
-    log('dashboard open in chromium');
+    if (argv.includes('--no-dashboard')) {
+      await page.goto('about:blank');
+      log('no dashboard open (--no-dashboard)');
+    } else {
+      await page.goto(app.url);
+      await page.waitForLoadState('load');
+      log('dashboard open in chromium');
+    }
     const live = await liveFinishes(app);
     for (let round = 1; round <= rounds; round++) {
       const steps = [() => appRound(app, live, fleet!.pid, round), () => relayAloneRound(app, worker, relay!.pid!, fleet!.pid, fleet!.hosts, round)];
@@ -284,12 +318,12 @@ async function main(): Promise<void> {
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   };
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`;
-  writeFileSync(outFile, JSON.stringify({ date: started.toISOString(), machine, hosts: hostCount, concurrency: CONCURRENCY, rounds, command: `node bench/scan-all.ts ${argv.join(' ')}`.trim(), end: 'live feed', results, pairs }, null, 2) + '\n');
-  console.log('\n| round | run | idle before | wall s | ok | relay CPU s | workerd CPU s | chromium CPU s | sim fleet CPU s | machine busy |');
-  console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  writeFileSync(outFile, JSON.stringify({ date: started.toISOString(), machine, hosts: hostCount, concurrency: CONCURRENCY, rounds, command: `node bench/scan-all.ts ${argv.join(' ')}`.trim(), end: 'live feed, docker scans included', dashboard: !argv.includes('--no-dashboard'), results, pairs }, null, 2) + '\n');
+  console.log('\n| round | run | idle before | wall s | ok | docker scans | relay CPU s | workerd CPU s | chromium CPU s | sim fleet CPU s | machine busy |');
+  console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     console.log(
-      `| ${r.round} | ${r.kind} | ${(r.idleBefore * 100).toFixed(0)} % (load ${r.loadBefore}) | ${r.wallSeconds.toFixed(2)} | ${r.ok}/${r.ok + r.failed} | ${r.relayCpuSeconds.toFixed(1)} | ${r.workerdCpuSeconds?.toFixed(1) ?? ''} | ${r.chromiumCpuSeconds?.toFixed(1) ?? ''} | ${r.simCpuSeconds.toFixed(1)} | ${(r.machineBusy * 100).toFixed(0)} % |`,
+      `| ${r.round} | ${r.kind} | ${(r.idleBefore * 100).toFixed(0)} % (load ${r.loadBefore}) | ${r.wallSeconds.toFixed(2)} | ${r.ok}/${r.ok + r.failed} | ${r.dockerScans - r.dockerFailed}/${r.dockerScans} | ${r.relayCpuSeconds.toFixed(1)} | ${r.workerdCpuSeconds?.toFixed(1) ?? ''} | ${r.chromiumCpuSeconds?.toFixed(1) ?? ''} | ${r.simCpuSeconds.toFixed(1)} | ${(r.machineBusy * 100).toFixed(0)} % |`,
     );
   }
   // round 1 is the fleet's first scan (the hosts were added without one): every package list
