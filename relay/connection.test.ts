@@ -15,12 +15,14 @@ interface FakeWorker {
   sockets: WebSocket[];
   received: any[];
   auth: (string | undefined)[];
+  /** What each connection offered in Sec-WebSocket-Extensions. */
+  extensions: (string | undefined)[];
   nextSocket(): Promise<WebSocket>;
   close(): Promise<void>;
 }
 
-async function fakeWorker(opts: { welcome?: boolean; answerPings?: boolean } = {}): Promise<FakeWorker> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/relay/connect' });
+async function fakeWorker(opts: { welcome?: boolean; answerPings?: boolean; perMessageDeflate?: boolean } = {}): Promise<FakeWorker> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/relay/connect', perMessageDeflate: opts.perMessageDeflate ?? false });
   await new Promise((r) => wss.once('listening', r));
   const w: FakeWorker = {
     url: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`,
@@ -28,12 +30,14 @@ async function fakeWorker(opts: { welcome?: boolean; answerPings?: boolean } = {
     sockets: [],
     received: [],
     auth: [],
+    extensions: [],
     nextSocket: () => new Promise((resolve) => wss.once('connection', (ws) => resolve(ws))),
     close: () => new Promise((r) => { for (const s of w.sockets) s.terminate(); wss.close(() => r()); }),
   };
   wss.on('connection', (ws, req) => {
     w.sockets.push(ws);
     w.auth.push(req.headers.authorization);
+    w.extensions.push(req.headers['sec-websocket-extensions']);
     ws.on('message', (data) => {
       const text = data.toString();
       if (text === PING) {
@@ -96,6 +100,16 @@ describe('RelayConnection', () => {
     expect(w.received[0]).toEqual({ type: 'hello', v: PROTOCOL_VERSION, version: '0.1.0', publicKey: KEY, hostname: 'relaybox' });
     expect(lines.some((l) => l.includes('connected') && l.includes('lab relay'))).toBe(true);
     expect(lines.join('\n')).not.toContain('secret-token');
+  });
+
+  it('does not offer permessage-deflate, even to a server that would take it (CPU on both ends for small JSON)', async () => {
+    const w = await fakeWorker({ perMessageDeflate: true });
+    cleanup.push(() => w.close());
+    const { conn } = relayTo(w.url);
+    conn.start();
+    await until(() => conn.state === 'connected');
+    expect(w.extensions).toEqual([undefined]);
+    expect((w.sockets[0] as unknown as { extensions: string }).extensions).toBe('');
   });
 
   it('answers requests with correlated responses', async () => {
