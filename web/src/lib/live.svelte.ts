@@ -3,6 +3,7 @@
 // socket was down are never lost; events are validated against protocol/api.ts.
 import * as v from 'valibot';
 import { ACTIVE_STATUSES, LiveEvent, type CreatedHost, type Host, type Job, type Relay, type Summary } from '$protocol/api.ts';
+import { EventBatches } from './event-batches.ts';
 import { api, goneAnyway } from './api.ts';
 import { forgetEarly } from './early-requests.ts';
 import { toasts } from './toasts.svelte.ts';
@@ -89,8 +90,11 @@ export function countSummary(hosts: Host[]): Summary {
 const names = new Intl.Collator(undefined, { numeric: true });
 const byName = <T extends { name: string }>(a: T, b: T) => names.compare(a.name, b.name);
 
-/** How long host and job events are held to be applied together (see #enqueue). */
+/** How long host and job events are held to be applied together (see #events). */
 const EVENT_BATCH_MS = 50;
+/** Under a stream of events, batches are applied at most once per this (a job's output
+ * never waits longer than EVENT_BATCH_MS). */
+const EVENT_FLUSH_MIN_GAP_MS = 250;
 /** A scan batch is looked up by request only after this long without a job event. */
 const BATCH_QUIET_MS = 8_000;
 /** At most one GET /api/summary per this long after host events (it only adds the stacks count). */
@@ -232,9 +236,7 @@ class LiveStore {
 
   stop() {
     this.#started = false;
-    if (this.#flushTimer) clearTimeout(this.#flushTimer);
-    this.#flushTimer = null;
-    this.#queue = [];
+    this.#events.clear();
     window.removeEventListener('online', this.#wake);
     document.removeEventListener('visibilitychange', this.#wake);
     if (this.#timer) clearTimeout(this.#timer);
@@ -323,20 +325,16 @@ class LiveStore {
     };
   }
 
-  /** Host and job events wait a moment and are applied together: a fleet-wide scan sends
-   * thousands, and one re-render per batch keeps the page fluid. Output goes through at once. */
-  #queue: LiveEvent[] = [];
-  #flushTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Host and job events wait a moment and are applied together (event-batches.ts): a
+   * fleet-wide scan sends thousands, and one re-render per batch keeps the page fluid. */
+  #events = new EventBatches<LiveEvent>(
+    (events) => {
+      for (const event of events) this.apply(event);
+    },
+    { batchMs: EVENT_BATCH_MS, minGapMs: EVENT_FLUSH_MIN_GAP_MS },
+  );
   #enqueue(event: LiveEvent) {
-    if (event.type === 'job.output' && this.#queue.length === 0) return this.apply(event);
-    this.#queue.push(event);
-    this.#flushTimer ??= setTimeout(() => this.#flush(), EVENT_BATCH_MS);
-  }
-  #flush() {
-    this.#flushTimer = null;
-    const events = this.#queue;
-    this.#queue = [];
-    for (const event of events) this.apply(event);
+    this.#events.push(event, event.type === 'job.output');
   }
 
   #scheduleReconnect() {
