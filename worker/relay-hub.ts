@@ -40,6 +40,13 @@ const DEADLINE_GRACE_MS = 15_000;
  * inside the quarter second a line may take from the host to the browser). */
 const LIVE_FLUSH_MS = 40;
 
+/** Under a stream of responses a batch is applied at most once per this. A lone response is
+ * applied at once; during "Scan all" each batch (one D1 transaction, then the follow-ups it
+ * queues and their dispatch) takes a tenth of a second's answers instead of the two or three
+ * that came while the last one was written — a fifth of the D1 round trips. A job's output is
+ * never held back (a line must reach the browser within a blink). */
+export const APPLY_WINDOW_MS = 100;
+
 type Attachment = SocketState;
 
 export class RelayHub extends DurableObject<Env> {
@@ -51,6 +58,10 @@ export class RelayHub extends DurableObject<Env> {
    * batch. Each entry settles when its message has been applied. */
   #incoming: { relayId: string; msg: RelayMessage; done: () => void }[] = [];
   #draining = false;
+  /** When the last batch was taken (APPLY_WINDOW_MS), and how to end the wait for the next one
+   * early (output arrived). */
+  #lastBatchAt = 0;
+  #wake: (() => void) | null = null;
   /** Live events wait here up to LIVE_FLUSH_MS and go out as one broadcast. */
   #live: LiveEvent[] = [];
   #liveTimer: ReturnType<typeof setTimeout> | null = null;
@@ -61,6 +72,8 @@ export class RelayHub extends DurableObject<Env> {
   #refusals = new RefusalMeter();
   /** A relay silent this long is disconnected (see relay-heartbeat.ts). */
   heartbeatTimeoutMs: number;
+  /** See APPLY_WINDOW_MS (a test lengthens it). */
+  applyWindowMs = APPLY_WINDOW_MS;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -120,6 +133,7 @@ export class RelayHub extends DurableObject<Env> {
     if (m.type === 'response' && this.pending.settle(m.id, m)) return;
     await new Promise<void>((done) => {
       this.#incoming.push({ relayId: now.relayId, msg: m, done });
+      if (m.type === 'output') this.#wake?.();
       if (!this.#draining) void this.drain();
     });
   }
@@ -163,6 +177,16 @@ export class RelayHub extends DurableObject<Env> {
     this.#draining = true;
     try {
       while (this.#incoming.length) {
+        const wait = this.#lastBatchAt + this.applyWindowMs - Date.now();
+        if (wait > 0 && this.#incoming.length < MAX_MESSAGES_PER_BATCH && !this.#incoming.some((b) => b.msg.type === 'output')) {
+          await new Promise<void>((woken) => {
+            const timer = setTimeout(woken, wait);
+            this.#wake = () => (clearTimeout(timer), woken());
+          });
+          this.#wake = null;
+          continue;
+        }
+        this.#lastBatchAt = Date.now();
         const batch = this.#incoming.splice(0, MAX_MESSAGES_PER_BATCH);
         try {
           await this.applyBatch(batch[0].relayId, batch.map((b) => b.msg));
@@ -311,24 +335,28 @@ export class RelayHub extends DurableObject<Env> {
       (Object.keys(JOB_KINDS) as JobRow['kind'][]).map((k) => sql`when ${k} then ${now + JOB_KINDS[k].timeoutMs + DEADLINE_GRACE_MS}`),
       sql` `,
     );
-    const claimed: JobRow[] = await this.db
-      .update(jobs)
-      .set({ status: 'dispatched', dispatchedAt: now, startedAt: sql`coalesce(${jobs.startedAt}, ${now})`, deadlineAt: sql`case ${jobs.kind} ${deadline} end` })
-      .where(and(eq(jobs.relayId, relayId), eq(jobs.status, 'queued')))
-      .returning();
+    // …and read their hosts in the same round trip (those of the jobs this relay was handed now)
+    const handedNow = this.db
+      .select({ id: jobs.hostId })
+      .from(jobs)
+      .where(and(eq(jobs.relayId, relayId), eq(jobs.status, 'dispatched'), eq(jobs.dispatchedAt, now)));
+    const [claimed, hostRows] = await this.db.batch([
+      this.db
+        .update(jobs)
+        .set({ status: 'dispatched', dispatchedAt: now, startedAt: sql`coalesce(${jobs.startedAt}, ${now})`, deadlineAt: sql`case ${jobs.kind} ${deadline} end` })
+        .where(and(eq(jobs.relayId, relayId), eq(jobs.status, 'queued')))
+        .returning(),
+      this.db.select().from(hosts).where(inArray(hosts.id, handedNow)),
+    ]);
     if (claimed.length === 0) return 0;
-    const hostById = new Map<string, HostRow>();
-    const hostIds = [...new Set(claimed.map((j) => j.hostId))];
-    for (let i = 0; i < hostIds.length; i += 90) {
-      for (const h of await this.db.select().from(hosts).where(inArray(hosts.id, hostIds.slice(i, i + 90)))) hostById.set(h.id, h);
-    }
+    const hostById = new Map<string, HostRow>(hostRows.map((h) => [h.id, h]));
     claimed.sort((a, b) => a.createdAt - b.createdAt);
     for (const job of claimed) {
       // (a job's host cannot vanish: deleting a host deletes its jobs)
       const { op, params, timeoutMs } = requestFor(job, hostById.get(job.hostId)!);
       ws.send(JSON.stringify({ type: 'request', id: job.id, op, params, timeoutMs }));
     }
-    await this.scheduleAlarm();
+    await this.alarmBy(Math.min(...claimed.map((j) => j.deadlineAt ?? Infinity)));
     this.emit(claimed.map((job): LiveEvent => ({ type: 'job', job: jobJson(job) })));
     return claimed.length;
   }
@@ -397,6 +425,15 @@ export class RelayHub extends DurableObject<Env> {
       this.pending.failAll(new RequestFailed('relay-disconnected', 'the relay stopped answering'));
       await this.relayGone(relayId);
     }
+  }
+
+  /** Make sure the alarm fires by `at` (the earliest deadline of jobs just dispatched): a later
+   * alarm is moved; none set (nothing was in flight, no socket to watch) means a full
+   * scheduleAlarm. No D1 read on every dispatch. */
+  async alarmBy(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null) return this.scheduleAlarm();
+    if (at < current) await this.ctx.storage.setAlarm(at);
   }
 
   async scheduleAlarm(): Promise<void> {

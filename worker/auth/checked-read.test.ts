@@ -10,7 +10,7 @@ import { authenticate } from './middleware.ts';
 import { jwksCache } from './access.ts';
 import { readChecked } from './checked-read.ts';
 import { app } from '../app.ts';
-import { api, createRelay, testEnv, ADMIN_TOKEN } from '../test/helpers.ts';
+import { api, countingD1, createRelay, testEnv, ADMIN_TOKEN } from '../test/helpers.ts';
 import { openDb, schema } from '../db/index.ts';
 import { hostGroupsFrom, hostGroupsQuery, hostListQuery, hostPage, hostPageQueries } from '../host-query.ts';
 import { HostListQuery } from '../../protocol/host-query.ts';
@@ -163,30 +163,6 @@ describe('hot reads: the credential is checked in the same request', () => {
     }
   });
 });
-
-/** The D1 binding, counting each round trip (a batch, or one statement's run/all/raw/first). */
-function countingD1(d1: D1Database): { d1: D1Database; calls: string[]; batchSizes: number[] } {
-  const calls: string[] = [];
-  const batchSizes: number[] = [];
-  const watch = (stmt: D1PreparedStatement): D1PreparedStatement => {
-    for (const m of ['run', 'all', 'raw', 'first'] as const) {
-      const real = (stmt[m] as (...a: unknown[]) => unknown).bind(stmt);
-      Object.assign(stmt, { [m]: (...a: unknown[]) => (calls.push(m), real(...a)) });
-    }
-    const bind = stmt.bind.bind(stmt);
-    return Object.assign(stmt, { bind: (...a: unknown[]) => watch(bind(...a)) });
-  };
-  const counted = {
-    prepare: (query: string) => watch(d1.prepare(query)),
-    batch: (stmts: D1PreparedStatement[]) => (calls.push('batch'), batchSizes.push(stmts.length), d1.batch(stmts)),
-    exec: (query: string) => (calls.push('exec'), d1.exec(query)),
-    dump: () => d1.dump(),
-    withSession: () => {
-      throw new Error('not counted');
-    },
-  };
-  return { d1: counted as unknown as D1Database, calls, batchSizes };
-}
 
 const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
 

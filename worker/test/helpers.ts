@@ -107,3 +107,27 @@ export async function scanHost(relay: FakeRelay, hostId: string, result: unknown
   relay.send({ type: 'response', id: jobId, ok: true, result });
   await until(async () => ((await (await api(`/api/jobs/${jobId}`)).json()) as { status: string }).status === 'succeeded');
 }
+
+/** The D1 binding, counting each round trip (a batch, or one statement's run/all/raw/first). */
+export function countingD1(d1: D1Database): { d1: D1Database; calls: string[]; batchSizes: number[] } {
+  const calls: string[] = [];
+  const batchSizes: number[] = [];
+  const watch = (stmt: D1PreparedStatement): D1PreparedStatement => {
+    for (const m of ['run', 'all', 'raw', 'first'] as const) {
+      const real = (stmt[m] as (...a: unknown[]) => unknown).bind(stmt);
+      Object.assign(stmt, { [m]: (...a: unknown[]) => (calls.push(m), real(...a)) });
+    }
+    const bind = stmt.bind.bind(stmt);
+    return Object.assign(stmt, { bind: (...a: unknown[]) => watch(bind(...a)) });
+  };
+  const counted = {
+    prepare: (query: string) => watch(d1.prepare(query)),
+    batch: (stmts: D1PreparedStatement[]) => (calls.push('batch'), batchSizes.push(stmts.length), d1.batch(stmts)),
+    exec: (query: string) => (calls.push('exec'), d1.exec(query)),
+    dump: () => d1.dump(),
+    withSession: () => {
+      throw new Error('not counted');
+    },
+  };
+  return { d1: counted as unknown as D1Database, calls, batchSizes };
+}

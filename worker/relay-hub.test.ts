@@ -1,0 +1,112 @@
+// RelayHub under a stream of answers (relay-hub.ts): responses are applied at most once per
+// APPLY_WINDOW_MS, a job's output is never held back by that window, and a dispatch is one
+// D1 round trip however many jobs it hands out. Against the real Worker in workerd (local
+// D1) with a fake relay on a real WebSocket.
+import { describe, expect, it } from 'vitest';
+import { runInDurableObject } from 'cloudflare:test';
+import { api, countingD1, createRelay, FakeRelay, testEnv, until } from './test/helpers.ts';
+import { scanResult } from './test/fixtures.ts';
+import { relayHub, type RelayHub } from './relay-hub.ts';
+import { openDb, schema } from './db/index.ts';
+import { newId } from './lib/crypto.ts';
+
+const json = async (res: Response | Promise<Response>) => (await (await res).json()) as any;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const hub = (relayId: string) => relayHub(testEnv, relayId) as unknown as DurableObjectStub<RelayHub>;
+
+async function hostsOf(relayId: string, n: number, prefix: string): Promise<{ id: string }[]> {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const res = await api('/api/hosts', { method: 'POST', json: { relayId, name: `${prefix}${i}`, address: `198.51.100.${i + 1}` } });
+    expect(res.status).toBe(201);
+    out.push(await json(res));
+  }
+  return out;
+}
+
+/** The live socket (as a script opens it), with when each event came. */
+async function liveEvents() {
+  const res = await api('/api/live', { headers: { Upgrade: 'websocket' } });
+  const ws = res.webSocket!;
+  ws.accept();
+  const events: { at: number; event: any }[] = [];
+  ws.addEventListener('message', (e) => {
+    events.push({ at: Date.now(), event: JSON.parse(String(e.data)) });
+  });
+  return { events, close: () => ws.close() };
+}
+
+describe('RelayHub: a stream of answers', { timeout: 60_000 }, () => {
+  it("a job's output goes through at once, taking the answers held with it; answers alone wait for the window", async () => {
+    const { id: relayId, token } = await createRelay('window');
+    const relay = await FakeRelay.connect(token);
+    const hosts = await hostsOf(relayId, 3, 'w');
+    const { jobIds } = await json(api('/api/scans', { method: 'POST', json: { hostIds: hosts.map((h) => h.id) } }));
+    for (let i = 0; i < 3; i++) await relay.next();
+    // an upgrade this relay is running, whose output will come
+    const upgrade = newId();
+    await openDb(testEnv.DB)
+      .insert(schema.jobs)
+      .values({ id: upgrade, kind: 'upgrade', hostId: hosts[0].id, relayId, status: 'dispatched', createdAt: Date.now(), dispatchedAt: Date.now(), deadlineAt: Date.now() + 600_000 });
+    const WINDOW = 1500; // long, so that "held" and "at once" cannot be mistaken for each other
+    await runInDurableObject(hub(relayId), (h: RelayHub) => void (h.applyWindowMs = WINDOW));
+    const live = await liveEvents();
+    const finished = (id: string) => live.events.find((e) => e.event.type === 'job' && e.event.job.id === id && e.event.job.status === 'succeeded')?.at;
+
+    relay.send({ type: 'response', id: jobIds[0], ok: true, result: scanResult }); // applied at once: nothing came before it
+    await until(async () => finished(jobIds[0]));
+    const t1 = Date.now();
+    relay.send({ type: 'response', id: jobIds[1], ok: true, result: scanResult }); // held: a batch went just now
+    await sleep(200);
+    expect(finished(jobIds[1])).toBeUndefined();
+    relay.send({ type: 'output', id: upgrade, data: 'Unpacking openssl (3.0.17-1~deb12u3) ...\n' });
+    const line = await until(async () => live.events.find((e) => e.event.type === 'job.output' && e.event.jobId === upgrade)?.at, 5000);
+    expect(line - t1).toBeLessThan(WINDOW - 500);
+    // the held answer went with it, in arrival order
+    expect(finished(jobIds[1])).toBeDefined();
+    expect(finished(jobIds[1])!).toBeLessThanOrEqual(line);
+
+    const t2 = Date.now();
+    relay.send({ type: 'response', id: jobIds[2], ok: true, result: scanResult }); // held again: answers alone wait
+    const third = await until(async () => finished(jobIds[2]), 10_000);
+    expect(third - t2).toBeGreaterThanOrEqual(WINDOW - 300);
+    live.close();
+  });
+
+  it('hands out many queued jobs in ONE D1 round trip (the claim and their hosts), each with its own host', async () => {
+    const { id: relayId, token } = await createRelay('dispatch');
+    const hosts = await hostsOf(relayId, 120, 'd'); // more than the 90 ids one statement may bind
+    // queued while the relay is away
+    const { jobIds } = await json(api('/api/scans', { method: 'POST', json: { hostIds: hosts.map((h) => h.id) } }));
+    expect(jobIds).toHaveLength(120);
+    // the relay's hello dispatches them (that is how each job's host is known below); then they
+    // are queued again and one dispatch is counted
+    const relay = await FakeRelay.connect(token);
+    const requests = await until(async () => relay.inbox.filter((m) => m.type === 'request').length === 120 && relay.inbox.filter((m) => m.type === 'request'));
+    relay.inbox.length = 0;
+    await testEnv.DB.prepare("UPDATE jobs SET status = 'queued', dispatched_at = NULL WHERE relay_id = ?").bind(relayId).run();
+    const counted = countingD1(testEnv.DB);
+    const sent = await runInDurableObject(hub(relayId), async (h: RelayHub) => {
+      const db = h.db;
+      h.db = openDb(counted.d1);
+      try {
+        return await h.dispatch();
+      } finally {
+        h.db = db;
+      }
+    });
+    expect(sent).toBe(120);
+    expect(counted.calls).toEqual(['batch']);
+    const again = await until(async () => relay.inbox.filter((m) => m.type === 'request').length === 120 && relay.inbox.filter((m) => m.type === 'request'));
+    const addressOf = new Map(requests.map((r: any) => [r.id, r.params.target.address]));
+    for (const r of again) expect(r.params.target.address, r.id).toBe(addressOf.get(r.id));
+    expect(new Set(again.map((r: any) => r.id))).toEqual(new Set(jobIds));
+    // the alarm watches the earliest deadline without a D1 read
+    const [alarm, deadline] = await runInDurableObject(hub(relayId), async (h: RelayHub, state) => [
+      await state.storage.getAlarm(),
+      ((await testEnv.DB.prepare('SELECT min(deadline_at) AS d FROM jobs WHERE relay_id = ?').bind(relayId).first()) as { d: number }).d,
+    ]);
+    expect(alarm).not.toBeNull();
+    expect(alarm!).toBeLessThanOrEqual(deadline);
+  });
+});
