@@ -17,22 +17,23 @@ const COMPOSITED = new Set(['transform', 'opacity', 'rotate', 'scale', 'translat
  * changes state. */
 const PAINT_ONLY = ['color', 'background-color', 'border-color', 'outline-color', 'text-decoration-color', 'fill', 'stroke', 'box-shadow'];
 
-/** The page's running animations and transitions, and the properties each one changes. */
+/** The page's running animations and transitions, and the properties each one changes
+ * (colour-only ones left out). A string: e2e/ is compiled without the DOM's types. */
 function animations(page: Page): Promise<{ name: string; properties: string[] }[]> {
-  return page.evaluate((paintOnly) => {
+  return page.evaluate(`(() => {
     const meta = new Set(['offset', 'computedOffset', 'easing', 'composite']);
-    return document
-      .getAnimations()
+    const paintOnly = ${JSON.stringify(PAINT_ONLY)};
+    return document.getAnimations()
       .filter((a) => a.playState === 'running')
       .map((a) => ({
-        name: (a as CSSAnimation).animationName ?? (a as CSSTransition).transitionProperty ?? '',
-        properties: [...new Set((a.effect as KeyframeEffect).getKeyframes().flatMap((k) => Object.keys(k)))]
+        name: a.animationName ?? a.transitionProperty ?? '',
+        properties: [...new Set(a.effect.getKeyframes().flatMap((k) => Object.keys(k)))]
           .filter((p) => !meta.has(p))
-          .map((p) => p.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`))
+          .map((p) => p.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()))
           .filter((p) => !paintOnly.some((c) => p.endsWith(c))),
       }))
       .filter((a) => a.properties.length > 0);
-  }, PAINT_ONLY);
+  })()`);
 }
 
 let app: RunningApp;
