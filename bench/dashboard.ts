@@ -4,7 +4,7 @@
 // every frame (requestAnimationFrame) and the requests it makes.
 //
 //   npm run build && node bench/dashboard.ts [--count 1000] [--scan] [--runs 3]
-//                                            [--screenshots DIR] [--profile FILE] [--out bench/results-dashboard.json]
+//                                            [--screenshots DIR] [--profile FILE] [--trace FILE] [--out bench/results-dashboard.json]
 //
 // `npm start` in a temp state dir (e2e/app.ts), the hosts and 30 days of history written
 // into its local D1 (sim/history.ts), viewport 1280×900.
@@ -38,6 +38,20 @@ function topSelf(profile: { nodes: { id: number; callFrame: { functionName: stri
     self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas?.[i] ?? 0));
   });
   return [...self].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `${k} ${(us / 1000).toFixed(0)} ms`).join('; ');
+}
+/** --trace FILE: a Chrome trace (DevTools' timeline categories) of the scan; the log line
+ * sums the renderer main thread's work by kind (style, layout, paint, script…). */
+const traceFile = argv.includes('--trace') ? resolve(opt('trace', join(root, 'bench', 'dashboard-scan.trace.json'))) : null;
+
+/** Total duration per event name on the renderer's main thread, largest first. */
+function traceTotals(trace: { traceEvents: { name: string; ph: string; dur?: number; pid: number; tid: number; args?: { name?: string } }[] }, n = 12): string {
+  const main = trace.traceEvents.find((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain');
+  const totals = new Map<string, number>();
+  for (const e of trace.traceEvents) {
+    if (!main || e.pid !== main.pid || e.tid !== main.tid || e.ph !== 'X' || !e.dur) continue;
+    totals.set(e.name, (totals.get(e.name) ?? 0) + e.dur);
+  }
+  return [...totals].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `${k} ${(us / 1000).toFixed(0)} ms`).join('; ');
 }
 const shots = argv.includes('--screenshots') ? resolve(opt('screenshots', join(root, 'bench', 'shots'))) : null;
 const outFile = resolve(opt('out', join(root, 'bench', 'results-dashboard.json')));
@@ -144,6 +158,7 @@ async function main() {
       // --profile FILE: the page's JS CPU profile during the scan (Chrome DevTools' format)
       const cdp = profileFile ? await page.context().newCDPSession(page) : null;
       if (cdp) (await cdp.send('Profiler.enable'), await cdp.send('Profiler.start'));
+      if (traceFile) await browser.startTracing(page, { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'disabled-by-default-devtools.timeline.invalidationTracking'] });
       await page.evaluate('window.__bench.recording = true');
       const t0 = Date.now();
       await page.locator('[data-testid="scan-all"]').click();
@@ -155,6 +170,11 @@ async function main() {
         const { profile } = await cdp.send('Profiler.stop');
         writeFileSync(profileFile!, JSON.stringify(profile));
         log(`JS profile of the scan written to ${profileFile} (self time, top: ${topSelf(profile)})`);
+      }
+      if (traceFile) {
+        const buf = await browser.stopTracing();
+        writeFileSync(traceFile, buf);
+        log(`trace of the scan written to ${traceFile} (renderer main thread, top: ${traceTotals(JSON.parse(buf.toString()))})`);
       }
       const frames = (await page.evaluate('window.__bench.recording = false, window.__bench.frames')) as number[];
       const gaps = frames.slice(1).map((t, i) => t - frames[i]);

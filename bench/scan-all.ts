@@ -8,7 +8,7 @@
 // ones); each round starts once the app has no active job and the machine is ≥ 80 % idle
 // (waited for up to 30 s; the idle share is recorded).
 //
-//   node bench/scan-all.ts [--hosts 1000] [--rounds 4] [--out bench/results-scan-all.json] [--skip-build] [--no-dashboard]
+//   node bench/scan-all.ts [--hosts 1000] [--rounds 4] [--out bench/results-scan-all.json] [--skip-build] [--no-dashboard] [--perf DIR]
 //
 // App round: from just before POST /api/scans (which creates the jobs) until the live feed
 // (/api/live, what the dashboard listens to) has announced the last of them finished, and the
@@ -39,6 +39,9 @@ function opt(name: string, d: string): string {
 const hostCount = Number(opt('hosts', '1000'));
 const rounds = Math.max(1, Number(opt('rounds', '4')));
 const outFile = resolve(opt('out', join(root, 'bench', 'results-scan-all.json')));
+/** --perf DIR: `perf record` of workerd during each app round (run with
+ * MINIFLARE_WORKERD_V8_FLAGS=--perf-basic-prof for the Worker's JS function names). */
+const perfDir = argv.includes('--perf') ? resolve(opt('perf', '.')) : null;
 const CONCURRENCY = 32; // the scan-concurrency setting's default, given to both relays
 const ROUND_DEADLINE_MS = 15 * 60_000;
 
@@ -69,6 +72,17 @@ const cmdline = (pid: number) => {
 };
 /** Share of the machine's CPU busy between two cpuTicks() readings. */
 const busyShare = (a: { idle: number; total: number }, b: { idle: number; total: number }) => (b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : 0);
+/** The machine's busy share per 250 ms from now until stop(), as digits 0–9. */
+function busyTimeline(): { stop: () => string } {
+  const marks: string[] = [];
+  let last = cpuTicks();
+  const timer = setInterval(() => {
+    const now = cpuTicks();
+    marks.push(String(Math.round(busyShare(last, now) * 9)));
+    last = now;
+  }, 250);
+  return { stop: () => (clearInterval(timer), marks.join('')) };
+}
 const cpuOf = (pids: number[]) => pids.reduce((n, p) => n + (() => { try { return cpuSeconds(p); } catch { return 0; } })(), 0);
 
 interface Round {
@@ -79,6 +93,8 @@ interface Round {
   wallSeconds: number;
   ok: number;
   failed: number;
+  /** Seconds from the start until the last host scan finished (the rest is docker scans). */
+  scansDoneSeconds: number;
   /** The docker scans that followed (Docker hosts), and how many of them failed. */
   dockerScans: number;
   dockerFailed: number;
@@ -87,10 +103,13 @@ interface Round {
   treeCpuSeconds?: number;
   /** The simulated fleet's process (both sides scan the same one). */
   simCpuSeconds: number;
-  /** The open dashboard (app rounds). */
+  /** The open dashboard (app rounds), and by Chromium process (browser, renderer, gpu-process…). */
   chromiumCpuSeconds?: number;
+  chromiumByProcess?: Record<string, number>;
   /** Share of the machine's CPU (all cores) busy during the round. */
   machineBusy: number;
+  /** How busy the machine was in each 250 ms of the round, 0–9 (9: both cores full). */
+  busyTimeline: string;
 }
 
 async function simFleet(keys: string[], work: string) {
@@ -164,7 +183,11 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
   const relayPids = pids.filter((p) => cmdline(p).includes('patchman-relay.cjs'));
   const workerdPids = pids.filter((p) => /workerd/.test(cmdline(p)));
   const chromium = treePids(process.pid).filter((p) => cmdline(p).includes('chromium'));
+  const chromium0 = new Map(chromium.map((p) => [p, cpuOf([p])]));
   const cpu0 = { tree: cpuOf(pids), relay: cpuOf(relayPids), workerd: cpuOf(workerdPids), sim: cpuOf([simPid]), chromium: cpuOf(chromium), machine: cpuTicks() };
+  const perf = perfDir ? spawn('perf', ['record', '-F', '999', '-g', '-o', join(perfDir, `workerd-round${round}.data`), '-p', workerdPids.join(',')], { stdio: 'ignore' }) : null;
+  if (perf) await sleep(500);
+  const timeline = busyTimeline();
   const t0 = performance.now();
   const res = await app.api('/api/scans', { method: 'POST', json: {} });
   if (res.status !== 202) throw new Error(`POST /api/scans: ${res.status} ${JSON.stringify(res.body)}`);
@@ -181,9 +204,17 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
     if (Date.now() > deadline) throw new Error('jobs still active at the round deadline');
     await sleep(20);
   }
+  const busy = timeline.stop();
+  if (perf) (perf.kill('SIGINT'), await once(perf, 'exit'));
   const docker = dockerIds();
   const t1 = Math.max(...[...ids, ...docker].map((id) => live.finishedAt.get(id)!));
   const wall = (t1 - t0) / 1000;
+  const scansDone = (Math.max(...ids.map((id) => live.finishedAt.get(id)!)) - t0) / 1000;
+  const chromiumByProcess: Record<string, number> = {};
+  for (const p of chromium) {
+    const type = /--type=([\w-]+)/.exec(cmdline(p))?.[1] ?? 'browser';
+    chromiumByProcess[type] = (chromiumByProcess[type] ?? 0) + cpuOf([p]) - (chromium0.get(p) ?? 0);
+  }
   const cpu1 = { tree: cpuOf(pids), relay: cpuOf(relayPids), workerd: cpuOf(workerdPids), sim: cpuOf([simPid]), chromium: cpuOf(chromium), machine: cpuTicks() };
   const failedJobs = (await app.api(`/api/jobs?kind=scan&status=failed&limit=500`)).body.filter((j: any) => Date.parse(j.createdAt) >= Date.now() - wall * 1000 - 5000);
   const r: Round = {
@@ -192,6 +223,7 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
     idleBefore,
     loadBefore,
     wallSeconds: wall,
+    scansDoneSeconds: scansDone,
     ok: res.body.jobIds.length - failedJobs.length,
     failed: failedJobs.length,
     dockerScans: docker.length,
@@ -201,9 +233,11 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
     treeCpuSeconds: cpu1.tree - cpu0.tree,
     simCpuSeconds: cpu1.sim - cpu0.sim,
     chromiumCpuSeconds: cpu1.chromium - cpu0.chromium,
+    chromiumByProcess,
     machineBusy: busyShare(cpu0.machine, cpu1.machine),
+    busyTimeline: busy,
   };
-  log(`app         round ${round}: ${wall.toFixed(2)} s, ${r.ok} ok, ${r.dockerScans} docker scans, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, workerd CPU ${r.workerdCpuSeconds!.toFixed(1)} s, chromium ${r.chromiumCpuSeconds!.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
+  log(`app         round ${round}: ${wall.toFixed(2)} s (scans done at ${scansDone.toFixed(2)}), ${r.ok} ok, ${r.dockerScans} docker scans, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, workerd CPU ${r.workerdCpuSeconds!.toFixed(1)} s, chromium ${r.chromiumCpuSeconds!.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
   return r;
 }
 
@@ -214,16 +248,20 @@ async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: nu
   const sim0 = cpuOf([simPid]);
   const m0 = cpuTicks();
   const t0 = performance.now();
+  const timeline = busyTimeline();
+  let scansDone = 0;
   const outcomes = await Promise.all(
     targets.map(async (t, i): Promise<{ scan: Outcome; docker: Outcome | null }> => {
       const target = { address: t.address, port: t.port, user: 'root' };
       const scan = await worker.request(`a${round}-${i}`, 'scan', { target, refresh: true });
+      scansDone = Math.max(scansDone, (performance.now() - t0) / 1000);
       // what the Worker queues after a successful scan of a Docker host (job-kinds.ts)
       const docker = scan.ok && scan.result?.probe?.docker ? await worker.request(`d${round}-${i}`, 'docker.scan', { target }) : null;
       return { scan, docker };
     }),
   );
   const wall = (performance.now() - t0) / 1000;
+  const busy = timeline.stop();
   const ok = outcomes.filter((o) => o.scan.ok).length;
   const dockers = outcomes.flatMap((o) => (o.docker ? [o.docker] : []));
   const r: Round = {
@@ -232,6 +270,7 @@ async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: nu
     idleBefore,
     loadBefore,
     wallSeconds: wall,
+    scansDoneSeconds: scansDone,
     ok,
     failed: outcomes.length - ok,
     dockerScans: dockers.length,
@@ -239,8 +278,9 @@ async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: nu
     relayCpuSeconds: cpuSeconds(relayPid) - cpu0,
     simCpuSeconds: cpuOf([simPid]) - sim0,
     machineBusy: busyShare(m0, cpuTicks()),
+    busyTimeline: busy,
   };
-  log(`relay alone round ${round}: ${wall.toFixed(2)} s, ${ok} ok, ${r.dockerScans} docker scans, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
+  log(`relay alone round ${round}: ${wall.toFixed(2)} s (scans done at ${scansDone.toFixed(2)}), ${ok} ok, ${r.dockerScans} docker scans, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
   return r;
 }
 
