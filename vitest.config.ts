@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { svelte } from '@sveltejs/vite-plugin-svelte';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
@@ -24,6 +25,8 @@ export default defineConfig({
       },
       {
         // the dashboard's plain TypeScript helpers and stores (components are covered by e2e/)
+        // (svelte() compiles the runes of *.svelte.ts stores, so that they can be tested too)
+        plugins: [svelte()],
         resolve: { alias: { $protocol: here('protocol'), $lib: here('web/src/lib') } },
         test: { name: 'web', include: ['web/src/**/*.test.ts', 'web/*.test.ts'], environment: 'node' },
       },

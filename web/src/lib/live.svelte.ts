@@ -175,16 +175,10 @@ class LiveStore {
     return { total: ids.length, done, failed, finished: b.jobIds !== null && done === ids.length };
   });
 
-  /** The latest upgrade, reboot or stack update of each host. */
-  latestChange = $derived.by(() => {
-    const out: Record<string, Job> = {};
-    for (const job of Object.values(this.jobs)) {
-      if (!isChangeJob(job)) continue;
-      const cur = out[job.hostId];
-      if (!cur || job.createdAt > cur.createdAt) out[job.hostId] = job;
-    }
-    return out;
-  });
+  /** The latest upgrade, reboot or stack update of each host, kept as jobs arrive (#remember).
+   * It was derived from every job known: after each batch of a fleet-wide scan that walked
+   * thousands of them, and more after every scan while the page stayed open. */
+  latestChange = $state<Record<string, Job>>({});
 
   /** The patch run, host by host: the latest state of each, and the counts the banner shows. */
   patchProgress = $derived.by(() => {
@@ -237,8 +231,10 @@ class LiveStore {
   stop() {
     this.#started = false;
     this.#events.clear();
-    window.removeEventListener('online', this.#wake);
-    document.removeEventListener('visibilitychange', this.#wake);
+    if (typeof window !== 'undefined') {
+      window.removeEventListener('online', this.#wake);
+      document.removeEventListener('visibilitychange', this.#wake);
+    }
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     const ws = this.#ws;
@@ -259,6 +255,7 @@ class LiveStore {
     this.latestJob = {};
     this.pendingScans = {};
     this.jobs = {};
+    this.latestChange = {};
     this.summary = null;
     this.output = {};
     this.outputDropped = {};
@@ -466,12 +463,19 @@ class LiveStore {
     for (const job of jobs) {
       const cur = this.jobs[job.id];
       // a list fetched before an event must not undo the event
-      if (!cur || !isActiveJob(job) || isActiveJob(cur)) this.jobs[job.id] = job;
+      if (!cur || !isActiveJob(job) || isActiveJob(cur)) this.#remember(job);
     }
   }
 
-  #applyJob(job: Job) {
+  #remember(job: Job) {
     this.jobs[job.id] = job;
+    if (!isChangeJob(job)) return;
+    const cur = this.latestChange[job.hostId];
+    if (!cur || cur.id === job.id || job.createdAt > cur.createdAt) this.latestChange[job.hostId] = job;
+  }
+
+  #applyJob(job: Job) {
+    this.#remember(job);
     this.#noteChange(job);
     // a finished job's output is only kept while a view shows it (the log is in History)
     if (!isActiveJob(job) && job.id in this.output && !this.#watched.has(job.id)) this.#dropOutput(job.id);

@@ -1,0 +1,55 @@
+// The live store's bookkeeping of jobs as events arrive (live.svelte.ts), run with its runes
+// compiled (vitest.config.ts: the web project's svelte() plugin).
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Job } from '$protocol/api.ts';
+import { live } from './live.svelte.ts';
+
+let seq = 0;
+const job = (over: Partial<Job> & Pick<Job, 'kind' | 'hostId' | 'status'>): Job =>
+  ({ id: `j${++seq}`, createdAt: new Date(Date.UTC(2026, 11, 3, 12, 0, seq)).toISOString(), ...over }) as Job;
+
+beforeEach(() => {
+  seq = 0;
+  live.reset();
+});
+
+describe('live: the latest change of each host', () => {
+  it('follows upgrades, reboots and stack updates as their events come, the newest per host winning', () => {
+    const up = job({ kind: 'upgrade', hostId: 'h1', status: 'queued' });
+    live.apply({ type: 'job', job: up });
+    expect(live.activeChange('h1')?.id).toBe(up.id);
+    live.apply({ type: 'job', job: { ...up, status: 'running' } });
+    expect(live.latestChange.h1.status).toBe('running');
+    // a scan is not a change
+    live.apply({ type: 'job', job: job({ kind: 'scan', hostId: 'h1', status: 'running' }) });
+    expect(live.latestChange.h1.id).toBe(up.id);
+    // a newer reboot takes over; the older upgrade finishing later does not take it back
+    const reboot = job({ kind: 'reboot', hostId: 'h1', status: 'dispatched' });
+    live.apply({ type: 'job', job: reboot });
+    live.apply({ type: 'job', job: { ...up, status: 'succeeded' } });
+    expect(live.latestChange.h1.id).toBe(reboot.id);
+    expect(live.activeChange('h1')?.kind).toBe('reboot');
+    live.apply({ type: 'job', job: { ...reboot, status: 'succeeded' } });
+    expect(live.activeChange('h1')).toBeNull();
+    // another host's are its own
+    live.apply({ type: 'job', job: job({ kind: 'stack-update', hostId: 'h2', status: 'running' }) });
+    expect(live.activeChange('h2')?.kind).toBe('stack-update');
+    expect(live.latestChange.h1.id).toBe(reboot.id);
+  });
+
+  it('takes changes from fetched lists as from events, without undoing a newer event', () => {
+    const up = job({ kind: 'upgrade', hostId: 'h3', status: 'running' });
+    live.apply({ type: 'job', job: { ...up, status: 'succeeded' } });
+    live.rememberJobs([up]); // a list fetched before the event: still running there
+    expect(live.latestChange.h3.status).toBe('succeeded');
+    const later = job({ kind: 'upgrade', hostId: 'h3', status: 'queued' });
+    live.rememberJobs([later]);
+    expect(live.activeChange('h3')?.id).toBe(later.id);
+  });
+
+  it('forgets them on reset (signed out)', () => {
+    live.apply({ type: 'job', job: job({ kind: 'upgrade', hostId: 'h4', status: 'running' }) });
+    live.reset();
+    expect(live.latestChange).toEqual({});
+  });
+});
