@@ -9,6 +9,36 @@ import { LIVE_AUTH_ENDED, LIVE_RECHECK_MS, matches, stillAllowed, type LiveHolde
 /** Internal header: who the Worker found holds the socket (set by routes/live.ts only). */
 export const LIVE_HOLDER_HEADER = 'X-PatchMan-Live-Holder';
 
+/** `GET /api/live?batch=1`: each frame is a JSON array of events, in order (the dashboard asks
+ * for it: a fleet-wide scan is thousands of events, and a frame costs the browser more than
+ * an event in it). Without it, one event per frame, as scripts expect. */
+export const LIVE_BATCH_PARAM = 'batch';
+/** A batched frame stays under this (Workers' WebSocket messages may be 1 MiB); an event
+ * bigger than it goes alone. */
+export const LIVE_FRAME_MAX_CHARS = 256 * 1024;
+
+/** What a live socket carries: who holds it, and how its frames are cut. */
+type LiveSocket = LiveHolder & { batched?: boolean };
+
+/** The events as frames: one each, or arrays of them up to LIVE_FRAME_MAX_CHARS. */
+export function liveFrames(texts: string[], batched: boolean): string[] {
+  if (!batched) return texts;
+  const frames: string[] = [];
+  let part: string[] = [];
+  let size = 2;
+  for (const t of texts) {
+    if (part.length && size + t.length + 1 > LIVE_FRAME_MAX_CHARS) {
+      frames.push(`[${part.join(',')}]`);
+      part = [];
+      size = 2;
+    }
+    part.push(t);
+    size += t.length + 1;
+  }
+  if (part.length) frames.push(`[${part.join(',')}]`);
+  return frames;
+}
+
 export class LiveFeed extends DurableObject<Env> {
   async fetch(request: Request): Promise<Response> {
     if (request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') {
@@ -18,18 +48,22 @@ export class LiveFeed extends DurableObject<Env> {
     if (!holder) return new Response('no holder', { status: 400 });
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
-    server.serializeAttachment(holder);
+    const batched = new URL(request.url).searchParams.get(LIVE_BATCH_PARAM) === '1';
+    server.serializeAttachment({ ...holder, ...(batched ? { batched } : {}) } satisfies LiveSocket);
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + LIVE_RECHECK_MS);
     return new Response(null, { status: 101, webSocket: client });
   }
 
   broadcast(events: LiveEvent[]): number {
     const sockets = this.ctx.getWebSockets();
-    for (const event of events) {
-      const text = JSON.stringify(event);
-      for (const ws of sockets) {
+    const texts = events.map((event) => JSON.stringify(event));
+    const frames = new Map<boolean, string[]>();
+    for (const ws of sockets) {
+      const batched = !!(ws.deserializeAttachment() as LiveSocket).batched;
+      if (!frames.has(batched)) frames.set(batched, liveFrames(texts, batched));
+      for (const frame of frames.get(batched)!) {
         try {
-          ws.send(text);
+          ws.send(frame);
         } catch {
           // a socket closing concurrently; its close handler cleans up
         }

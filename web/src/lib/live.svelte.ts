@@ -280,7 +280,9 @@ class LiveStore {
     if (!this.#started) return;
     this.retryAt = null;
     this.socket = 'connecting';
-    const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/api/live`;
+    // (frames as arrays of events: a fleet-wide scan sends thousands, and each frame costs the
+    // browser more than an event in it)
+    const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/api/live?batch=1`;
     let ws: WebSocket;
     try {
       ws = new WebSocket(url);
@@ -304,13 +306,15 @@ class LiveStore {
       } catch {
         return;
       }
-      const parsed = v.safeParse(LiveEvent, json);
-      if (!parsed.success) {
-        // Unknown event types are expected as the API grows; ignore them quietly.
-        if (import.meta.env.DEV) console.debug('live: ignored event', json, parsed.issues);
-        return;
+      for (const item of Array.isArray(json) ? json : [json]) {
+        const parsed = v.safeParse(LiveEvent, item);
+        if (!parsed.success) {
+          // Unknown event types are expected as the API grows; ignore them quietly.
+          if (import.meta.env.DEV) console.debug('live: ignored event', item, parsed.issues);
+          continue;
+        }
+        this.#enqueue(parsed.output);
       }
-      this.#enqueue(parsed.output);
     };
     ws.onclose = () => {
       if (this.#ws !== ws) return;
