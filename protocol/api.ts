@@ -299,6 +299,12 @@ const IsoDate = v.pipe(
   v.check((t) => Number.isFinite(t), 'must be a real date'),
 );
 
+/** GET /api/live query: `batch=1` makes each frame a JSON array of events (in order); without
+ * it, one event per frame. */
+export const LiveQuery = v.object({
+  batch: v.optional(v.literal('1', 'must be 1 (frames as arrays of events) or left out')),
+});
+
 /** GET /api/jobs query: every filter optional; `before` pages back (an ISO time). */
 export const JobQuery = v.strictObject({
   hostId: v.optional(Id),

@@ -1,7 +1,8 @@
 // One Durable Object instance holds every browser's live socket (hibernatable) and fans
 // events out to them. RelayHubs and API routes call `broadcast`.
 import { DurableObject } from 'cloudflare:workers';
-import type { LiveEvent } from '../protocol/api.ts';
+import * as v from 'valibot';
+import { LiveQuery, type LiveEvent } from '../protocol/api.ts';
 import type { Env } from './env.ts';
 import { openDb } from './db/index.ts';
 import { LIVE_AUTH_ENDED, LIVE_RECHECK_MS, matches, stillAllowed, type LiveHolder, type LiveMatch } from './live-auth.ts';
@@ -9,10 +10,6 @@ import { LIVE_AUTH_ENDED, LIVE_RECHECK_MS, matches, stillAllowed, type LiveHolde
 /** Internal header: who the Worker found holds the socket (set by routes/live.ts only). */
 export const LIVE_HOLDER_HEADER = 'X-PatchMan-Live-Holder';
 
-/** `GET /api/live?batch=1`: each frame is a JSON array of events, in order (the dashboard asks
- * for it: a fleet-wide scan is thousands of events, and a frame costs the browser more than
- * an event in it). Without it, one event per frame, as scripts expect. */
-export const LIVE_BATCH_PARAM = 'batch';
 /** A batched frame stays under this (Workers' WebSocket messages may be 1 MiB); an event
  * bigger than it goes alone. */
 export const LIVE_FRAME_MAX_CHARS = 256 * 1024;
@@ -48,7 +45,11 @@ export class LiveFeed extends DurableObject<Env> {
     if (!holder) return new Response('no holder', { status: 400 });
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
-    const batched = new URL(request.url).searchParams.get(LIVE_BATCH_PARAM) === '1';
+    // `GET /api/live?batch=1` (LiveQuery, checked by the route): each frame a JSON array of
+    // events, in order (the dashboard asks for it: a fleet-wide scan is thousands of events,
+    // and a frame costs the browser more than an event in it); without it, one event per
+    // frame, as scripts expect
+    const batched = v.parse(LiveQuery, Object.fromEntries(new URL(request.url).searchParams)).batch === '1';
     server.serializeAttachment({ ...holder, ...(batched ? { batched } : {}) } satisfies LiveSocket);
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + LIVE_RECHECK_MS);
     return new Response(null, { status: 101, webSocket: client });
@@ -57,11 +58,10 @@ export class LiveFeed extends DurableObject<Env> {
   broadcast(events: LiveEvent[]): number {
     const sockets = this.ctx.getWebSockets();
     const texts = events.map((event) => JSON.stringify(event));
-    const frames = new Map<boolean, string[]>();
+    let arrays: string[] | undefined;
     for (const ws of sockets) {
-      const batched = !!(ws.deserializeAttachment() as LiveSocket).batched;
-      if (!frames.has(batched)) frames.set(batched, liveFrames(texts, batched));
-      for (const frame of frames.get(batched)!) {
+      const frames = (ws.deserializeAttachment() as LiveSocket).batched ? (arrays ??= liveFrames(texts, true)) : texts;
+      for (const frame of frames) {
         try {
           ws.send(frame);
         } catch {

@@ -1,8 +1,9 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
-import { ApiError } from '../lib/http.ts';
+import { ApiError, readQuery } from '../lib/http.ts';
+import { LiveQuery } from '../../protocol/api.ts';
 import { openDb } from '../db/index.ts';
-import { liveFeed, LIVE_BATCH_PARAM, LIVE_HOLDER_HEADER } from '../live-feed.ts';
+import { liveFeed, LIVE_HOLDER_HEADER } from '../live-feed.ts';
 import { checkLiveOrigin, holderOf } from '../live-auth.ts';
 
 // GET /api/live: the browser's socket of live events, held by the LiveFeed object, which
@@ -12,8 +13,7 @@ export const live = new Hono<AppEnv>().get('/', async (c) => {
   if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
     throw new ApiError(426, 'upgrade-required', 'expected a WebSocket upgrade');
   }
-  const batch = c.req.query(LIVE_BATCH_PARAM);
-  if (batch !== undefined && batch !== '1') throw new ApiError(400, 'invalid', `${LIVE_BATCH_PARAM}: must be 1 (frames as arrays of events) or left out`, LIVE_BATCH_PARAM);
+  readQuery(c, LiveQuery); // (the LiveFeed reads `batch` from the URL it is handed)
   const identity = c.get('identity');
   checkLiveOrigin(c, identity);
   const headers = new Headers(c.req.raw.headers);

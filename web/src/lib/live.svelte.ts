@@ -41,7 +41,6 @@ function fetchLists() {
   ]);
 }
 
-
 /** Most live output kept in memory per job (characters, like the Worker's own log cap);
  * beyond it the oldest lines are dropped (the whole log stays in History). */
 export const OUTPUT_CAP = 2 * 1024 * 1024;
