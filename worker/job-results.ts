@@ -2,14 +2,14 @@
 // new values, the statements to run, how the job finishes). The caller runs them with the
 // job's finish in one transaction (jobs.ts: applyOutcome), for one response or many.
 import type * as v from 'valibot';
-import { and, eq, getTableColumns, inArray, notInArray, sql, type SQL } from 'drizzle-orm';
+import { and, eq, getTableColumns, inArray, sql, type SQL } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
 import type { OperationResult, PackageUpdate, RelayError as RelayErrorSchema, Stack } from '../protocol/relay.ts';
 import { schema, type Db, type JobRow, type StackRow } from './db/index.ts';
 import { newId } from './lib/crypto.ts';
 import { scanDayOf, type ScanDay } from './trends.ts';
 import { appendChunkStatement } from './job-log.ts';
-import { jsonRows, jsonValues } from './lib/json-rows.ts';
+import { jsonRows, tableRows } from './lib/json-rows.ts';
 import { recordSightings } from './sightings.ts';
 
 const { hosts, hostUpdates, stacks } = schema;
@@ -22,13 +22,33 @@ export type StackUpdate = OperationResult<'docker.update'>;
 export type RelayError = v.InferOutput<typeof RelayErrorSchema>;
 
 export type FinishFields = { summary?: string; errorCode?: string; errorMessage?: string; exitCode?: number; changes?: JobRow['changes']; snapshot?: JobRow['snapshot'] };
-export type HostSet = { [K in keyof typeof hosts.$inferInsert]?: (typeof hosts.$inferInsert)[K] | SQL };
+/** New values of a host row, as data: relay-apply.ts pools the rows of a batch into one
+ * statement (lib/pooled-update.ts). `name` is the name the host gives itself, taken only by
+ * the rule in HOST_SET_RULES. */
+export type HostSet = Partial<Omit<typeof hosts.$inferInsert, 'id'>>;
+
+/** How a HostSet's values are taken: a host added without a name is called by its address
+ * until its first scan finds its host name; after that its name is the operator's. */
+export const HOST_SET_RULES = {
+  name: (value: SQL) => sql`case when ${hosts.name} = ${hosts.address} and ${hosts.lastScanAt} is null then ${value} else ${hosts.name} end`,
+};
+
+/** A host's Compose stacks as a job found them: all of them, or only the one named `only`
+ * (absent from `found`: it is gone). relay-apply.ts pools the reports of a batch
+ * (replaceStacksStatements). */
+export interface StackReport {
+  found: Stack[];
+  only?: string;
+}
 
 /** What applying one response does. */
 export interface Outcome {
   /** New values of the job's host row (its updated row is returned for live events). */
   host?: HostSet;
-  /** Further statements (stacks, log lines), in the same transaction. */
+  /** The host's stacks, replacing what is stored (pooled like `updates`). */
+  stacks?: StackReport;
+  /** Further statements (log lines, guests), in the same transaction, after the pooled host
+   * rows and stacks and before the jobs' finishes. */
   writes: BatchItem<'sqlite'>[];
   /** The host's pending updates, replacing its list (kept as data so that the statements for
    * many scans can be pooled: relay-apply.ts builds them). */
@@ -144,18 +164,14 @@ export function scanOutcome(db: Db, job: JobRow, scan: Scan): Outcome {
   const { probe } = scan;
   const security = scan.updates.filter((u) => u.security).length;
   const problem = hostProblem(scan);
-  // no Docker (any more): no stacks either
-  const writes: BatchItem<'sqlite'>[] = [
-    ...(probe.docker ? [] : [db.delete(stacks).where(eq(stacks.hostId, job.hostId))]),
-  ];
   return {
     updates: scan.updates,
+    // no Docker (any more): no stacks either
+    ...(probe.docker ? {} : { stacks: { found: [] } }),
     day: scanDayOf(job.hostId, scan, problem, now),
     host: {
-      // a host added without a name is called by its address until its first scan finds its host name
-      ...(HOSTNAME.test(probe.hostname)
-        ? { name: sql`case when ${hosts.name} = ${hosts.address} and ${hosts.lastScanAt} is null then ${probe.hostname} else ${hosts.name} end` }
-        : {}),
+      // (taken only by a host still called by its address: HOST_SET_RULES)
+      ...(HOSTNAME.test(probe.hostname) ? { name: probe.hostname } : {}),
       status: problem ? 'error' : 'online',
       statusReason: problem,
       osId: probe.os.id,
@@ -181,7 +197,7 @@ export function scanOutcome(db: Db, job: JobRow, scan: Scan): Outcome {
       updatedAt: now,
       ...(scan.hostKey ? { hostKey: scan.hostKey, hostKeyOffered: null } : {}),
     },
-    writes,
+    writes: [],
     status: 'succeeded',
     finish: { exitCode: 0, summary: scanSummary(scan) },
   };
@@ -248,14 +264,59 @@ function stackValues(hostId: string, stack: Stack, now: number) {
   };
 }
 
-/** Insert or replace one stack of a host (its id stays: it is the stack's API id). */
-function upsertStack(db: Db, hostId: string, stack: Stack, now: number) {
-  const values = stackValues(hostId, stack, now);
-  const { hostId: _h, name: _n, ...update } = values;
-  return db
-    .insert(stacks)
-    .values({ id: newId(), ...values })
-    .onConflictDoUpdate({ target: [stacks.hostId, stacks.name], set: update });
+/** Stacks per upsert: a stack's row carries its containers as JSON, a few kB at most. */
+const STACK_ROWS_PER_INSERT = 100;
+
+/** The statements that make the stored stacks what a batch's reports say, in report order (a
+ * later report of a host replaces an earlier one; one of a single stack changes that stack):
+ * one delete of the stacks no longer there, then the stacks found, inserted or replaced (a
+ * stack's id stays: it is its API id). */
+export function replaceStacksStatements(db: Db, reports: { hostId: string; report: StackReport }[], now = Date.now()): BatchItem<'sqlite'>[] {
+  /** Per host: whether the plan covers all its stacks, and each stack named (null: gone). */
+  const plans = new Map<string, { all: boolean; stacks: Map<string, Stack | null> }>();
+  for (const { hostId, report } of reports) {
+    if (report.only === undefined) {
+      plans.set(hostId, { all: true, stacks: new Map(report.found.map((s) => [s.name, s])) });
+      continue;
+    }
+    const plan = plans.get(hostId) ?? { all: false, stacks: new Map() };
+    plan.stacks.set(report.only, report.found.find((s) => s.name === report.only) ?? null);
+    plans.set(hostId, plan);
+  }
+  if (plans.size === 0) return [];
+  // The stacks no longer there: of hosts reported whole, those not named; of the others, those
+  // named gone. Both by (host, name) pairs against the stacks' index (a test per stack against
+  // every report of the batch was 10–25 ms a statement).
+  const whole = [...plans].filter(([, p]) => p.all);
+  const named = (keep: boolean) => [...plans].flatMap(([hostId, p]) => [...p.stacks].filter(([, s]) => (s !== null) === keep).map(([name]) => [hostId, name]));
+  const dropped = named(false).filter(([hostId]) => !plans.get(hostId)!.all);
+  const pairs = (list: string[][]) => sql`(select json_extract(value, '$[0]'), json_extract(value, '$[1]') from json_each(${JSON.stringify(list)}))`;
+  const out: BatchItem<'sqlite'>[] = [];
+  if (whole.length) {
+    out.push(
+      db.delete(stacks).where(sql`${stacks.hostId} in (select value from json_each(${JSON.stringify(whole.map(([h]) => h))})) and (${stacks.hostId}, ${stacks.name}) not in ${pairs(named(true))}`),
+    );
+  }
+  if (dropped.length) out.push(db.delete(stacks).where(sql`(${stacks.hostId}, ${stacks.name}) in ${pairs(dropped)}`));
+  const found = tableRows(
+    stacks,
+    [...plans].flatMap(([hostId, p]) => [...p.stacks.values()].filter((s): s is Stack => s !== null).map((s) => ({ id: newId(), ...stackValues(hostId, s, now) }))),
+  );
+  // everything but the stack's identity (id, host, name) is replaced
+  const replaced = Object.fromEntries(
+    Object.entries(getTableColumns(stacks))
+      .filter(([key]) => !['id', 'hostId', 'name'].includes(key))
+      .map(([key, column]) => [key, sql.raw(`excluded."${column.name}"`)]),
+  );
+  for (let i = 0; i < found.rows.length; i += STACK_ROWS_PER_INSERT) {
+    out.push(
+      db
+        .insert(stacks)
+        .select(sql`select * from ${jsonRows(found.rows.slice(i, i + STACK_ROWS_PER_INSERT), found.columns)} where true`)
+        .onConflictDoUpdate({ target: [stacks.hostId, stacks.name], set: replaced }),
+    );
+  }
+  return out;
 }
 
 export function dockerScanSummary(scan: DockerScan, only?: string): string {
@@ -275,16 +336,10 @@ export function dockerScanSummary(scan: DockerScan, only?: string): string {
  * transaction: they never show half a scan. Warnings go into its log, where the job's
  * reader finds them. */
 export function dockerScanOutcome(db: Db, job: JobRow, scan: DockerScan): Outcome {
-  const now = Date.now();
   const only = job.params?.stack;
-  const found = only ? scan.stacks.filter((s) => s.name === only) : scan.stacks;
-  const writes: BatchItem<'sqlite'>[] = found.map((s) => upsertStack(db, job.hostId, s, now));
-  // the host's stacks this scan no longer found go, in one statement (not a read of them first:
-  // a round trip per docker scan on "Scan all")
-  const names = jsonValues(found.map((s) => s.name));
-  writes.push(db.delete(stacks).where(and(eq(stacks.hostId, job.hostId), only ? eq(stacks.name, only) : undefined, notInArray(stacks.name, names))));
+  const writes: BatchItem<'sqlite'>[] = [];
   if (scan.warnings.length) writes.push(appendChunkStatement(db, job.id, scan.warnings.map((w) => `[patchman] warning: ${w}\n`).join('')));
-  return { writes, status: 'succeeded', finish: { exitCode: 0, summary: dockerScanSummary(scan, only) } };
+  return { stacks: { found: scan.stacks, only }, writes, status: 'succeeded', finish: { exitCode: 0, summary: dockerScanSummary(scan, only) } };
 }
 
 type Container = Stack['containers'][number];
@@ -317,7 +372,8 @@ export async function stackUpdateOutcome(db: Db, job: JobRow, up: StackUpdate): 
     (changes.length ? `${plural(changes.length, 'container')} updated` : up.exitCode === 0 ? 'already up to date' : 'no container updated') +
     (up.exitCode !== 0 ? `, docker compose exited with ${up.exitCode}` : '');
   return {
-    writes: [...logTailWrites(db, job, up.logTail), upsertStack(db, job.hostId, { ...up.stack, name }, Date.now())],
+    stacks: { found: [{ ...up.stack, name }], only: name },
+    writes: logTailWrites(db, job, up.logTail),
     status: 'succeeded',
     finish: { exitCode: up.exitCode, summary, changes },
   };

@@ -9,6 +9,7 @@ import { Operations, type FromRelay } from '../protocol/relay.ts';
 import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
 import { JOB_KINDS, RESUMABLE_KINDS } from './job-kinds.ts';
 import { failureOutcome, type FinishFields, type Outcome } from './job-results.ts';
+import { pooledUpdates } from './lib/pooled-update.ts';
 
 export { appendChunk, readLog, LOG_CAP } from './job-log.ts';
 
@@ -22,13 +23,23 @@ export const QUEUE_EXPIRY_MS = 60 * 60_000;
 
 export const ACTIVE: JobRow['status'][] = [...ACTIVE_STATUSES];
 
-/** The statement that finishes a job, if it has not finished yet (one terminal state). */
-export function finishStatement(db: Db, id: string, status: 'succeeded' | 'failed' | 'lost' | 'cancelled', fields: FinishFields) {
-  return db
-    .update(jobs)
-    .set({ status, finishedAt: Date.now(), ...fields })
-    .where(and(eq(jobs.id, id), inArray(jobs.status, ACTIVE)))
-    .returning();
+/** A job's finish: its terminal status and what it says (relay-apply.ts pools a batch's). */
+export interface Finish {
+  id: string;
+  status: 'succeeded' | 'failed' | 'lost' | 'cancelled';
+  fields: FinishFields;
+}
+
+/** The statements that finish jobs that have not finished yet (one terminal state: a job
+ * finished meanwhile, e.g. cancelled, is left as it is and not returned), returning the
+ * finished rows: one per kind of answer, not one per job. */
+export function finishStatements(db: Db, finishes: Finish[], now = Date.now()): BatchItem<'sqlite'>[] {
+  return pooledUpdates(
+    db,
+    jobs,
+    finishes.map((f) => ({ id: f.id, set: { status: f.status, finishedAt: now, ...f.fields } })),
+    { guard: inArray(jobs.status, ACTIVE) },
+  );
 }
 
 /** What a response should do to its job and host (reads D1 only where a kind needs to). */
@@ -43,23 +54,6 @@ export async function outcomeOf(db: Db, job: JobRow, msg: ResponseMsg): Promise<
     return { writes: [], status: 'failed', finish: { errorCode: 'internal', errorMessage: `the relay's result did not validate: ${parsed.issues[0].message}` } };
   }
   return { ...(await kind.apply(db, job, parsed.output as never)), result: parsed.output };
-}
-
-/** The statements of an outcome, in order: host row (returning), writes, the job's finish
- * (returning). `hostAt`/`jobAt` index the returned rows in the batch's results. The package
- * list (`outcome.updates`) is not among them: relay-apply.ts pools the lists of a batch and
- * writes each one only when it differs from the stored one (its digest on the host row). */
-export function outcomeStatements(db: Db, job: JobRow, outcome: Outcome): { statements: BatchItem<'sqlite'>[]; hostAt: number | null; jobAt: number } {
-  const statements: BatchItem<'sqlite'>[] = [];
-  let hostAt: number | null = null;
-  if (outcome.host) {
-    hostAt = statements.length;
-    statements.push(db.update(hosts).set(outcome.host).where(eq(hosts.id, job.hostId)).returning());
-  }
-  statements.push(...outcome.writes);
-  const jobAt = statements.length;
-  statements.push(finishStatement(db, job.id, outcome.status, outcome.finish));
-  return { statements, hostAt, jobAt };
 }
 
 /** Fail dispatched jobs past their deadline and queued jobs that waited too long. */

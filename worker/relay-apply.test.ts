@@ -3,12 +3,13 @@
 // WebSocket; and the batch rules (order per job, one terminal state, only the job's own
 // relay) on applyRelayMessages directly.
 import { describe, expect, it } from 'vitest';
-import { eq } from 'drizzle-orm';
-import { api, createRelay, FakeRelay, testEnv, until } from './test/helpers.ts';
+import { eq, inArray } from 'drizzle-orm';
+import { api, countingD1, createRelay, FakeRelay, testEnv, until } from './test/helpers.ts';
 import { probeResult, scanResult, scanWith } from './test/fixtures.ts';
 import { openDb, schema } from './db/index.ts';
 import { readLog } from './job-log.ts';
 import { acceptsRelayMessage, applyRelayMessages } from './relay-apply.ts';
+import { finishStatements } from './jobs.ts';
 import { newId } from './lib/crypto.ts';
 import type { PackageUpdate } from '../protocol/relay.ts';
 
@@ -243,5 +244,172 @@ describe("scans' days: a batch's pooled into two statements", () => {
     expect(await fleetOf()).toEqual(await sumOfHosts());
     const day1 = await db.select().from(schema.hostDays).where(eq(schema.hostDays.hostId, hosts[1].id));
     expect(day1[0]).toMatchObject({ pending: 1, security: 0, needReboot: 0, scans: 2 });
+  });
+});
+
+describe("a batch's responses pooled: a few statements, whatever the batch's size", () => {
+  const digest = (c: string) => `sha256:${c.repeat(64).slice(0, 64)}`;
+  const stack = (name: string, containers = 1, tag = 'a') => ({
+    name,
+    status: `running(${containers})`,
+    workingDir: `/srv/${name}`,
+    configFiles: [`/srv/${name}/compose.yaml`],
+    containers: Array.from({ length: containers }, (_, k) => ({
+      name: `${name}-svc${k}-1`,
+      service: `svc${k}`,
+      state: 'running',
+      image: `example/${name}${k}:latest`,
+      imageId: digest(tag),
+      repoDigests: [],
+      check: { status: k === 0 ? 'update-available' : 'up-to-date', reason: null, localDigest: digest(tag), remoteDigest: digest(k === 0 ? 'f' : tag) },
+    })),
+  });
+  const dockerScan = (stacks: unknown[]) => ({ composeVersion: '2.29.7', stacks, warnings: [] });
+
+  /** n hosts; for each: a scan answered (every fourth fails: unreachable; every third runs
+   * Docker) and, for Docker hosts, a docker scan of stacks `s0..s2`. */
+  async function fleetBatch(tag: string, n: number) {
+    const { id: relayId } = await createRelay(`pool-${tag}`);
+    const db = openDb(testEnv.DB);
+    const counted = countingD1(testEnv.DB);
+    const cdb = openDb(counted.d1);
+    const hosts = [];
+    for (let i = 0; i < n; i++) {
+      // every fifth host was added by address only and was never scanned: it takes the name its scan finds
+      const address = `198.51.100.${i + 1}`; // (each batch its own relay: targets are unique per relay)
+      hosts.push(await addHost(relayId, i % 5 === 0 ? { address } : { name: `${tag}-${i}`, address }));
+    }
+    const job = async (hostId: string, kind: 'scan' | 'docker-scan', params: Record<string, string> = {}) => {
+      const id = newId();
+      await db.insert(schema.jobs).values({ id, kind, hostId, relayId, status: 'dispatched', params, createdAt: Date.now(), dispatchedAt: Date.now(), deadlineAt: Date.now() + 60_000 });
+      return id;
+    };
+    const messages = [];
+    for (let i = 0; i < n; i++) {
+      const id = await job(hosts[i].id, 'scan');
+      if (i % 4 === 3) {
+        messages.push({ type: 'response' as const, id, ok: false as const, error: { code: 'unreachable' as const, message: `no route to host ${i}` } });
+        continue;
+      }
+      const docker = i % 3 === 0;
+      messages.push({
+        type: 'response' as const,
+        id,
+        ok: true as const,
+        result: scanWith({
+          probe: { ...probeResult, hostname: `self-${tag}-${i}`, kernel: `6.1.0-${i}-amd64`, docker },
+          updates: updatesFor(i, i % 3),
+          held: i % 2 ? [{ name: `held-${i}`, reason: 'phased' }] : [],
+          reboot: { required: i % 2 === 0, reason: i % 2 === 0 ? `kernel ${i}` : null },
+          warnings: i === 1 ? [`it's "quoted" ünï`] : [],
+        }),
+      });
+      if (docker) messages.push({ type: 'response' as const, id: await job(hosts[i].id, 'docker-scan'), ok: true as const, result: dockerScan([stack('s0'), stack('s1', 2), stack('s2', 3)]) });
+    }
+    const out = await applyRelayMessages(cdb, relayId, messages);
+    return { db, relayId, hosts, messages, out, counted, job };
+  }
+
+  it('host rows, stacks and finishes of 8 or 48 hosts take the same statements; each row gets its own answer', async () => {
+    const small = await fleetBatch('small', 8);
+    const large = await fleetBatch('large', 48);
+    expect(large.out.finished).toHaveLength(large.messages.length);
+    // one D1 round trip to read the jobs (48 < 90 a statement), one batch to write
+    expect(large.counted.calls).toEqual(['raw', 'batch']);
+    expect(small.counted.calls).toEqual(['raw', 'batch']);
+    // the batch grows with the shapes of the answers, not their number (the package lists apart:
+    // one insert per 400 rows, and the sightings)
+    expect(large.counted.batchSizes[0]).toBe(small.counted.batchSizes[0]);
+    expect(large.counted.batchSizes[0]).toBeLessThan(20);
+
+    const { db, hosts, out } = large;
+    for (let i = 0; i < hosts.length; i++) {
+      const row = await db.query.hosts.findFirst({ where: eq(schema.hosts.id, hosts[i].id) });
+      if (i % 4 === 3) {
+        expect(row, `host ${i}`).toMatchObject({ status: 'offline', statusReason: `no route to host ${i}`, name: i % 5 === 0 ? hosts[i].address : `large-${i}`, lastScanAt: null });
+        continue;
+      }
+      expect(row, `host ${i}`).toMatchObject({
+        name: i % 5 === 0 ? `self-large-${i}` : `large-${i}`,
+        status: 'online',
+        statusReason: null,
+        kernel: `6.1.0-${i}-amd64`,
+        docker: i % 3 === 0,
+        updatesCount: i % 3,
+        held: i % 2 ? [{ name: `held-${i}`, reason: 'phased' }] : [],
+        scanWarnings: i === 1 ? [`it's "quoted" ünï`] : [],
+        rebootRequired: i % 2 === 0,
+        rebootReason: i % 2 === 0 ? `kernel ${i}` : null,
+        packageManagers: ['apt'],
+        proxmox: null,
+      });
+      expect(typeof row!.lastScanAt).toBe('number');
+    }
+    // each job finished once, with its own summary or cause
+    const jobs = await db.select().from(schema.jobs).where(inArray(schema.jobs.id, large.messages.map((m) => m.id)));
+    const byId = new Map(jobs.map((j) => [j.id, j]));
+    for (const m of large.messages) {
+      const j = byId.get(m.id)!;
+      if (!m.ok) expect(j).toMatchObject({ status: 'failed', errorCode: 'unreachable', errorMessage: m.error.message });
+      else expect(j).toMatchObject({ status: 'succeeded', exitCode: 0, errorCode: null });
+      expect(j.finishedAt).not.toBeNull();
+    }
+    // (host 0: its scan, then its docker scan; host 1: its scan)
+    expect(byId.get(large.messages[1].id)!.summary).toBe('3 stacks, 3 with newer images');
+    expect(byId.get(large.messages[2].id)!.summary).toBe('1 update, 1 held back');
+    // the live events: each response's host (if it changed it) and job, in the responses' order
+    const jobEvents = out.events.filter((e) => e.type === 'job').map((e) => (e as { job: { id: string } }).job.id);
+    expect(jobEvents).toEqual(large.messages.map((m) => m.id));
+    // stacks: each Docker host has its three, the others none
+    for (let i = 0; i < hosts.length; i++) {
+      const rows = await db.select().from(schema.stacks).where(eq(schema.stacks.hostId, hosts[i].id));
+      const want = i % 4 !== 3 && i % 3 === 0 ? ['s0', 's1', 's2'] : [];
+      expect(rows.map((r) => r.name).sort(), `host ${i}`).toEqual(want);
+      for (const r of rows) expect(r).toMatchObject({ updatesCount: 1, uncheckableCount: 0, error: null, configFiles: [`/srv/${r.name}/compose.yaml`] });
+    }
+  });
+
+  it('stacks follow the reports of a batch in order: ids kept, the gone deleted, a single stack checked alone, a host without Docker left none', async () => {
+    const { db, relayId, hosts, job } = await fleetBatch('stk', 4);
+    const docker = hosts[0].id; // i = 0: Docker, three stacks
+    const idsBefore = new Map((await db.select().from(schema.stacks).where(eq(schema.stacks.hostId, docker))).map((r) => [r.name, r.id]));
+    expect([...idsBefore.keys()].sort()).toEqual(['s0', 's1', 's2']);
+    const other = await addHost(relayId, { name: 'stk-other', address: '198.51.102.1' });
+    const out = await applyRelayMessages(db, relayId, [
+      // everything: s2 is gone, s3 is new, s0 changed
+      { type: 'response', id: await job(docker, 'docker-scan'), ok: true, result: dockerScan([stack('s0', 2, 'b'), stack('s1', 2), stack('s3')]) },
+      // then s1 checked alone: it is gone now
+      { type: 'response', id: await job(docker, 'docker-scan', { stack: 's1' }), ok: true, result: dockerScan([]) },
+      // and s0 checked alone again, as the last word of the batch
+      { type: 'response', id: await job(docker, 'docker-scan', { stack: 's0' }), ok: true, result: dockerScan([stack('s0', 1, 'c')]) },
+      // another host's stacks are not touched by any of it
+      { type: 'response', id: await job(other.id, 'docker-scan'), ok: true, result: dockerScan([stack('s1')]) },
+    ]);
+    expect(out.finished.map((f) => f.job.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    const rows = await db.select().from(schema.stacks).where(eq(schema.stacks.hostId, docker));
+    expect(rows.map((r) => r.name).sort()).toEqual(['s0', 's3']);
+    const s0 = rows.find((r) => r.name === 's0')!;
+    expect(s0.id).toBe(idsBefore.get('s0'));
+    expect(s0.containers.map((c) => c.imageId)).toEqual([digest('c')]);
+    expect(await db.select({ name: schema.stacks.name }).from(schema.stacks).where(eq(schema.stacks.hostId, other.id))).toEqual([{ name: 's1' }]);
+
+    // a scan that no longer finds Docker forgets the host's stacks
+    await applyRelayMessages(db, relayId, [{ type: 'response', id: await job(docker, 'scan'), ok: true, result: scanWith({ probe: { ...probeResult, docker: false } }) }]);
+    expect(await db.select().from(schema.stacks).where(eq(schema.stacks.hostId, docker))).toEqual([]);
+  });
+
+  it('a finish leaves a job that ended meanwhile as it ended (one terminal state), and finishes the others', async () => {
+    const { db, hosts, job } = await fleetBatch('race', 2);
+    const a = await job(hosts[0].id, 'scan');
+    const b = await job(hosts[1].id, 'scan');
+    await db.update(schema.jobs).set({ status: 'cancelled', finishedAt: 1 }).where(eq(schema.jobs.id, a));
+    const statements = finishStatements(db, [
+      { id: a, status: 'succeeded', fields: { exitCode: 0, summary: 'up to date' } },
+      { id: b, status: 'failed', fields: { errorCode: 'internal', errorMessage: 'broken' } },
+    ]);
+    const results = (await db.batch(statements as [(typeof statements)[0], ...typeof statements])) as { id: string }[][];
+    expect(results.flat().map((r) => r.id)).toEqual([b]);
+    expect(await db.query.jobs.findFirst({ where: eq(schema.jobs.id, a) })).toMatchObject({ status: 'cancelled', finishedAt: 1, summary: null });
+    expect(await db.query.jobs.findFirst({ where: eq(schema.jobs.id, b) })).toMatchObject({ status: 'failed', errorCode: 'internal', errorMessage: 'broken', exitCode: null });
   });
 });

@@ -1,7 +1,8 @@
 // Applying what a relay sent — output chunks and responses — in bulk: the messages that
 // arrived together become ONE D1 batch (one transaction): each job's output appended and
-// its offset moved, each response's host row, package lists pooled (and written only when
-// they changed since the last scan), stacks, and the job finished. The job model's
+// its offset moved, and the responses' writes pooled, a few statements for the whole batch
+// whatever its size: package lists (written only when they changed since the last scan),
+// days, host rows, stacks, then the jobs finished. The job model's
 // guarantees hold inside a batch: messages are taken in arrival order, a job's output is
 // stored before its response finishes it, a job finishes once (a second answer is dropped),
 // and only the relay a job was sent to may report on it.
@@ -10,9 +11,10 @@ import type { BatchItem } from 'drizzle-orm/batch';
 import { IN_FLIGHT_STATUSES, type LiveEvent } from '../protocol/api.ts';
 import type { FromRelay } from '../protocol/relay.ts';
 import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
-import { ACTIVE, LOG_CAP, outcomeOf, outcomeStatements } from './jobs.ts';
+import { ACTIVE, LOG_CAP, finishStatements, outcomeOf, type Finish } from './jobs.ts';
 import { appendChunkStatement } from './job-log.ts';
-import { IDS_PER_STATEMENT, replaceUpdatesStatements, updatesDigest } from './job-results.ts';
+import { HOST_SET_RULES, IDS_PER_STATEMENT, replaceStacksStatements, replaceUpdatesStatements, updatesDigest, type HostSet, type StackReport } from './job-results.ts';
+import { pooledUpdates } from './lib/pooled-update.ts';
 import type { FinishedJob } from './job-hooks.ts';
 import type { PackageUpdate } from '../protocol/relay.ts';
 import { hostJson, jobJson } from './lib/serialize.ts';
@@ -75,11 +77,20 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
     for (const { job, digest } of found) (byId.set(job.id, job), storedDigest.set(job.hostId, digest));
   }
 
-  const statements: BatchItem<'sqlite'>[] = [];
+  /** The output taken: each job's offset moved and its text appended. */
+  const outputWrites: BatchItem<'sqlite'>[] = [];
   const events: LiveEvent[] = [];
   const refused: AppliedBatch['refused'] = [];
   const outputs = new Map<string, PendingOutput>();
-  const responses: { at: { hostAt: number | null; jobAt: number }; result: unknown }[] = [];
+  /** The responses taken, in order: their job, whether they changed its host row, and the
+   * relay's result for the after-job hooks. */
+  const responses: { jobId: string; hostId: string | null; result: unknown }[] = [];
+  /** Each host's new values, the batch's responses merged in order (a later one wins). */
+  const hostSets = new Map<string, HostSet>();
+  const stackReports: { hostId: string; report: StackReport }[] = [];
+  const finishes: Finish[] = [];
+  /** Other writes of the responses, in order. */
+  const writes: BatchItem<'sqlite'>[] = [];
   /** The last package list per host (a later scan of the same host replaces an earlier one),
    * and its fingerprint. */
   const updateLists = new Map<string, { updates: PackageUpdate[]; digest: string }>();
@@ -91,13 +102,13 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
     const out = outputs.get(job.id);
     if (!out) return;
     outputs.delete(job.id);
-    statements.push(
+    outputWrites.push(
       db
         .update(jobs)
         .set({ status: job.status, logOffset: job.logOffset, logBytes: job.logBytes, logTruncated: job.logTruncated })
         .where(and(eq(jobs.id, job.id), eq(jobs.logOffset, out.fromOffset), inArray(jobs.status, ACTIVE))),
     );
-    if (out.text) statements.push(appendChunkStatement(db, job.id, out.text));
+    if (out.text) outputWrites.push(appendChunkStatement(db, job.id, out.text));
   };
 
   for (const m of messages) {
@@ -138,31 +149,43 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
       updateLists.set(job.hostId, { updates: outcome.updates, digest });
       outcome.host = { ...outcome.host, updatesDigest: digest };
     }
-    const built = outcomeStatements(db, job, outcome);
-    const base = statements.length;
-    statements.push(...built.statements);
-    responses.push({ at: { hostAt: built.hostAt === null ? null : base + built.hostAt, jobAt: base + built.jobAt }, result: outcome.result });
+    if (outcome.host) hostSets.set(job.hostId, { ...hostSets.get(job.hostId), ...outcome.host });
+    if (outcome.stacks) stackReports.push({ hostId: job.hostId, report: outcome.stacks });
+    writes.push(...outcome.writes);
+    finishes.push({ id: job.id, status: outcome.status, fields: outcome.finish });
+    responses.push({ jobId: job.id, hostId: outcome.host ? job.hostId : null, result: outcome.result });
     // finished here: anything more about it in this batch is dropped
     job.status = outcome.status;
   }
   for (const id of [...outputs.keys()]) flushOutput(byId.get(id)!);
-  // the pooled package lists and days go first: the host rows returned after them carry the
-  // exposure the lists set.
-  // A list that is the one stored is not written again (nor are its sightings: nothing in
-  // them changes) — most scans of a fleet find what the last one found.
+  // The pooled package lists and days go first: the host rows returned after them carry the
+  // exposure the lists set. A list that is the one stored is not written again (nor are its
+  // sightings: nothing in them changes) — most scans of a fleet find what the last one found.
+  // Then the host rows, the output, stacks and other writes; the finishes last, after
+  // everything their jobs wrote.
   const changedLists = [...updateLists].filter(([hostId, l]) => l.digest !== storedDigest.get(hostId));
   const pooled = [...replaceUpdatesStatements(db, changedLists.map(([hostId, l]) => ({ hostId, updates: l.updates }))), ...recordScanDays(db, days)];
-  statements.unshift(...pooled);
+  const hostUpdates = pooledUpdates(
+    db,
+    hosts,
+    [...hostSets].map(([id, set]) => ({ id, set })),
+    { rules: HOST_SET_RULES },
+  );
+  const finishing = finishStatements(db, finishes);
+  const all = [...pooled, ...hostUpdates, ...outputWrites, ...replaceStacksStatements(db, stackReports), ...writes, ...finishing];
 
   const finished: FinishedJob[] = [];
-  if (statements.length === 0) return { events, finished, refused };
+  if (all.length === 0) return { events, finished, refused };
   if (early) early(events.splice(0));
-  const results = (await db.batch(statements as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])) as unknown[];
-  const row = <T>(i: number) => (results[pooled.length + i] as T[])[0];
-  for (const { at, result } of responses) {
-    const host = at.hostAt === null ? null : (row<HostRow>(at.hostAt) ?? null);
-    const job = row<JobRow>(at.jobAt);
+  const results = (await db.batch(all as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])) as unknown[];
+  const returned = <T extends { id: string }>(from: number, count: number) =>
+    new Map((results.slice(from, from + count) as T[][]).flat().map((r) => [r.id, r]));
+  const hostRows = returned<HostRow>(pooled.length, hostUpdates.length);
+  const jobRows = returned<JobRow>(all.length - finishing.length, finishing.length);
+  for (const { jobId, hostId, result } of responses) {
+    const job = jobRows.get(jobId);
     if (!job) continue; // finished meanwhile by someone else (cancelled, expired)
+    const host = hostId === null ? null : (hostRows.get(hostId) ?? null);
     if (host) events.push({ type: 'host', host: hostJson(host) });
     events.push({ type: 'job', job: jobJson(job) });
     finished.push({ job, host, result });

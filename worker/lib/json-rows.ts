@@ -2,7 +2,8 @@
 // so rows bound column by column fit only a handful to an insert (7 columns: 14 rows), and a
 // "Scan all" of 1,000 hosts made thousands of statements. A JSON array of arrays read back
 // with json_each has no such limit (D1's is 2 MB a value).
-import { sql, type SQL } from 'drizzle-orm';
+import { getTableColumns, is, SQL, sql } from 'drizzle-orm';
+import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
 
 /** `(select json_extract(value, '$[0]') as <columns[0]>, … from json_each(?))`: the rows as a
  * table to select from, each row an array in the order of `columns`. */
@@ -11,7 +12,19 @@ export function jsonRows(rows: readonly (readonly unknown[])[], columns: readonl
   return sql`(select ${sql.join(cols, sql`, `)} from json_each(${JSON.stringify(rows)}))`;
 }
 
-/** `(select value from json_each(?))`: a list of values for `in` / `not in`. */
-export function jsonValues(values: readonly unknown[]): SQL {
-  return sql`(select value from json_each(${JSON.stringify(values)}))`;
+/** Rows of a table for jsonRows, in the order of its columns (as `insert … select *` lists
+ * them): each value as drizzle binds it (JSON columns as their text, booleans as 0/1); a column
+ * left out takes its default, or null. */
+export function tableRows(table: SQLiteTable, rows: Record<string, unknown>[]): { columns: string[]; rows: unknown[][] } {
+  const columns = Object.entries(getTableColumns(table));
+  return {
+    columns: columns.map(([, c]) => c.name),
+    rows: rows.map((row) =>
+      columns.map(([key, c]) => {
+        const value = row[key] === undefined ? c.default : row[key];
+        if (is(value, SQL)) throw new Error(`tableRows: ${c.name} has an SQL default; give its value`);
+        return value === undefined || value === null ? null : c.mapToDriverValue(value);
+      }),
+    ),
+  };
 }
