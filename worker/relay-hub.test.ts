@@ -1,5 +1,6 @@
 // RelayHub under a stream of answers (relay-hub.ts): responses are applied at most once per
-// APPLY_WINDOW_MS, a job's output is never held back by that window, and a dispatch is one
+// APPLY_WINDOW_MS, at once when the stream pauses (APPLY_QUIET_MS), a job's output is never
+// held back by that window, and a dispatch is one
 // D1 round trip however many jobs it hands out. Against the real Worker in workerd (local
 // D1) with a fake relay on a real WebSocket.
 import { describe, expect, it } from 'vitest';
@@ -49,7 +50,8 @@ describe('RelayHub: a stream of answers', { timeout: 60_000 }, () => {
       .insert(schema.jobs)
       .values({ id: upgrade, kind: 'upgrade', hostId: hosts[0].id, relayId, status: 'dispatched', createdAt: Date.now(), dispatchedAt: Date.now(), deadlineAt: Date.now() + 600_000 });
     const WINDOW = 1500; // long, so that "held" and "at once" cannot be mistaken for each other
-    await runInDurableObject(hub(relayId), (h: RelayHub) => void (h.applyWindowMs = WINDOW));
+    // (the pause that ends a wait as long, so that only the window and output count here)
+    await runInDurableObject(hub(relayId), (h: RelayHub) => void ((h.applyWindowMs = WINDOW), (h.applyQuietMs = WINDOW)));
     const live = await liveEvents();
     const finished = (id: string) => live.events.find((e) => e.event.type === 'job' && e.event.job.id === id && e.event.job.status === 'succeeded')?.at;
 
@@ -70,6 +72,40 @@ describe('RelayHub: a stream of answers', { timeout: 60_000 }, () => {
     relay.send({ type: 'response', id: jobIds[2], ok: true, result: scanResult }); // held again: answers alone wait
     const third = await until(async () => finished(jobIds[2]), 10_000);
     expect(third - t2).toBeGreaterThanOrEqual(WINDOW - 300);
+    live.close();
+  });
+
+  it('under a stream, answers wait for the window; when the stream pauses they go at once, not at its end', async () => {
+    const { id: relayId, token } = await createRelay('quiet');
+    const relay = await FakeRelay.connect(token);
+    const N = 25;
+    const hosts = await hostsOf(relayId, N, 'q');
+    const { jobIds } = await json(api('/api/scans', { method: 'POST', json: { hostIds: hosts.map((h) => h.id) } }));
+    const requests = [];
+    for (let i = 0; i < N; i++) requests.push(await relay.next());
+    const WINDOW = 2000;
+    const QUIET = 150;
+    await runInDurableObject(hub(relayId), (h: RelayHub) => void ((h.applyWindowMs = WINDOW), (h.applyQuietMs = QUIET)));
+    const live = await liveEvents();
+    const finished = (id: string) => live.events.find((e) => e.event.type === 'job' && e.event.job.id === id && e.event.job.status === 'succeeded')?.at;
+
+    // one answer every 25 ms (pauses far shorter than QUIET) for about 600 ms
+    const t0 = Date.now();
+    for (const req of requests) {
+      relay.send({ type: 'response', id: req.id, ok: true, result: scanResult });
+      await sleep(25);
+    }
+    const tEnd = Date.now();
+    expect(tEnd - t0).toBeLessThan(WINDOW / 2);
+    // the first went at once; the rest were held while the stream went on…
+    await until(async () => finished(jobIds[0]));
+    const during = jobIds.slice(1).filter((id: string) => (finished(id) ?? Infinity) < tEnd - QUIET);
+    expect(during).toEqual([]);
+    // …and went when it paused, long before the window's end
+    const last = await until(async () => finished(jobIds[N - 1]), 10_000);
+    expect(last - tEnd).toBeLessThan(QUIET + 600);
+    expect(last).toBeLessThan(t0 + WINDOW - 300);
+    expect(jobIds.every((id: string) => finished(id))).toBe(true);
     live.close();
   });
 

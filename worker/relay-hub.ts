@@ -40,12 +40,16 @@ const DEADLINE_GRACE_MS = 15_000;
  * inside the quarter second a line may take from the host to the browser). */
 const LIVE_FLUSH_MS = 40;
 
-/** Under a stream of responses a batch is applied at most once per this. A lone response is
- * applied at once; during "Scan all" each batch (one D1 transaction, then the follow-ups it
- * queues and their dispatch) takes a tenth of a second's answers instead of the two or three
- * that came while the last one was written — a fifth of the D1 round trips. A job's output is
- * never held back (a line must reach the browser within a blink). */
-export const APPLY_WINDOW_MS = 100;
+/** Under a stream of responses a batch is applied at most once per this. During "Scan all"
+ * each batch (one D1 transaction, then the hooks' reads, the follow-ups it queues and their
+ * dispatch: about seven D1 round trips whatever its size) takes a quarter second's answers
+ * (about 60) instead of the two or three that came while the last one was written. A job's
+ * output is never held back (a line must reach the browser within a blink). */
+export const APPLY_WINDOW_MS = 250;
+
+/** …but a stream that pauses this long is applied without waiting for the rest of the window:
+ * a lone response goes within this, and so do the last answers of a "Scan all". */
+export const APPLY_QUIET_MS = 30;
 
 type Attachment = SocketState;
 
@@ -58,9 +62,10 @@ export class RelayHub extends DurableObject<Env> {
    * batch. Each entry settles when its message has been applied. */
   #incoming: { relayId: string; msg: RelayMessage; done: () => void }[] = [];
   #draining = false;
-  /** When the last batch was taken (APPLY_WINDOW_MS), and how to end the wait for the next one
-   * early (output arrived). */
+  /** When the last batch was taken (APPLY_WINDOW_MS) and the last message came (APPLY_QUIET_MS),
+   * and how to end the wait for the next batch early (output arrived). */
   #lastBatchAt = 0;
+  #lastArrivalAt = 0;
   #wake: (() => void) | null = null;
   /** Live events wait here up to LIVE_FLUSH_MS and go out as one broadcast. */
   #live: LiveEvent[] = [];
@@ -72,8 +77,9 @@ export class RelayHub extends DurableObject<Env> {
   #refusals = new RefusalMeter();
   /** A relay silent this long is disconnected (see relay-heartbeat.ts). */
   heartbeatTimeoutMs: number;
-  /** See APPLY_WINDOW_MS (a test lengthens it). */
+  /** See APPLY_WINDOW_MS and APPLY_QUIET_MS (tests lengthen them). */
   applyWindowMs = APPLY_WINDOW_MS;
+  applyQuietMs = APPLY_QUIET_MS;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -133,6 +139,7 @@ export class RelayHub extends DurableObject<Env> {
     if (m.type === 'response' && this.pending.settle(m.id, m)) return;
     await new Promise<void>((done) => {
       this.#incoming.push({ relayId: now.relayId, msg: m, done });
+      this.#lastArrivalAt = Date.now();
       if (m.type === 'output') this.#wake?.();
       if (!this.#draining) void this.drain();
     });
@@ -177,7 +184,7 @@ export class RelayHub extends DurableObject<Env> {
     this.#draining = true;
     try {
       while (this.#incoming.length) {
-        const wait = this.#lastBatchAt + this.applyWindowMs - Date.now();
+        const wait = Math.min(this.#lastBatchAt + this.applyWindowMs, this.#lastArrivalAt + this.applyQuietMs) - Date.now();
         if (wait > 0 && this.#incoming.length < MAX_MESSAGES_PER_BATCH && !this.#incoming.some((b) => b.msg.type === 'output')) {
           await new Promise<void>((woken) => {
             const timer = setTimeout(woken, wait);
