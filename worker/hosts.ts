@@ -6,6 +6,7 @@ import { ACTIVE_STATUSES } from '../protocol/api.ts';
 import type { Env } from './env.ts';
 import { newId } from './lib/crypto.ts';
 import { jobJson } from './lib/serialize.ts';
+import { jsonRows, tableRows } from './lib/json-rows.ts';
 import { publish } from './live-feed.ts';
 import { relayHub } from './relay-hub.ts';
 
@@ -127,25 +128,18 @@ export async function dueHosts(db: Db, intervalHours: number, now = Date.now()) 
 }
 
 /** Queue docker scans for many hosts at once (the follow-ups of a batch of host scans): one
- * look for scans already waiting or running, one batch of inserts, one live event batch.
- * A host whose scan already covers the request is skipped. Returns the jobs created. */
+ * statement that inserts those not covered by a docker scan already waiting or running (of
+ * the whole host, or of the same stack), then one live event batch. Returns the jobs created. */
 export async function startDockerScans(env: Env, db: Db, requests: { host: HostRow; stack?: string; requestedBy: string | null }[]) {
-  const wanted = requests.filter((r) => r.host.relayId);
-  const ids = [...new Set(wanted.map((r) => r.host.id))];
-  const active = new Map<string, (string | undefined)[]>();
-  for (let i = 0; i < ids.length; i += 90) {
-    const rows = await db
-      .select({ hostId: jobs.hostId, params: jobs.params })
-      .from(jobs)
-      .where(and(inArray(jobs.hostId, ids.slice(i, i + 90)), eq(jobs.kind, 'docker-scan'), inArray(jobs.status, [...ACTIVE_STATUSES])));
-    for (const r of rows) active.set(r.hostId, [...(active.get(r.hostId) ?? []), r.params?.stack]);
-  }
   const now = Date.now();
   const fresh = [];
-  for (const r of wanted) {
-    const covering = active.get(r.host.id) ?? [];
+  /** What this call queues, by host (a later request the same covers is dropped). */
+  const queued = new Map<string, (string | undefined)[]>();
+  for (const r of requests) {
+    if (!r.host.relayId) continue;
+    const covering = queued.get(r.host.id) ?? [];
     if (covering.some((stack) => !stack || stack === r.stack)) continue;
-    active.set(r.host.id, [...covering, r.stack]);
+    queued.set(r.host.id, [...covering, r.stack]);
     fresh.push({
       id: newId(),
       kind: 'docker-scan' as const,
@@ -157,9 +151,15 @@ export async function startDockerScans(env: Env, db: Db, requests: { host: HostR
       createdAt: now,
     });
   }
-  const inserts = [];
-  for (let i = 0; i < fresh.length; i += JOB_ROWS_PER_INSERT) inserts.push(db.insert(jobs).values(fresh.slice(i, i + JOB_ROWS_PER_INSERT)).returning());
-  const created = inserts.length ? (await db.batch(inserts as [(typeof inserts)[0], ...typeof inserts])).flat() : [];
+  if (fresh.length === 0) return [];
+  const { rows, columns } = tableRows(jobs, fresh);
+  const stackOf = (params: SQL) => sql`json_extract(${params}, '$.stack')`;
+  const created = await db
+    .insert(jobs)
+    .select(
+      sql`select * from ${jsonRows(rows, columns)} as r where not exists (select 1 from ${jobs} where ${jobs.hostId} = r.host_id and ${jobs.kind} = 'docker-scan' and ${inArray(jobs.status, [...ACTIVE_STATUSES])} and (${stackOf(sql`${jobs.params}`)} is null or ${stackOf(sql`${jobs.params}`)} is ${stackOf(sql`r.params`)}))`,
+    )
+    .returning();
   await publish(env, ...created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
   return created;
 }

@@ -8,7 +8,7 @@ import { scanResult, scanWith } from './test/fixtures.ts';
 import { openDb, schema } from './db/index.ts';
 import { applyRelayMessages } from './relay-apply.ts';
 import { knownAfter } from './job-hooks.ts';
-import { factsForJobs } from './notify/events.ts';
+import { factsForJobs, outdatedImages } from './notify/events.ts';
 import { newId } from './lib/crypto.ts';
 
 describe('knownAfter', () => {
@@ -51,5 +51,46 @@ describe('knownAfter', () => {
     ]);
     // and the same batch's facts read from D1 alone (the states now written) say nothing new
     expect(await factsForJobs(db, finished.map((f) => f.job))).toEqual([]);
+  });
+
+  it("holds each host's outdated images as its stored stacks say after a docker scan; the notification hook announces the same", async () => {
+    const { id: relayId } = await createRelay('known-images');
+    const db = openDb(testEnv.DB);
+    const res = await api('/api/hosts', { method: 'POST', json: { relayId, name: 'ki', address: '192.0.2.240' } });
+    const hostId = ((await res.json()) as { id: string }).id;
+    const digest = (c: string) => `sha256:${c.repeat(64)}`;
+    const container = (name: string, status: string, remote: string | null) => ({
+      name,
+      service: name,
+      state: 'running',
+      image: `example/${name}:latest`,
+      imageId: digest('1'),
+      repoDigests: [],
+      check: { status, reason: null, localDigest: digest('2'), remoteDigest: remote },
+    });
+    const stack = (name: string, containers: unknown[]) => ({ name, status: 'running(2)', workingDir: `/srv/${name}`, configFiles: [], containers });
+    const job = async (params: Record<string, string> = {}) => {
+      const id = newId();
+      await db.insert(schema.jobs).values({ id, kind: 'docker-scan', hostId, relayId, status: 'dispatched', params, createdAt: Date.now(), dispatchedAt: Date.now(), deadlineAt: Date.now() + 60_000 });
+      return id;
+    };
+    const { finished } = await applyRelayMessages(db, relayId, [
+      {
+        type: 'response',
+        id: await job(),
+        ok: true,
+        result: { composeVersion: '2.29.7', warnings: [], stacks: [stack('web', [container('nginx', 'update-available', digest('3')), container('redis', 'up-to-date', digest('2'))]), stack('db', [container('pg', 'update-available', digest('4'))])] },
+      },
+    ]);
+    const known = knownAfter(finished);
+    const stored = await db.select().from(schema.stacks).where(eq(schema.stacks.hostId, hostId));
+    expect([...known.images!.get(hostId)!].sort()).toEqual(outdatedImages(stored).sort());
+    expect(known.images!.get(hostId)).toHaveLength(2);
+    // a check of one stack says nothing of the others: not taken as the host's images
+    const { finished: one } = await applyRelayMessages(db, relayId, [{ type: 'response', id: await job({ stack: 'web' }), ok: true, result: { composeVersion: '2.29.7', warnings: [], stacks: [] } }]);
+    expect(knownAfter(one).images!.has(hostId)).toBe(false);
+
+    const facts = await factsForJobs(db, finished.map((f) => f.job), known);
+    expect(facts.filter((f) => f.event === 'images-outdated').map((f) => f.data.rank)).toEqual([2]);
   });
 });

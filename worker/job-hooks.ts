@@ -2,8 +2,8 @@
 // with every job that finished in it. This is the one place for per-scan / per-job hooks
 // (package sightings, notifications, snapshots, rollout steps): add a call below, taking
 // the whole batch at once so that 1,000 scans cost a few statements, not 1,000.
-import { notifyJobsFinished, securityKey, type KnownAfterJobs } from './notify/events.ts';
-import type { Scan } from './job-results.ts';
+import { notifyJobsFinished, outdatedImages, securityKey, type KnownAfterJobs } from './notify/events.ts';
+import type { DockerScan, Scan } from './job-results.ts';
 import type { Env } from './env.ts';
 import type { Db, HostRow, JobRow } from './db/index.ts';
 import { JOB_KINDS, type FollowUp } from './job-kinds.ts';
@@ -33,19 +33,21 @@ export async function afterJobsFinished(env: Env, db: Db, finished: FinishedJob[
 }
 
 /** What the batch itself says of its hosts, as they stand after it (the last job of a host
- * wins): the host rows the jobs returned, and the security updates each successful scan found
- * — which is what host_updates now holds for that host. The notification hook need not read
- * them back (two queries a batch on every "Scan all"). */
+ * wins): the host rows the jobs returned, the security updates each successful scan found —
+ * which is what host_updates now holds for that host — and the outdated images each docker
+ * scan of all a host's stacks found (what its stacks now hold). The notification hook need
+ * not read them back (three queries a batch on every "Scan all"). */
 export function knownAfter(finished: FinishedJob[]): KnownAfterJobs {
   const hosts = new Map<string, HostRow>();
   const security = new Map<string, string[]>();
+  const images = new Map<string, string[]>();
   for (const { job, host, result } of finished) {
     if (host) hosts.set(host.id, host);
-    if (job.kind === 'scan' && job.status === 'succeeded' && result) {
-      security.set(job.hostId, (result as Scan).updates.filter((u) => u.security).map(securityKey));
-    }
+    if (job.status !== 'succeeded' || !result) continue;
+    if (job.kind === 'scan') security.set(job.hostId, (result as Scan).updates.filter((u) => u.security).map(securityKey));
+    if (job.kind === 'docker-scan' && !job.params?.stack) images.set(job.hostId, outdatedImages((result as DockerScan).stacks));
   }
-  return { hosts, security };
+  return { hosts, security, images };
 }
 
 /** The jobs that follow others (job-kinds.ts `after`): rescans after changes, docker scans

@@ -86,7 +86,14 @@ export const securityKey = (u: { name: string; newVersion: string }) => `${u.nam
 export interface KnownAfterJobs {
   hosts?: Map<string, HostRow>;
   security?: Map<string, string[]>;
+  /** The outdated images (outdatedImages) a host's docker scan of all its stacks found. */
+  images?: Map<string, string[]>;
 }
+
+/** How a container with a newer image is remembered in notify_state (`images`) and compared:
+ * `stack/container remoteDigest`, for each of a host's stacks. */
+export const outdatedImages = (stacks: { name: string; containers: { name: string; check: { status: string; remoteDigest?: string | null } }[] }[]) =>
+  stacks.flatMap((st) => st.containers.filter((c) => c.check.status === 'update-available').map((c) => `${st.name}/${c.name} ${c.check.remoteDigest ?? ''}`));
 
 /**
  * What a batch of finished jobs says that was not said before, in arrival order (a host with
@@ -100,11 +107,11 @@ export async function factsForJobs(db: Db, jobs: JobRow[], known: KnownAfterJobs
   const allHostIds = [...new Set(jobs.map((j) => j.hostId))];
   const hostIds = allHostIds.filter((id) => !known.hosts?.has(id));
   const scanned = [...new Set(jobs.filter((j) => j.kind === 'scan' && j.status === 'succeeded').map((j) => j.hostId))].filter((id) => !known.security?.has(id));
-  const stackChecked = [...new Set(jobs.filter((j) => j.kind === 'docker-scan' && j.status === 'succeeded' && !j.params?.stack).map((j) => j.hostId))];
+  const stackChecked = [...new Set(jobs.filter((j) => j.kind === 'docker-scan' && j.status === 'succeeded' && !j.params?.stack).map((j) => j.hostId))].filter((id) => !known.images?.has(id));
   const hostRows = new Map<string, HostRow>(known.hosts);
   const states = new Map<string, HostState>();
   const security = new Map<string, string[]>(known.security);
-  const images = new Map<string, string[]>();
+  const images = new Map<string, string[]>(known.images);
   for (const ids of chunks(hostIds)) {
     for (const h of await db.select().from(hosts).where(inArray(hosts.id, ids))) hostRows.set(h.id, h);
   }
@@ -124,8 +131,7 @@ export async function factsForJobs(db: Db, jobs: JobRow[], known: KnownAfterJobs
   }
   for (const ids of chunks(stackChecked)) {
     for (const st of await db.select({ hostId: stacks.hostId, name: stacks.name, containers: stacks.containers }).from(stacks).where(inArray(stacks.hostId, ids))) {
-      const outdated = st.containers.filter((c) => c.check.status === 'update-available').map((c) => `${st.name}/${c.name} ${c.check.remoteDigest ?? ''}`);
-      images.set(st.hostId, (images.get(st.hostId) ?? []).concat(outdated));
+      images.set(st.hostId, (images.get(st.hostId) ?? []).concat(outdatedImages([st])));
     }
   }
   const offline = jobs.some((j) => j.kind === 'scan' && j.status === 'failed' && OFFLINE_CODES.has(j.errorCode ?? ''));

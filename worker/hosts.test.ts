@@ -1,0 +1,48 @@
+// Queueing docker scans for many hosts at once (hosts.ts startDockerScans): one statement
+// whatever their number, and a request that a docker scan already waiting or running covers is
+// not queued again — against the real Worker in workerd (local D1).
+import { describe, expect, it } from 'vitest';
+import { inArray } from 'drizzle-orm';
+import { api, countingD1, createRelay, testEnv } from './test/helpers.ts';
+import { openDb, schema, type HostRow } from './db/index.ts';
+import { startDockerScans } from './hosts.ts';
+import { newId } from './lib/crypto.ts';
+
+describe('startDockerScans', () => {
+  it('queues in one D1 round trip what no active docker scan covers: a whole-host scan covers its stacks, one stack covers only itself', async () => {
+    const { id: relayId } = await createRelay('docker-many');
+    const db = openDb(testEnv.DB);
+    const hosts: HostRow[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await api('/api/hosts', { method: 'POST', json: { relayId, name: `dm${i}`, address: `203.0.113.${10 + i}` } });
+      hosts.push((await res.json()) as HostRow);
+    }
+    const active = (hostId: string, status: 'queued' | 'running' | 'succeeded', stack?: string) =>
+      db.insert(schema.jobs).values({ id: newId(), kind: 'docker-scan', hostId, relayId, status, params: stack ? { stack } : {}, createdAt: Date.now() });
+    await active(hosts[0].id, 'running'); // the whole host: covers everything asked of it
+    await active(hosts[1].id, 'queued', 'web'); // one stack: covers only a request for that stack
+    await active(hosts[2].id, 'succeeded'); // finished: covers nothing
+
+    const counted = countingD1(testEnv.DB);
+    const created = await startDockerScans(testEnv, openDb(counted.d1), [
+      { host: hosts[0], requestedBy: null },
+      { host: hosts[0], stack: 'web', requestedBy: null },
+      { host: hosts[1], stack: 'web', requestedBy: null },
+      { host: hosts[1], requestedBy: null },
+      { host: hosts[2], requestedBy: null },
+      { host: hosts[3], stack: 'db', requestedBy: 'someone' },
+      { host: hosts[3], stack: 'db', requestedBy: 'someone' }, // asked twice: queued once
+    ]);
+    expect(counted.calls).toHaveLength(1);
+    const byHost = created.map((j) => [hosts.findIndex((h) => h.id === j.hostId), j.params?.stack ?? null, j.status, j.requestedBy]);
+    expect(byHost).toEqual([
+      [1, null, 'queued', null],
+      [2, null, 'queued', null],
+      [3, 'db', 'queued', 'someone'],
+    ]);
+    const stored = await db.select().from(schema.jobs).where(inArray(schema.jobs.id, created.map((j) => j.id)));
+    expect(stored.map((j) => ({ kind: j.kind, relayId: j.relayId, logBytes: j.logBytes, logTruncated: j.logTruncated, resume: j.resume }))).toEqual(
+      Array(3).fill({ kind: 'docker-scan', relayId, logBytes: 0, logTruncated: false, resume: false }),
+    );
+  });
+});
