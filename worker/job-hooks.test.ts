@@ -2,8 +2,8 @@
 // reading it back (job-hooks.ts knownAfter): the host rows the batch returned and the security
 // updates its scans found must be exactly what D1 holds after the batch.
 import { describe, expect, it } from 'vitest';
-import { and, eq } from 'drizzle-orm';
-import { api, createRelay, testEnv } from './test/helpers.ts';
+import { and, eq, inArray } from 'drizzle-orm';
+import { api, countingD1, createRelay, testEnv } from './test/helpers.ts';
 import { scanResult, scanWith } from './test/fixtures.ts';
 import { openDb, schema } from './db/index.ts';
 import { applyRelayMessages } from './relay-apply.ts';
@@ -92,5 +92,29 @@ describe('knownAfter', () => {
 
     const facts = await factsForJobs(db, finished.map((f) => f.job), known);
     expect(facts.filter((f) => f.event === 'images-outdated').map((f) => f.data.rank)).toEqual([2]);
+  });
+
+  it("a batch's new host states are written in one statement, however many hosts", async () => {
+    const { id: relayId } = await createRelay('known-many');
+    const db = openDb(testEnv.DB);
+    const messages = [];
+    for (let i = 0; i < 30; i++) {
+      const res = await api('/api/hosts', { method: 'POST', json: { relayId, name: `km${i}`, address: `192.0.2.${100 + i}` } });
+      const hostId = ((await res.json()) as { id: string }).id;
+      const id = newId();
+      await db.insert(schema.jobs).values({ id, kind: 'scan', hostId, relayId, status: 'dispatched', createdAt: Date.now(), dispatchedAt: Date.now(), deadlineAt: Date.now() + 60_000 });
+      messages.push({ type: 'response' as const, id, ok: true as const, result: scanResult });
+    }
+    const { finished } = await applyRelayMessages(db, relayId, messages);
+    const counted = countingD1(testEnv.DB);
+    const facts = await factsForJobs(openDb(counted.d1), finished.map((f) => f.job), knownAfter(finished));
+    // every host: its security updates and its reboot, new
+    expect(facts.map((f) => f.event).sort()).toEqual([...Array(30).fill('reboot-required'), ...Array(30).fill('security-updates')]);
+    // one read of the states, one write of them all
+    expect(counted.calls).toEqual(['raw', 'batch']);
+    expect(counted.batchSizes).toEqual([1]);
+    const states = await db.select().from(schema.notifyState).where(inArray(schema.notifyState.key, finished.map((f) => `host:${f.job.hostId}`)));
+    expect(states).toHaveLength(30);
+    expect(states[0].value).toMatchObject({ sec: scanResult.updates.filter((u) => u.security).map((u) => `${u.name} ${u.newVersion}`).sort(), reboot: true });
   });
 });

@@ -9,7 +9,7 @@ import { schema, type Db, type JobRow, type StackRow } from './db/index.ts';
 import { newId } from './lib/crypto.ts';
 import { scanDayOf, type ScanDay } from './trends.ts';
 import { appendChunkStatement } from './job-log.ts';
-import { jsonRows, tableRows } from './lib/json-rows.ts';
+import { insertRows } from './lib/json-rows.ts';
 import { recordSightings } from './sightings.ts';
 
 const { hosts, hostUpdates, stacks } = schema;
@@ -82,22 +82,10 @@ export function replaceUpdatesStatements(db: Db, lists: { hostId: string; update
   const ids = lists.map((l) => l.hostId);
   for (let i = 0; i < ids.length; i += IDS_PER_STATEMENT) out.push(db.delete(hostUpdates).where(inArray(hostUpdates.hostId, ids.slice(i, i + IDS_PER_STATEMENT))));
   // in host_updates' column order
-  const rows = lists.flatMap((l) => l.updates.map((u) => [l.hostId, u.name, u.arch, u.currentVersion, u.newVersion, u.repository, u.security ? 1 : 0]));
-  for (let i = 0; i < rows.length; i += UPDATE_ROWS_PER_INSERT) out.push(insertUpdateRows(db, rows.slice(i, i + UPDATE_ROWS_PER_INSERT)));
+  const rows = lists.flatMap((l) => l.updates.map((u) => ({ hostId: l.hostId, ...u })));
+  out.push(...insertRows(db, hostUpdates, rows, { perStatement: UPDATE_ROWS_PER_INSERT, onConflict: 'ignore' }));
   out.push(...recordSightings(db, ids, Date.now()));
   return out;
-}
-
-/** The rows as one JSON value (lib/json-rows.ts), in the table's column order (drizzle lists
- * every column; `where true`: SQLite's parser needs it before an upsert clause). A query
- * builder, not `db.run(sql)`: drizzle's D1 batch cannot bind a raw statement's parameters
- * (its SQLiteRaw has no prepared `stmt`). */
-function insertUpdateRows(db: Db, rows: unknown[][]) {
-  const columns = Object.values(getTableColumns(hostUpdates)).map((c) => c.name);
-  return db
-    .insert(hostUpdates)
-    .select(sql`select * from ${jsonRows(rows, columns)} where true`)
-    .onConflictDoNothing();
 }
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
@@ -298,24 +286,12 @@ export function replaceStacksStatements(db: Db, reports: { hostId: string; repor
     );
   }
   if (dropped.length) out.push(db.delete(stacks).where(sql`(${stacks.hostId}, ${stacks.name}) in ${pairs(dropped)}`));
-  const found = tableRows(
-    stacks,
-    [...plans].flatMap(([hostId, p]) => [...p.stacks.values()].filter((s): s is Stack => s !== null).map((s) => ({ id: newId(), ...stackValues(hostId, s, now) }))),
+  const found = [...plans].flatMap(([hostId, p]) =>
+    [...p.stacks.values()].filter((s): s is Stack => s !== null).map((s) => ({ id: newId(), ...stackValues(hostId, s, now) })),
   );
   // everything but the stack's identity (id, host, name) is replaced
-  const replaced = Object.fromEntries(
-    Object.entries(getTableColumns(stacks))
-      .filter(([key]) => !['id', 'hostId', 'name'].includes(key))
-      .map(([key, column]) => [key, sql.raw(`excluded."${column.name}"`)]),
-  );
-  for (let i = 0; i < found.rows.length; i += STACK_ROWS_PER_INSERT) {
-    out.push(
-      db
-        .insert(stacks)
-        .select(sql`select * from ${jsonRows(found.rows.slice(i, i + STACK_ROWS_PER_INSERT), found.columns)} where true`)
-        .onConflictDoUpdate({ target: [stacks.hostId, stacks.name], set: replaced }),
-    );
-  }
+  const replace = Object.keys(getTableColumns(stacks)).filter((key) => !['id', 'hostId', 'name'].includes(key));
+  out.push(...insertRows(db, stacks, found, { perStatement: STACK_ROWS_PER_INSERT, onConflict: { target: [stacks.hostId, stacks.name], replace } }));
   return out;
 }
 

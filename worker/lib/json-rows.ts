@@ -3,7 +3,9 @@
 // "Scan all" of 1,000 hosts made thousands of statements. A JSON array of arrays read back
 // with json_each has no such limit (D1's is 2 MB a value).
 import { getTableColumns, is, SQL, sql } from 'drizzle-orm';
-import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
+import type { BatchItem } from 'drizzle-orm/batch';
+import type { SQLiteColumn, SQLiteTable } from 'drizzle-orm/sqlite-core';
+import type { Db } from '../db/index.ts';
 
 /** `(select json_extract(value, '$[0]') as <columns[0]>, … from json_each(?))`: the rows as a
  * table to select from, each row an array in the order of `columns`. */
@@ -27,4 +29,28 @@ export function tableRows(table: SQLiteTable, rows: Record<string, unknown>[]): 
       }),
     ),
   };
+}
+
+/** `insert into <table> select * from <rows>`, `perStatement` rows at a time, and on conflict
+ * either nothing (`'ignore'`) or the `replace` columns taken from the new row. A query builder,
+ * not `db.run(sql)`: drizzle's D1 batch cannot bind a raw statement's parameters (its SQLiteRaw
+ * has no prepared `stmt`). */
+export function insertRows(
+  db: Db,
+  table: SQLiteTable,
+  values: Record<string, unknown>[],
+  opts: { perStatement: number; onConflict?: 'ignore' | { target: SQLiteColumn | SQLiteColumn[]; replace: string[] } },
+): BatchItem<'sqlite'>[] {
+  const { rows, columns } = tableRows(table, values);
+  const byKey = getTableColumns(table);
+  const { onConflict } = opts;
+  const out: BatchItem<'sqlite'>[] = [];
+  for (let i = 0; i < rows.length; i += opts.perStatement) {
+    // (`where true`: SQLite's parser needs it before an upsert clause)
+    const insert = db.insert(table).select(sql`select * from ${jsonRows(rows.slice(i, i + opts.perStatement), columns)} where true`);
+    if (onConflict === 'ignore') out.push(insert.onConflictDoNothing());
+    else if (onConflict) out.push(insert.onConflictDoUpdate({ target: onConflict.target, set: Object.fromEntries(onConflict.replace.map((key) => [key, sql.raw(`excluded."${byKey[key].name}"`)])) }));
+    else out.push(insert);
+  }
+  return out;
 }

@@ -7,6 +7,7 @@ import type { NotifyEvent } from '../../protocol/notify.ts';
 import type { Env } from '../env.ts';
 import { openDb, schema, type Db, type HostRow, type JobRow } from '../db/index.ts';
 import { newId } from '../lib/crypto.ts';
+import { insertRows } from '../lib/json-rows.ts';
 import { readNotifySettings } from './settings.ts';
 import { kickNotifier } from './notifier-client.ts';
 import type { PendingFact } from './message.ts';
@@ -46,14 +47,20 @@ export async function writeState(db: Db, key: string, value: object): Promise<vo
     .onConflictDoUpdate({ target: notifyState.key, set: { value: value as Record<string, unknown>, updatedAt: now } });
 }
 
+/** Rows per insert of facts or host states: each a JSON value of a few hundred bytes (a
+ * host's security updates), so 200 stay far below D1's 2 MB a value. */
+const ROWS_PER_INSERT = 200;
+
 /** Record facts as pending events (the Notifier flushes them after a short window). */
 export async function recordFacts(env: Env, db: Db, facts: PendingFact[], now = Date.now(), opts: { wake?: boolean } = {}): Promise<void> {
   if (facts.length === 0) return;
-  const inserts = [];
-  for (let i = 0; i < facts.length; i += 15) {
-    inserts.push(db.insert(notifyEvents).values(facts.slice(i, i + 15).map((f) => ({ id: newId(), event: f.event, hostId: f.hostId, data: f.data, createdAt: now }))));
-  }
-  await db.batch(inserts as unknown as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]]);
+  const inserts = insertRows(
+    db,
+    notifyEvents,
+    facts.map((f) => ({ id: newId(), event: f.event, hostId: f.hostId, data: f.data, createdAt: now })),
+    { perStatement: ROWS_PER_INSERT },
+  );
+  await db.batch(inserts as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]]);
   if (opts.wake !== false) await kickNotifier(env, now);
 }
 
@@ -202,11 +209,13 @@ export async function factsForJobs(db: Db, jobs: JobRow[], known: KnownAfterJobs
     }
   }
   const now = Date.now();
-  const writes = [...changed].map((key) => {
-    const value = states.get(key) as Record<string, unknown>;
-    return db.insert(notifyState).values({ key, value, updatedAt: now }).onConflictDoUpdate({ target: notifyState.key, set: { value, updatedAt: now } });
-  });
-  if (writes.length) await db.batch(writes as unknown as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]]);
+  const writes = insertRows(
+    db,
+    notifyState,
+    [...changed].map((key) => ({ key, value: states.get(key), updatedAt: now })),
+    { perStatement: ROWS_PER_INSERT, onConflict: { target: notifyState.key, replace: ['value', 'updatedAt'] } },
+  );
+  if (writes.length) await db.batch(writes as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]]);
   return facts;
 }
 
