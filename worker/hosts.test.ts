@@ -1,11 +1,11 @@
-// Queueing docker scans for many hosts at once (hosts.ts startDockerScans): one statement
-// whatever their number, and a request that a docker scan already waiting or running covers is
-// not queued again — against the real Worker in workerd (local D1).
+// Queueing scans and docker scans for many hosts at once (hosts.ts startScans,
+// startDockerScans): one D1 round trip whatever their number, and what a scan already waiting
+// or running covers is not queued again — against the real Worker in workerd (local D1).
 import { describe, expect, it } from 'vitest';
 import { inArray } from 'drizzle-orm';
 import { api, countingD1, createRelay, testEnv } from './test/helpers.ts';
 import { openDb, schema, type HostRow } from './db/index.ts';
-import { startDockerScans } from './hosts.ts';
+import { startDockerScans, startScans } from './hosts.ts';
 import { newId } from './lib/crypto.ts';
 
 describe('startDockerScans', () => {
@@ -44,5 +44,32 @@ describe('startDockerScans', () => {
     expect(stored.map((j) => ({ kind: j.kind, relayId: j.relayId, logBytes: j.logBytes, logTruncated: j.logTruncated, resume: j.resume }))).toEqual(
       Array(3).fill({ kind: 'docker-scan', relayId, logBytes: 0, logTruncated: false, resume: false }),
     );
+  });
+});
+
+describe('startScans', () => {
+  it('queues the scans of 250 hosts in one D1 round trip, reusing the scan already under way of a host', async () => {
+    const { id: relayId } = await createRelay('scan-many');
+    const db = openDb(testEnv.DB);
+    const hosts: HostRow[] = [];
+    for (let i = 0; i < 250; i++) {
+      const res = await api('/api/hosts', { method: 'POST', json: { relayId, name: `sm${i}`, address: `203.0.114.${i}` } });
+      expect(res.status).toBe(201);
+      hosts.push((await res.json()) as HostRow);
+    }
+    const underWay = newId();
+    await db.insert(schema.jobs).values({ id: underWay, kind: 'scan', hostId: hosts[7].id, relayId, status: 'running', createdAt: Date.now() });
+    await db.insert(schema.jobs).values({ id: newId(), kind: 'scan', hostId: hosts[8].id, relayId, status: 'failed', createdAt: Date.now() });
+
+    const counted = countingD1(testEnv.DB);
+    const { jobIds, created } = await startScans(testEnv, openDb(counted.d1), [...hosts, hosts[3]], 'someone', { dispatch: false });
+    expect(counted.calls).toEqual(['batch']);
+    expect(jobIds).toHaveLength(251);
+    expect(jobIds[7]).toBe(underWay);
+    expect(jobIds[250]).toBe(jobIds[3]); // asked twice: one scan
+    expect(created).toHaveLength(249);
+    expect(new Set(created.map((j) => j.id))).toEqual(new Set(jobIds.filter((id) => id !== underWay)));
+    expect(created.every((j) => j.kind === 'scan' && j.status === 'queued' && j.requestedBy === 'someone' && j.relayId === relayId && j.logBytes === 0)).toBe(true);
+    expect(created.map((j) => j.hostId)).toEqual(hosts.filter((_, i) => i !== 7).map((h) => h.id));
   });
 });

@@ -6,7 +6,7 @@ import { ACTIVE_STATUSES } from '../protocol/api.ts';
 import type { Env } from './env.ts';
 import { newId } from './lib/crypto.ts';
 import { jobJson } from './lib/serialize.ts';
-import { jsonRows, tableRows } from './lib/json-rows.ts';
+import { jsonRows, jsonValues, tableRows } from './lib/json-rows.ts';
 import { publish } from './live-feed.ts';
 import { relayHub } from './relay-hub.ts';
 
@@ -36,41 +36,46 @@ export function filterCondition(filter: HostFilter | undefined): SQL | undefined
   }
 }
 
-/** D1 allows 100 bound parameters per statement; a job row has 15 columns. */
-const JOB_ROWS_PER_INSERT = 6;
+/** Job rows per insert, as one JSON value (lib/json-rows.ts): a queued job's row is ~300 bytes. */
+const JOB_ROWS_PER_INSERT = 200;
+
+/** `insert into jobs select * from <rows> as r where not exists (an active job of r's host
+ * that covers it)`, returning the rows inserted: one statement per JOB_ROWS_PER_INSERT jobs. */
+function insertUncovered(db: Db, rows: (typeof jobs.$inferInsert)[], covered: (r: SQL) => SQL) {
+  const table = tableRows(jobs, rows);
+  const out = [];
+  for (let i = 0; i < table.rows.length; i += JOB_ROWS_PER_INSERT) {
+    const slice = jsonRows(table.rows.slice(i, i + JOB_ROWS_PER_INSERT), table.columns);
+    out.push(
+      db
+        .insert(jobs)
+        .select(sql`select * from ${slice} as r where not exists (select 1 from ${jobs} where ${jobs.hostId} = r.host_id and ${inArray(jobs.status, [...ACTIVE_STATUSES])} and ${covered(sql.raw('r'))})`)
+        .returning(),
+    );
+  }
+  return out;
+}
 
 /** Queue a scan for each host that has none waiting or running, tell the browsers, and
- * nudge the relays (unless the caller is the relay's own hub, which dispatches itself). Returns one job id per host with a relay (the existing one where a scan
- * was already under way) and the jobs created. */
+ * nudge the relays (unless the caller is the relay's own hub, which dispatches itself).
+ * Returns one job id per host with a relay (the existing one where a scan was already under
+ * way) and the jobs created. One D1 round trip: the scans under way, then the new ones. */
 export async function startScans(env: Env, db: Db, targets: HostRow[], requestedBy: string | null, opts: { dispatch?: boolean } = {}) {
-  const ids = targets.map((h) => h.id);
-  const running = new Map<string, string>();
-  for (let i = 0; i < ids.length; i += 90) {
-    const rows = await db
+  const now = Date.now();
+  const wanted = [...new Map(targets.filter((h) => h.relayId).map((h) => [h.id, h])).values()];
+  if (wanted.length === 0) return { jobIds: [], created: [] };
+  const fresh = wanted.map((host) => ({ id: newId(), kind: 'scan' as const, hostId: host.id, relayId: host.relayId, status: 'queued' as const, requestedBy, createdAt: now }));
+  const [running, ...inserted] = await db.batch([
+    db
       .select({ id: jobs.id, hostId: jobs.hostId })
       .from(jobs)
-      .where(and(inArray(jobs.hostId, ids.slice(i, i + 90)), eq(jobs.kind, 'scan'), inArray(jobs.status, [...ACTIVE_STATUSES])));
-    for (const r of rows) running.set(r.hostId, r.id);
-  }
-  const jobIds: string[] = [];
-  const fresh = [];
-  const now = Date.now();
-  for (const host of targets) {
-    if (!host.relayId) continue;
-    const existing = running.get(host.id);
-    if (existing) {
-      jobIds.push(existing);
-      continue;
-    }
-    const job = { id: newId(), kind: 'scan' as const, hostId: host.id, relayId: host.relayId, status: 'queued' as const, requestedBy, createdAt: now };
-    fresh.push(job);
-    jobIds.push(job.id);
-  }
-  const inserts = [];
-  for (let i = 0; i < fresh.length; i += JOB_ROWS_PER_INSERT) {
-    inserts.push(db.insert(jobs).values(fresh.slice(i, i + JOB_ROWS_PER_INSERT)).returning());
-  }
-  const created = inserts.length ? (await db.batch(inserts as [(typeof inserts)[0], ...typeof inserts])).flat() : [];
+      .where(and(inArray(jobs.hostId, jsonValues(wanted.map((h) => h.id))), eq(jobs.kind, 'scan'), inArray(jobs.status, [...ACTIVE_STATUSES]))),
+    ...insertUncovered(db, fresh, () => sql`${jobs.kind} = 'scan'`),
+  ]);
+  // a host's scan: the one under way, else the one just queued
+  const scanOf = new Map([...fresh.map((f) => [f.hostId, f.id] as const), ...running.map((r) => [r.hostId, r.id] as const)]);
+  const jobIds = targets.filter((h) => h.relayId).map((h) => scanOf.get(h.id)!);
+  const created = inserted.flat();
   await publish(env, ...created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
   if (opts.dispatch !== false) {
     const relays = new Set(created.map((j) => j.relayId).filter((r): r is string => r !== null));
@@ -152,14 +157,10 @@ export async function startDockerScans(env: Env, db: Db, requests: { host: HostR
     });
   }
   if (fresh.length === 0) return [];
-  const { rows, columns } = tableRows(jobs, fresh);
+  // covered by a docker scan of the whole host, or of the same stack
   const stackOf = (params: SQL) => sql`json_extract(${params}, '$.stack')`;
-  const created = await db
-    .insert(jobs)
-    .select(
-      sql`select * from ${jsonRows(rows, columns)} as r where not exists (select 1 from ${jobs} where ${jobs.hostId} = r.host_id and ${jobs.kind} = 'docker-scan' and ${inArray(jobs.status, [...ACTIVE_STATUSES])} and (${stackOf(sql`${jobs.params}`)} is null or ${stackOf(sql`${jobs.params}`)} is ${stackOf(sql`r.params`)}))`,
-    )
-    .returning();
+  const inserts = insertUncovered(db, fresh, (r) => sql`${jobs.kind} = 'docker-scan' and (${stackOf(sql`${jobs.params}`)} is null or ${stackOf(sql`${jobs.params}`)} is ${stackOf(sql`${r}.params`)})`);
+  const created = (await db.batch(inserts as [(typeof inserts)[0], ...typeof inserts])).flat();
   await publish(env, ...created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
   return created;
 }

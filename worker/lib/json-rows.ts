@@ -14,6 +14,11 @@ export function jsonRows(rows: readonly (readonly unknown[])[], columns: readonl
   return sql`(select ${sql.join(cols, sql`, `)} from json_each(${JSON.stringify(rows)}))`;
 }
 
+/** `(select value from json_each(?))`: a list of values for `in` / `not in`, of any length. */
+export function jsonValues(values: readonly unknown[]): SQL {
+  return sql`(select value from json_each(${JSON.stringify(values)}))`;
+}
+
 /** Rows of a table for jsonRows, in the order of its columns (as `insert … select *` lists
  * them): each value as drizzle binds it (JSON columns as their text, booleans as 0/1); a column
  * left out takes its default, or null. */
