@@ -6,7 +6,8 @@
 // follows it (job-kinds.ts: the Worker queues one after every successful scan of a Docker
 // host). Rounds are interleaved ABBA (app first in odd rounds, relay alone first in even
 // ones); each round starts once the app has no active job and the machine is ≥ 80 % idle
-// (waited for up to 30 s; the idle share is recorded).
+// (waited for up to 30 s; the idle share is recorded). Round 0 comes first and apart (`warmUp`
+// in the output: the relay alone, then the app's first scan of the fleet; see main()).
 //
 //   node bench/scan-all.ts [--hosts 1000] [--rounds 4] [--out bench/results-scan-all.json] [--skip-build] [--no-dashboard] [--perf DIR]
 //
@@ -103,6 +104,9 @@ interface Round {
   treeCpuSeconds?: number;
   /** The simulated fleet's process (both sides scan the same one). */
   simCpuSeconds: number;
+  /** This process: the fake Worker of the relay-alone rounds, the live-feed observer of the
+   * app's (it shares the cores with what it measures). */
+  benchCpuSeconds: number;
   /** The open dashboard (app rounds), and by Chromium process (browser, renderer, gpu-process…). */
   chromiumCpuSeconds?: number;
   chromiumByProcess?: Record<string, number>;
@@ -149,15 +153,19 @@ const TERMINAL = new Set(['succeeded', 'failed', 'lost', 'cancelled']);
  * first announced (and its kind and status), and when its finish was. */
 async function liveFinishes(app: RunningApp) {
   const made = await app.api('/api/tokens', { method: 'POST', json: { name: 'bench-live', role: 'viewer' } });
-  const ws = new WebSocket(app.url.replace(/^http/, 'ws') + '/api/live', { headers: { Authorization: `Bearer ${made.body.secret}` } });
+  // The observer shares the machine with what it measures, so it costs as little as it can:
+  // a broadcast a frame (as the dashboard asks), and no permessage-deflate (which the `ws`
+  // client offers by default: the Worker would compress, and this process inflate, every frame).
+  const ws = new WebSocket(app.url.replace(/^http/, 'ws') + '/api/live?batch=1', { headers: { Authorization: `Bearer ${made.body.secret}` }, perMessageDeflate: false });
   const finishedAt = new Map<string, number>();
   const seen = new Map<string, { kind: string; status: string; at: number }>();
   ws.on('message', (data) => {
-    const e = JSON.parse(String(data)) as { type: string; job?: { id: string; kind: string; status: string } };
-    if (e.type !== 'job' || !e.job) return;
     const now = performance.now();
-    seen.set(e.job.id, { kind: e.job.kind, status: e.job.status, at: seen.get(e.job.id)?.at ?? now });
-    if (TERMINAL.has(e.job.status) && !finishedAt.has(e.job.id)) finishedAt.set(e.job.id, now);
+    for (const e of JSON.parse(String(data)) as { type: string; job?: { id: string; kind: string; status: string } }[]) {
+      if (e.type !== 'job' || !e.job) continue;
+      seen.set(e.job.id, { kind: e.job.kind, status: e.job.status, at: seen.get(e.job.id)?.at ?? now });
+      if (TERMINAL.has(e.job.status) && !finishedAt.has(e.job.id)) finishedAt.set(e.job.id, now);
+    }
   });
   await once(ws, 'open');
   return { finishedAt, seen, close: () => ws.close() };
@@ -185,6 +193,7 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
   const chromium = treePids(process.pid).filter((p) => cmdline(p).includes('chromium'));
   const chromium0 = new Map(chromium.map((p) => [p, cpuOf([p])]));
   const cpu0 = { tree: cpuOf(pids), relay: cpuOf(relayPids), workerd: cpuOf(workerdPids), sim: cpuOf([simPid]), chromium: cpuOf(chromium), machine: cpuTicks() };
+  const bench0 = process.cpuUsage();
   const perf = perfDir ? spawn('perf', ['record', '-F', '999', '-g', '-o', join(perfDir, `workerd-round${round}.data`), '-p', workerdPids.join(',')], { stdio: 'ignore' }) : null;
   if (perf) await sleep(500);
   const timeline = busyTimeline();
@@ -232,14 +241,20 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
     workerdCpuSeconds: cpu1.workerd - cpu0.workerd,
     treeCpuSeconds: cpu1.tree - cpu0.tree,
     simCpuSeconds: cpu1.sim - cpu0.sim,
+    benchCpuSeconds: benchSeconds(bench0),
     chromiumCpuSeconds: cpu1.chromium - cpu0.chromium,
     chromiumByProcess,
     machineBusy: busyShare(cpu0.machine, cpu1.machine),
     busyTimeline: busy,
   };
-  log(`app         round ${round}: ${wall.toFixed(2)} s (scans done at ${scansDone.toFixed(2)}), ${r.ok} ok, ${r.dockerScans} docker scans, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, workerd CPU ${r.workerdCpuSeconds!.toFixed(1)} s, chromium ${r.chromiumCpuSeconds!.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
+  log(`app         round ${round}: ${wall.toFixed(2)} s (scans done at ${scansDone.toFixed(2)}), ${r.ok} ok, ${r.dockerScans} docker scans, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, workerd CPU ${r.workerdCpuSeconds!.toFixed(1)} s, chromium ${r.chromiumCpuSeconds!.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, bench ${r.benchCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
   return r;
 }
+
+const benchSeconds = (since: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1e6;
+};
 
 async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: number, simPid: number, targets: { address: string; port: number }[], round: number): Promise<Round> {
   const idleBefore = await settle(app);
@@ -247,6 +262,7 @@ async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: nu
   const cpu0 = cpuSeconds(relayPid);
   const sim0 = cpuOf([simPid]);
   const m0 = cpuTicks();
+  const bench0 = process.cpuUsage();
   const t0 = performance.now();
   const timeline = busyTimeline();
   let scansDone = 0;
@@ -277,10 +293,11 @@ async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: nu
     dockerFailed: dockers.filter((o) => !o.ok).length,
     relayCpuSeconds: cpuSeconds(relayPid) - cpu0,
     simCpuSeconds: cpuOf([simPid]) - sim0,
+    benchCpuSeconds: benchSeconds(bench0),
     machineBusy: busyShare(m0, cpuTicks()),
     busyTimeline: busy,
   };
-  log(`relay alone round ${round}: ${wall.toFixed(2)} s (scans done at ${scansDone.toFixed(2)}), ${ok} ok, ${r.dockerScans} docker scans, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
+  log(`relay alone round ${round}: ${wall.toFixed(2)} s (scans done at ${scansDone.toFixed(2)}), ${ok} ok, ${r.dockerScans} docker scans, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, bench ${r.benchCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
   return r;
 }
 
@@ -294,6 +311,7 @@ async function main(): Promise<void> {
   const worker = new FakeWorker(CONCURRENCY);
   const browser = await launchBrowser();
   const results: Round[] = [];
+  let warmUp: { relayAlone: Round; app: Round } | undefined;
   try {
     const appRelay = await until(async () => (await app.api('/api/relays')).body?.find((r: any) => r.connected && r.publicKey), 120_000);
     const benchKey = await loadOrCreateKeyPair(join(work, 'relay'));
@@ -335,6 +353,16 @@ async function main(): Promise<void> {
       log('dashboard open in chromium');
     }
     const live = await liveFinishes(app);
+    // Round 0, apart: the first scan of the fleet. Three processes do their first work in it
+    // — the simulated fleet (about 1.4 CPU-s more than in its later rounds, whoever scans it)
+    // and each relay (up to 2 CPU-s more: Node's JIT) — on top of the app's own first writes
+    // (every host's package list, sightings, notification states). The relay alone goes
+    // first (it pays the fleet's warm-up), then the app's first "Scan all". The timed rounds
+    // that follow compare the two doing the same work warm: a fleet's scans after its first.
+    warmUp = {
+      relayAlone: await relayAloneRound(app, worker, relay.pid!, fleet.pid, fleet.hosts, 0),
+      app: await appRound(app, live, fleet.pid, 0),
+    };
     for (let round = 1; round <= rounds; round++) {
       const steps = [() => appRound(app, live, fleet!.pid, round), () => relayAloneRound(app, worker, relay!.pid!, fleet!.pid, fleet!.hosts, round)];
       if (round % 2 === 0) steps.reverse();
@@ -358,19 +386,17 @@ async function main(): Promise<void> {
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   };
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`;
-  writeFileSync(outFile, JSON.stringify({ date: started.toISOString(), machine, hosts: hostCount, concurrency: CONCURRENCY, rounds, command: `node bench/scan-all.ts ${argv.join(' ')}`.trim(), end: 'live feed, docker scans included', dashboard: !argv.includes('--no-dashboard'), results, pairs }, null, 2) + '\n');
-  console.log('\n| round | run | idle before | wall s | ok | docker scans | relay CPU s | workerd CPU s | chromium CPU s | sim fleet CPU s | machine busy |');
-  console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const r of results) {
+  writeFileSync(outFile, JSON.stringify({ date: started.toISOString(), machine, hosts: hostCount, concurrency: CONCURRENCY, rounds, command: `node bench/scan-all.ts ${argv.join(' ')}`.trim(), end: 'live feed, docker scans included', dashboard: !argv.includes('--no-dashboard'), warmUp, results, pairs }, null, 2) + '\n');
+  console.log('\n| round | run | idle before | wall s | ok | docker scans | relay CPU s | workerd CPU s | chromium CPU s | sim fleet CPU s | bench CPU s | machine busy |');
+  console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of [...(warmUp ? [warmUp.relayAlone, warmUp.app] : []), ...results]) {
     console.log(
-      `| ${r.round} | ${r.kind} | ${(r.idleBefore * 100).toFixed(0)} % (load ${r.loadBefore}) | ${r.wallSeconds.toFixed(2)} | ${r.ok}/${r.ok + r.failed} | ${r.dockerScans - r.dockerFailed}/${r.dockerScans} | ${r.relayCpuSeconds.toFixed(1)} | ${r.workerdCpuSeconds?.toFixed(1) ?? ''} | ${r.chromiumCpuSeconds?.toFixed(1) ?? ''} | ${r.simCpuSeconds.toFixed(1)} | ${(r.machineBusy * 100).toFixed(0)} % |`,
+      `| ${r.round} | ${r.kind} | ${(r.idleBefore * 100).toFixed(0)} % (load ${r.loadBefore}) | ${r.wallSeconds.toFixed(2)} | ${r.ok}/${r.ok + r.failed} | ${r.dockerScans - r.dockerFailed}/${r.dockerScans} | ${r.relayCpuSeconds.toFixed(1)} | ${r.workerdCpuSeconds?.toFixed(1) ?? ''} | ${r.chromiumCpuSeconds?.toFixed(1) ?? ''} | ${r.simCpuSeconds.toFixed(1)} | ${r.benchCpuSeconds.toFixed(1)} | ${(r.machineBusy * 100).toFixed(0)} % |`,
     );
   }
-  // round 1 is the fleet's first scan (the hosts were added without one): every package list
-  // is written; later rounds find what the last one found, as a fleet's scans mostly do
-  const later = pairs.filter((p) => p.round > 1).map((p) => p.ratio);
-  console.log(`\nratio app / relay alone per round: ${pairs.map((p) => p.ratio.toFixed(2)).join(', ')}; median ${median(pairs.map((p) => p.ratio)).toFixed(2)}`);
-  console.log(`first scan of the fleet (round 1): ${pairs[0].ratio.toFixed(2)}; rescans (rounds 2–${rounds}): ${later.length ? `median ${median(later).toFixed(2)}` : 'none'}`);
+  console.log(`\nratio app / relay alone per round (1–${rounds}): ${pairs.map((p) => p.ratio.toFixed(2)).join(', ')}; median ${median(pairs.map((p) => p.ratio)).toFixed(2)}`);
+  // round 0: each side's first work (see main()), the relay alone having gone first
+  if (warmUp) console.log(`first scan of the fleet (round 0, apart): app ${warmUp.app.wallSeconds.toFixed(2)} s, relay alone ${warmUp.relayAlone.wallSeconds.toFixed(2)} s (${(warmUp.app.wallSeconds / warmUp.relayAlone.wallSeconds).toFixed(2)}×)`);
   console.log(`machine: ${machine}\nwritten to ${outFile}`);
 }
 
