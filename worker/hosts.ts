@@ -1,6 +1,6 @@
 // Host inventory rules shared by the API routes and the scheduler.
 import { and, eq, gt, inArray, isNotNull, notExists, or, sql, type SQL } from 'drizzle-orm';
-import type { HostFilter } from '../protocol/api.ts';
+import type { HostFilter, LiveEvent } from '../protocol/api.ts';
 import { schema, type Db, type HostRow, type RelayRow } from './db/index.ts';
 import { ACTIVE_STATUSES } from '../protocol/api.ts';
 import type { Env } from './env.ts';
@@ -36,6 +36,10 @@ export function filterCondition(filter: HostFilter | undefined): SQL | undefined
   }
 }
 
+/** How queued jobs are told to the browsers: published at once by default; a relay's hub
+ * passes its own live queue, so that a batch's follow-ups go out with the batch. */
+export type Announce = (events: LiveEvent[]) => void | Promise<void>;
+
 /** Job rows per insert, as one JSON value (lib/json-rows.ts): a queued job's row is ~300 bytes. */
 const JOB_ROWS_PER_INSERT = 200;
 
@@ -60,7 +64,7 @@ function insertUncovered(db: Db, rows: (typeof jobs.$inferInsert)[], covered: (r
  * nudge the relays (unless the caller is the relay's own hub, which dispatches itself).
  * Returns one job id per host with a relay (the existing one where a scan was already under
  * way) and the jobs created. One D1 round trip: the scans under way, then the new ones. */
-export async function startScans(env: Env, db: Db, targets: HostRow[], requestedBy: string | null, opts: { dispatch?: boolean } = {}) {
+export async function startScans(env: Env, db: Db, targets: HostRow[], requestedBy: string | null, opts: { dispatch?: boolean; announce?: Announce } = {}) {
   const now = Date.now();
   const wanted = [...new Map(targets.filter((h) => h.relayId).map((h) => [h.id, h])).values()];
   if (wanted.length === 0) return { jobIds: [], created: [] };
@@ -76,7 +80,7 @@ export async function startScans(env: Env, db: Db, targets: HostRow[], requested
   const scanOf = new Map([...fresh.map((f) => [f.hostId, f.id] as const), ...running.map((r) => [r.hostId, r.id] as const)]);
   const jobIds = targets.filter((h) => h.relayId).map((h) => scanOf.get(h.id)!);
   const created = inserted.flat();
-  await publish(env, ...created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
+  await (opts.announce ?? ((events) => publish(env, ...events)))(created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
   if (opts.dispatch !== false) {
     const relays = new Set(created.map((j) => j.relayId).filter((r): r is string => r !== null));
     await Promise.all([...relays].map((r) => relayHub(env, r).dispatch()));
@@ -135,7 +139,7 @@ export async function dueHosts(db: Db, intervalHours: number, now = Date.now()) 
 /** Queue docker scans for many hosts at once (the follow-ups of a batch of host scans): one
  * statement that inserts those not covered by a docker scan already waiting or running (of
  * the whole host, or of the same stack), then one live event batch. Returns the jobs created. */
-export async function startDockerScans(env: Env, db: Db, requests: { host: HostRow; stack?: string; requestedBy: string | null }[]) {
+export async function startDockerScans(env: Env, db: Db, requests: { host: HostRow; stack?: string; requestedBy: string | null }[], announce: Announce = (events) => publish(env, ...events)) {
   const now = Date.now();
   const fresh = [];
   /** What this call queues, by host (a later request the same covers is dropped). */
@@ -161,6 +165,6 @@ export async function startDockerScans(env: Env, db: Db, requests: { host: HostR
   const stackOf = (params: SQL) => sql`json_extract(${params}, '$.stack')`;
   const inserts = insertUncovered(db, fresh, (r) => sql`${jobs.kind} = 'docker-scan' and (${stackOf(sql`${jobs.params}`)} is null or ${stackOf(sql`${jobs.params}`)} is ${stackOf(sql`${r}.params`)})`);
   const created = (await db.batch(inserts as [(typeof inserts)[0], ...typeof inserts])).flat();
-  await publish(env, ...created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
+  await announce(created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
   return created;
 }

@@ -7,7 +7,7 @@ import type { DockerScan, Scan } from './job-results.ts';
 import type { Env } from './env.ts';
 import type { Db, HostRow, JobRow } from './db/index.ts';
 import { JOB_KINDS, type FollowUp } from './job-kinds.ts';
-import { startDockerScans, startScans } from './hosts.ts';
+import { startDockerScans, startScans, type Announce } from './hosts.ts';
 import { compactLogs, COMPRESS_MIN_CHARS } from './job-log.ts';
 
 export interface FinishedJob {
@@ -21,12 +21,12 @@ export interface FinishedJob {
 }
 
 /** Run the after-job hooks for a batch of finished jobs. Returns how many follow-up jobs
- * were queued (the caller dispatches them once). */
-export async function afterJobsFinished(env: Env, db: Db, finished: FinishedJob[], hostOf: (id: string) => Promise<HostRow | null>): Promise<number> {
+ * were queued (the caller dispatches them once; `announce` tells the browsers of them). */
+export async function afterJobsFinished(env: Env, db: Db, finished: FinishedJob[], hostOf: (id: string) => Promise<HostRow | null>, announce?: Announce): Promise<number> {
   if (finished.length === 0) return 0;
   // notifications: what changed, announced once (never throws: a channel cannot fail a job)
   await notifyJobsFinished(env, finished.map((f) => f.job), knownAfter(finished));
-  const queued = await startFollowUps(env, db, finished, hostOf);
+  const queued = await startFollowUps(env, db, finished, hostOf, announce);
   // finished logs are kept compressed
   await compactLogs(db, finished.filter((f) => f.job.logBytes >= COMPRESS_MIN_CHARS).map((f) => f.job.id));
   return queued;
@@ -52,7 +52,7 @@ export function knownAfter(finished: FinishedJob[]): KnownAfterJobs {
 
 /** The jobs that follow others (job-kinds.ts `after`): rescans after changes, docker scans
  * after host scans of Docker hosts — all of a batch queued in one go. */
-async function startFollowUps(env: Env, db: Db, finished: FinishedJob[], hostOf: (id: string) => Promise<HostRow | null>): Promise<number> {
+async function startFollowUps(env: Env, db: Db, finished: FinishedJob[], hostOf: (id: string) => Promise<HostRow | null>, announce?: Announce): Promise<number> {
   const scans = new Map<string | null, HostRow[]>();
   const dockerScans: { host: HostRow; stack?: string; requestedBy: string | null }[] = [];
   for (const { job, host } of finished) {
@@ -64,7 +64,7 @@ async function startFollowUps(env: Env, db: Db, finished: FinishedJob[], hostOf:
     else dockerScans.push({ host: target, stack: next.stack, requestedBy: next.requestedBy });
   }
   let queued = 0;
-  for (const [requestedBy, targets] of scans) queued += (await startScans(env, db, targets, requestedBy, { dispatch: false })).created.length;
-  if (dockerScans.length) queued += (await startDockerScans(env, db, dockerScans)).length;
+  for (const [requestedBy, targets] of scans) queued += (await startScans(env, db, targets, requestedBy, { dispatch: false, announce })).created.length;
+  if (dockerScans.length) queued += (await startDockerScans(env, db, dockerScans, announce)).length;
   return queued;
 }

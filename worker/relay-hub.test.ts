@@ -64,9 +64,10 @@ describe('RelayHub: a stream of answers', { timeout: 60_000 }, () => {
     relay.send({ type: 'output', id: upgrade, data: 'Unpacking openssl (3.0.17-1~deb12u3) ...\n' });
     const line = await until(async () => live.events.find((e) => e.event.type === 'job.output' && e.event.jobId === upgrade)?.at, 5000);
     expect(line - t1).toBeLessThan(WINDOW - 500);
-    // the held answer went with it, in arrival order
-    expect(finished(jobIds[1])).toBeDefined();
-    expect(finished(jobIds[1])!).toBeLessThanOrEqual(line);
+    // the held answer went with it: in the same batch, whose write follows the line (a job's
+    // output is published before the write, so that it waits for no D1 round trip)
+    const held = await until(async () => finished(jobIds[1]), 5000);
+    expect(held - line).toBeLessThan(300);
 
     const t2 = Date.now();
     relay.send({ type: 'response', id: jobIds[2], ok: true, result: scanResult }); // held again: answers alone wait
@@ -107,6 +108,33 @@ describe('RelayHub: a stream of answers', { timeout: 60_000 }, () => {
     expect(last).toBeLessThan(t0 + WINDOW - 300);
     expect(jobIds.every((id: string) => finished(id))).toBe(true);
     live.close();
+  });
+
+  it("a batch's follow-ups are announced with it: the docker scans its scans queued, in the same broadcast as those scans' ends", async () => {
+    const { id: relayId, token } = await createRelay('follow');
+    const relay = await FakeRelay.connect(token);
+    const hosts = await hostsOf(relayId, 3, 'f');
+    await api('/api/scans', { method: 'POST', json: { hostIds: hosts.map((h) => h.id) } });
+    const requests = [];
+    for (let i = 0; i < 3; i++) requests.push(await relay.next());
+    // the dashboard's socket: one frame per broadcast
+    const res = await api('/api/live?batch=1', { headers: { Upgrade: 'websocket' } });
+    const ws = res.webSocket!;
+    ws.accept();
+    const frames: any[][] = [];
+    ws.addEventListener('message', (e) => frames.push(JSON.parse(String(e.data))));
+    for (const req of requests) relay.send({ type: 'response', id: req.id, ok: true, result: { ...scanResult, probe: { ...scanResult.probe, docker: true } } });
+    for (let i = 0; i < 3; i++) expect((await relay.next(10_000)).op).toBe('docker.scan');
+    const queued = (f: any[]) => f.filter((e) => e.type === 'job' && e.job.kind === 'docker-scan' && e.job.status === 'queued').map((e) => e.job.hostId);
+    await until(async () => frames.flatMap(queued).length === 3, 5000);
+    // each host's docker scan was queued in the batch that ended its scan, and announced in the
+    // same broadcast (the hub's live queue), not in one of its own
+    for (const h of hosts) {
+      const end = frames.find((f) => f.some((e) => e.type === 'job' && e.job.kind === 'scan' && e.job.hostId === h.id && e.job.status === 'succeeded'))!;
+      expect(queued(end)).toContain(h.id);
+    }
+    expect(frames.flatMap(queued).sort()).toEqual(hosts.map((h) => h.id).sort());
+    ws.close();
   });
 
   it('hands out many queued jobs in ONE D1 round trip (the claim and their hosts), each with its own host', async () => {

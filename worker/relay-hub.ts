@@ -42,10 +42,10 @@ const LIVE_FLUSH_MS = 40;
 
 /** Under a stream of responses a batch is applied at most once per this. During "Scan all"
  * each batch (one D1 transaction, then the hooks' reads, the follow-ups it queues and their
- * dispatch: about seven D1 round trips whatever its size) takes a quarter second's answers
- * (about 60) instead of the two or three that came while the last one was written. A job's
- * output is never held back (a line must reach the browser within a blink). */
-export const APPLY_WINDOW_MS = 250;
+ * dispatch: five D1 round trips and a broadcast whatever its size) takes half a second's
+ * answers (about 120) instead of the two or three that came while the last one was written.
+ * A job's output is never held back (a line must reach the browser within a blink). */
+export const APPLY_WINDOW_MS = 500;
 
 /** …but a stream that pauses this long is applied without waiting for the rest of the window:
  * a lone response goes within this, and so do the last answers of a "Scan all". */
@@ -229,7 +229,8 @@ export class RelayHub extends DurableObject<Env> {
     try {
       const hostOf = async (id: string) => (await this.db.query.hosts.findFirst({ where: eq(hosts.id, id) })) ?? null;
       // follow-ups of the whole batch, then one dispatch
-      if ((await afterJobsFinished(this.env, this.db, finished, hostOf)) > 0) await this.dispatch();
+      // (the follow-ups queued are announced with this batch's events, in the same broadcast)
+      if ((await afterJobsFinished(this.env, this.db, finished, hostOf, (events) => this.emit(events))) > 0) await this.dispatch();
     } catch (err) {
       console.error('after-job hooks failed', err instanceof Error ? err.message : String(err));
     }
