@@ -9,7 +9,7 @@
 // (waited for up to 30 s; the idle share is recorded). Round 0 comes first and apart (`warmUp`
 // in the output: the relay alone, then the app's first scan of the fleet; see main()).
 //
-//   node bench/scan-all.ts [--hosts 1000] [--rounds 4] [--out bench/results-scan-all.json] [--skip-build] [--no-dashboard] [--perf DIR]
+//   node bench/scan-all.ts [--hosts 1000] [--rounds 4] [--out bench/results-scan-all.json] [--skip-build] [--no-dashboard] [--perf DIR] [--trace DIR]
 //
 // App round: from just before POST /api/scans (which creates the jobs) until the live feed
 // (/api/live, what the dashboard listens to) has announced the last of them finished, and the
@@ -43,6 +43,9 @@ const outFile = resolve(opt('out', join(root, 'bench', 'results-scan-all.json'))
 /** --perf DIR: `perf record` of workerd during each app round (run with
  * MINIFLARE_WORKERD_V8_FLAGS=--perf-basic-prof for the Worker's JS function names). */
 const perfDir = argv.includes('--perf') ? resolve(opt('perf', '.')) : null;
+/** --trace DIR: a Chrome trace (DevTools' timeline) of the open dashboard in each app round. */
+const traceDir = argv.includes('--trace') ? resolve(opt('trace', '.')) : null;
+let tracing: { browser: Awaited<ReturnType<typeof launchBrowser>>; page: Awaited<ReturnType<RunningApp['page']>> } | null = null;
 const CONCURRENCY = 32; // the scan-concurrency setting's default, given to both relays
 const ROUND_DEADLINE_MS = 15 * 60_000;
 
@@ -196,6 +199,7 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
   const bench0 = process.cpuUsage();
   const perf = perfDir ? spawn('perf', ['record', '-F', '999', '-g', '-o', join(perfDir, `workerd-round${round}.data`), '-p', workerdPids.join(',')], { stdio: 'ignore' }) : null;
   if (perf) await sleep(500);
+  if (traceDir && tracing) await tracing.browser.startTracing(tracing.page, { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline'] });
   const timeline = busyTimeline();
   const t0 = performance.now();
   const res = await app.api('/api/scans', { method: 'POST', json: {} });
@@ -215,6 +219,7 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
   }
   const busy = timeline.stop();
   if (perf) (perf.kill('SIGINT'), await once(perf, 'exit'));
+  if (traceDir && tracing) writeFileSync(join(traceDir, `dashboard-round${round}.trace.json`), await tracing.browser.stopTracing());
   const docker = dockerIds();
   const t1 = Math.max(...[...ids, ...docker].map((id) => live.finishedAt.get(id)!));
   const wall = (t1 - t0) / 1000;
@@ -344,6 +349,7 @@ async function main(): Promise<void> {
     await worker.hello(30_000);
     // the dashboard, open through every round
     const page = await app.page(browser);
+    tracing = { browser, page };
     if (argv.includes('--no-dashboard')) {
       await page.goto('about:blank');
       log('no dashboard open (--no-dashboard)');
