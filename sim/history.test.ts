@@ -75,6 +75,15 @@ describe('writeFleet', () => {
     expect(rows<any>(file, 'SELECT count(*) AS n FROM fleet_days')[0].n).toBe(90);
     expect(rows<any>(file, 'SELECT count(*) AS n FROM job_output')[0].n).toBeGreaterThan(0);
   });
+
+  it('minutes after midnight UTC, today still holds every host (no last scan slips back to yesterday)', () => {
+    const file = d1();
+    const justAfter = Date.parse('2026-12-04T00:03:00.000Z');
+    writeFleet(file, { hosts: 40, days: 90, now: justAfter, scanJobs: false });
+    const today = Math.floor(justAfter / DAY_MS);
+    expect(rows<any>(file, 'SELECT count(*) AS n FROM host_days WHERE day = ?', today)[0].n).toBe(40);
+    expect(rows<any>(file, 'SELECT hosts FROM fleet_days WHERE day = ?', today)[0].hosts).toBe(40);
+  });
 });
 
 describe('writeHistoryOf (the demo)', () => {

@@ -141,7 +141,13 @@ export function simulateHost(rnd: Rnd, o: { days: number; now: number; securityF
   // within the last `days` UTC days, today included (what `?days=` asks for)
   const start = o.now - Math.floor((o.now - (Math.floor(o.now / DAY_MS) - o.days + 1) * DAY_MS) / SCAN_EVERY_MS) * SCAN_EVERY_MS;
   const scans = (o.now - start) / SCAN_EVERY_MS + 1;
-  const scanAt = (s: number) => Math.max(start, start + s * SCAN_EVERY_MS - Math.floor(rnd() * 600_000));
+  // up to 10 minutes early, but never into the day before: the last scan is the host's
+  // present, and today's figures must hold every host (in the first minutes after midnight
+  // UTC they lost those whose last scan slipped back to yesterday)
+  const scanAt = (s: number) => {
+    const slot = start + s * SCAN_EVERY_MS;
+    return Math.max(start, Math.floor(slot / DAY_MS) * DAY_MS, slot - Math.floor(rnd() * 600_000));
+  };
   const neglected = rnd() < 0.1;
   const cadenceMs = (neglected ? 30 + rnd() * 30 : 3 + rnd() * 18) * DAY_MS;
   let nextPatch = Math.round(start + rnd() * cadenceMs);
