@@ -8,15 +8,22 @@ import { openDb, schema, type HostRow } from './db/index.ts';
 import { startDockerScans, startScans } from './hosts.ts';
 import { newId } from './lib/crypto.ts';
 
+/** n hosts on the relay, added through the API: `<prefix><i>` at `<net>.<i>`. */
+async function addHosts(relayId: string, n: number, prefix: string, net: string): Promise<HostRow[]> {
+  const hosts: HostRow[] = [];
+  for (let i = 0; i < n; i++) {
+    const res = await api('/api/hosts', { method: 'POST', json: { relayId, name: `${prefix}${i}`, address: `${net}.${i}` } });
+    expect(res.status).toBe(201);
+    hosts.push((await res.json()) as HostRow);
+  }
+  return hosts;
+}
+
 describe('startDockerScans', () => {
   it('queues in one D1 round trip what no active docker scan covers: a whole-host scan covers its stacks, one stack covers only itself', async () => {
     const { id: relayId } = await createRelay('docker-many');
     const db = openDb(testEnv.DB);
-    const hosts: HostRow[] = [];
-    for (let i = 0; i < 4; i++) {
-      const res = await api('/api/hosts', { method: 'POST', json: { relayId, name: `dm${i}`, address: `203.0.113.${10 + i}` } });
-      hosts.push((await res.json()) as HostRow);
-    }
+    const hosts = await addHosts(relayId, 4, 'dm', '203.0.113');
     const active = (hostId: string, status: 'queued' | 'running' | 'succeeded', stack?: string) =>
       db.insert(schema.jobs).values({ id: newId(), kind: 'docker-scan', hostId, relayId, status, params: stack ? { stack } : {}, createdAt: Date.now() });
     await active(hosts[0].id, 'running'); // the whole host: covers everything asked of it
@@ -51,12 +58,7 @@ describe('startScans', () => {
   it('queues the scans of 250 hosts in one D1 round trip, reusing the scan already under way of a host', async () => {
     const { id: relayId } = await createRelay('scan-many');
     const db = openDb(testEnv.DB);
-    const hosts: HostRow[] = [];
-    for (let i = 0; i < 250; i++) {
-      const res = await api('/api/hosts', { method: 'POST', json: { relayId, name: `sm${i}`, address: `203.0.114.${i}` } });
-      expect(res.status).toBe(201);
-      hosts.push((await res.json()) as HostRow);
-    }
+    const hosts = await addHosts(relayId, 250, 'sm', '203.0.114');
     const underWay = newId();
     await db.insert(schema.jobs).values({ id: underWay, kind: 'scan', hostId: hosts[7].id, relayId, status: 'running', createdAt: Date.now() });
     await db.insert(schema.jobs).values({ id: newId(), kind: 'scan', hostId: hosts[8].id, relayId, status: 'failed', createdAt: Date.now() });

@@ -1,12 +1,12 @@
 // Host inventory rules shared by the API routes and the scheduler.
 import { and, eq, gt, inArray, isNotNull, notExists, or, sql, type SQL } from 'drizzle-orm';
 import type { HostFilter, LiveEvent } from '../protocol/api.ts';
-import { schema, type Db, type HostRow, type RelayRow } from './db/index.ts';
+import { schema, type Db, type HostRow, type JobRow, type RelayRow } from './db/index.ts';
 import { ACTIVE_STATUSES } from '../protocol/api.ts';
 import type { Env } from './env.ts';
 import { newId } from './lib/crypto.ts';
 import { jobJson } from './lib/serialize.ts';
-import { jsonRows, jsonValues, tableRows } from './lib/json-rows.ts';
+import { insertRows, jsonValues } from './lib/json-rows.ts';
 import { publish } from './live-feed.ts';
 import { relayHub } from './relay-hub.ts';
 
@@ -39,25 +39,19 @@ export function filterCondition(filter: HostFilter | undefined): SQL | undefined
 /** How queued jobs are told to the browsers: published at once by default; a relay's hub
  * passes its own live queue, so that a batch's follow-ups go out with the batch. */
 export type Announce = (events: LiveEvent[]) => void | Promise<void>;
+const publishNow = (env: Env): Announce => (events) => publish(env, ...events);
 
 /** Job rows per insert, as one JSON value (lib/json-rows.ts): a queued job's row is ~300 bytes. */
 const JOB_ROWS_PER_INSERT = 200;
 
-/** `insert into jobs select * from <rows> as r where not exists (an active job of r's host
- * that covers it)`, returning the rows inserted: one statement per JOB_ROWS_PER_INSERT jobs. */
+/** The jobs inserted, JOB_ROWS_PER_INSERT a statement, but for those an active job of their
+ * host already covers (`covered(r)`: an expression of the new row r and the active job). */
 function insertUncovered(db: Db, rows: (typeof jobs.$inferInsert)[], covered: (r: SQL) => SQL) {
-  const table = tableRows(jobs, rows);
-  const out = [];
-  for (let i = 0; i < table.rows.length; i += JOB_ROWS_PER_INSERT) {
-    const slice = jsonRows(table.rows.slice(i, i + JOB_ROWS_PER_INSERT), table.columns);
-    out.push(
-      db
-        .insert(jobs)
-        .select(sql`select * from ${slice} as r where not exists (select 1 from ${jobs} where ${jobs.hostId} = r.host_id and ${inArray(jobs.status, [...ACTIVE_STATUSES])} and ${covered(sql.raw('r'))})`)
-        .returning(),
-    );
-  }
-  return out;
+  return insertRows(db, jobs, rows, {
+    perStatement: JOB_ROWS_PER_INSERT,
+    where: (r) => sql`not exists (select 1 from ${jobs} where ${jobs.hostId} = ${r}.host_id and ${inArray(jobs.status, [...ACTIVE_STATUSES])} and ${covered(r)})`,
+    returning: true,
+  });
 }
 
 /** Queue a scan for each host that has none waiting or running, tell the browsers, and
@@ -79,8 +73,8 @@ export async function startScans(env: Env, db: Db, targets: HostRow[], requested
   // a host's scan: the one under way, else the one just queued
   const scanOf = new Map([...fresh.map((f) => [f.hostId, f.id] as const), ...running.map((r) => [r.hostId, r.id] as const)]);
   const jobIds = targets.filter((h) => h.relayId).map((h) => scanOf.get(h.id)!);
-  const created = inserted.flat();
-  await (opts.announce ?? ((events) => publish(env, ...events)))(created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
+  const created = (inserted as JobRow[][]).flat();
+  await (opts.announce ?? publishNow(env))(created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
   if (opts.dispatch !== false) {
     const relays = new Set(created.map((j) => j.relayId).filter((r): r is string => r !== null));
     await Promise.all([...relays].map((r) => relayHub(env, r).dispatch()));
@@ -139,7 +133,7 @@ export async function dueHosts(db: Db, intervalHours: number, now = Date.now()) 
 /** Queue docker scans for many hosts at once (the follow-ups of a batch of host scans): one
  * statement that inserts those not covered by a docker scan already waiting or running (of
  * the whole host, or of the same stack), then one live event batch. Returns the jobs created. */
-export async function startDockerScans(env: Env, db: Db, requests: { host: HostRow; stack?: string; requestedBy: string | null }[], announce: Announce = (events) => publish(env, ...events)) {
+export async function startDockerScans(env: Env, db: Db, requests: { host: HostRow; stack?: string; requestedBy: string | null }[], announce: Announce = publishNow(env)) {
   const now = Date.now();
   const fresh = [];
   /** What this call queues, by host (a later request the same covers is dropped). */
@@ -164,7 +158,7 @@ export async function startDockerScans(env: Env, db: Db, requests: { host: HostR
   // covered by a docker scan of the whole host, or of the same stack
   const stackOf = (params: SQL) => sql`json_extract(${params}, '$.stack')`;
   const inserts = insertUncovered(db, fresh, (r) => sql`${jobs.kind} = 'docker-scan' and (${stackOf(sql`${jobs.params}`)} is null or ${stackOf(sql`${jobs.params}`)} is ${stackOf(sql`${r}.params`)})`);
-  const created = (await db.batch(inserts as [(typeof inserts)[0], ...typeof inserts])).flat();
+  const created = ((await db.batch(inserts as [(typeof inserts)[0], ...typeof inserts])) as JobRow[][]).flat();
   await announce(created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
   return created;
 }

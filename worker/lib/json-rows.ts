@@ -19,6 +19,10 @@ export function jsonValues(values: readonly unknown[]): SQL {
   return sql`(select value from json_each(${JSON.stringify(values)}))`;
 }
 
+/** A value as drizzle binds it to its column: JSON columns as their text, booleans as 0/1;
+ * null (and undefined) as null. */
+export const driverValue = (column: SQLiteColumn, value: unknown): unknown => (value === undefined || value === null ? null : column.mapToDriverValue(value));
+
 /** Rows of a table for jsonRows, in the order of its columns (as `insert … select *` lists
  * them): each value as drizzle binds it (JSON columns as their text, booleans as 0/1); a column
  * left out takes its default, or null. */
@@ -30,32 +34,42 @@ export function tableRows(table: SQLiteTable, rows: Record<string, unknown>[]): 
       columns.map(([key, c]) => {
         const value = row[key] === undefined ? c.default : row[key];
         if (is(value, SQL)) throw new Error(`tableRows: ${c.name} has an SQL default; give its value`);
-        return value === undefined || value === null ? null : c.mapToDriverValue(value);
+        return driverValue(c, value);
       }),
     ),
   };
 }
 
-/** `insert into <table> select * from <rows>`, `perStatement` rows at a time, and on conflict
- * either nothing (`'ignore'`) or the `replace` columns taken from the new row. A query builder,
- * not `db.run(sql)`: drizzle's D1 batch cannot bind a raw statement's parameters (its SQLiteRaw
- * has no prepared `stmt`). */
+/** `insert into <table> select * from <rows> as r [where <where(r)>]`, `perStatement` rows at a
+ * time, and on conflict either nothing (`'ignore'`) or the `replace` columns taken from the new
+ * row; `returning`: the rows inserted. A query builder, not `db.run(sql)`: drizzle's D1 batch
+ * cannot bind a raw statement's parameters (its SQLiteRaw has no prepared `stmt`). */
 export function insertRows(
   db: Db,
   table: SQLiteTable,
   values: Record<string, unknown>[],
-  opts: { perStatement: number; onConflict?: 'ignore' | { target: SQLiteColumn | SQLiteColumn[]; replace: string[] } },
+  opts: {
+    perStatement: number;
+    onConflict?: 'ignore' | { target: SQLiteColumn | SQLiteColumn[]; replace: string[] };
+    where?: (r: SQL) => SQL;
+    returning?: boolean;
+  },
 ): BatchItem<'sqlite'>[] {
   const { rows, columns } = tableRows(table, values);
   const byKey = getTableColumns(table);
   const { onConflict } = opts;
+  // (`where true`: SQLite's parser needs a where before an upsert clause)
+  const where = opts.where?.(sql.raw('r')) ?? sql`true`;
   const out: BatchItem<'sqlite'>[] = [];
   for (let i = 0; i < rows.length; i += opts.perStatement) {
-    // (`where true`: SQLite's parser needs it before an upsert clause)
-    const insert = db.insert(table).select(sql`select * from ${jsonRows(rows.slice(i, i + opts.perStatement), columns)} where true`);
-    if (onConflict === 'ignore') out.push(insert.onConflictDoNothing());
-    else if (onConflict) out.push(insert.onConflictDoUpdate({ target: onConflict.target, set: Object.fromEntries(onConflict.replace.map((key) => [key, sql.raw(`excluded."${byKey[key].name}"`)])) }));
-    else out.push(insert);
+    const insert = db.insert(table).select(sql`select * from ${jsonRows(rows.slice(i, i + opts.perStatement), columns)} as r where ${where}`);
+    const resolved =
+      onConflict === 'ignore'
+        ? insert.onConflictDoNothing()
+        : onConflict
+          ? insert.onConflictDoUpdate({ target: onConflict.target, set: Object.fromEntries(onConflict.replace.map((key) => [key, sql.raw(`excluded."${byKey[key].name}"`)])) })
+          : insert;
+    out.push(opts.returning ? resolved.returning() : resolved);
   }
   return out;
 }

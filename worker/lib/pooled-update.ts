@@ -7,6 +7,7 @@ import { and, getTableColumns, sql, type SQL } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
 import type { SQLiteColumn, SQLiteTable } from 'drizzle-orm/sqlite-core';
 import type { Db } from '../db/index.ts';
+import { driverValue } from './json-rows.ts';
 
 /** Rows per statement: a row is a JSON object of a few hundred bytes to a few kB (a host's
  * held packages and warnings), so 200 stay far below D1's 2 MB a value. */
@@ -38,7 +39,9 @@ export function pooledUpdates(
     for (const k of keys) if (!columns[k] || k === 'id') throw new Error(`pooledUpdates: no column ${k} to set`);
     if (keys.length === 0) continue;
     const shape = keys.sort().join(',');
-    shapes.set(shape, [...(shapes.get(shape) ?? []), row]);
+    const group = shapes.get(shape);
+    if (group) group.push(row);
+    else shapes.set(shape, [row]);
   }
   const out: BatchItem<'sqlite'>[] = [];
   for (const [shape, group] of shapes) {
@@ -53,7 +56,7 @@ export function pooledUpdates(
     for (let i = 0; i < group.length; i += ROWS_PER_POOLED_UPDATE) {
       const values = group.slice(i, i + ROWS_PER_POOLED_UPDATE).map((r) => ({
         id: r.id,
-        ...Object.fromEntries(keys.map((k) => [k, r.set[k] === null ? null : columns[k].mapToDriverValue(r.set[k])])),
+        ...Object.fromEntries(keys.map((k) => [k, driverValue(columns[k], r.set[k])])),
       }));
       out.push(
         db
