@@ -25,7 +25,11 @@ export function fixture(name: string): Promise<string> {
 const STUB = `#!/bin/sh
 # PatchMan test stub for docker: answers from files in its own directory.
 d=$(dirname "$0")
-{ printf 'docker'; for a in "$@"; do printf ' [%s]' "$a"; done; printf '\\n'; } >> "$d/log"
+# one line, one write(2): the relay runs listings in parallel, and lines written piece by
+# piece by two of them interleaved in the log (a CI run failed on a mixed line)
+line=docker
+for a in "$@"; do line="$line [$a]"; done
+printf '%s\\n' "$line" >> "$d/log"
 case "$1" in
   compose)
     shift
