@@ -3,6 +3,7 @@
 // CPU (the machine may be shared: each round records how idle it was before it started).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { PROTOCOL_FEATURES, agreedFeatures } from '../protocol/relay.ts';
 
 const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux x86_64/arm64
 
@@ -61,14 +62,14 @@ export class FakeWorker {
       ws.on('message', (data) => {
         const msg = JSON.parse(data.toString());
         if (msg.type === 'hello') {
-          ws.send(JSON.stringify({ type: 'welcome', v: msg.v, relayId: 'bench', name: 'bench relay', concurrency: this.concurrency }));
+          // the features the real Worker accepts, so that the relay sends the same frames to both
+          const features = agreedFeatures(msg.features, PROTOCOL_FEATURES);
+          ws.send(JSON.stringify({ type: 'welcome', v: msg.v, relayId: 'bench', name: 'bench relay', concurrency: this.concurrency, features }));
           for (const w of this.#helloWaiters.splice(0)) w(msg);
         } else if (msg.type === 'ping') {
           ws.send('{"type":"pong"}');
-        } else if (msg.type === 'response') {
-          const done = this.#pending.get(msg.id);
-          this.#pending.delete(msg.id);
-          done?.(msg.ok ? { ok: true, result: msg.result } : { ok: false, code: msg.error?.code, message: msg.error?.message });
+        } else {
+          for (const m of msg.type === 'batch' ? msg.messages : [msg]) this.#answered(m);
         }
       });
       ws.on('close', () => {
@@ -79,6 +80,13 @@ export class FakeWorker {
         }
       });
     });
+  }
+
+  #answered(msg: any): void {
+    if (msg.type !== 'response') return;
+    const done = this.#pending.get(msg.id);
+    this.#pending.delete(msg.id);
+    done?.(msg.ok ? { ok: true, result: msg.result } : { ok: false, code: msg.error?.code, message: msg.error?.message });
   }
 
   async listening(): Promise<void> {

@@ -18,6 +18,30 @@ export const HEARTBEAT_INTERVAL_MS = 25_000;
  * plus slack for a busy event loop) as disconnected and closes its socket. */
 export const HEARTBEAT_TIMEOUT_MS = 3 * HEARTBEAT_INTERVAL_MS + 15_000;
 
+/** Optional additions to the protocol, named so that either end can be older than the other.
+ * The relay offers the ones it speaks in its hello; the Worker answers with those it accepts
+ * in its welcome (older Workers answer none: the key is ignored); each end uses a feature
+ * only once both have named it. Unknown names are ignored, not refused.
+ *
+ * - `batch`: a `batch` frame carries several messages, in order (see RelayBatch and
+ *   WorkerBatch). During "Scan all" a thousand answers and a thousand requests were each a
+ *   frame of their own, and each frame costs the Worker's runtime more than the JSON in it. */
+export const PROTOCOL_FEATURES = ['batch'] as const;
+export type ProtocolFeature = (typeof PROTOCOL_FEATURES)[number];
+const FeatureList = v.pipe(v.array(v.pipe(v.string(), v.maxLength(64))), v.maxLength(32));
+
+/** The features both lists name, known to this end. */
+export function agreedFeatures(offered: readonly string[] | undefined, accepted: readonly string[] | undefined): ProtocolFeature[] {
+  return PROTOCOL_FEATURES.filter((f) => offered?.includes(f) && accepted?.includes(f));
+}
+
+/** A batch frame is cut before its JSON would pass this many characters: at most three UTF-8
+ * bytes each, well under the 1 MiB a Worker accepts per message. A single message longer
+ * than this goes in a frame of its own, as without the feature. */
+export const BATCH_MAX_CHARS = 256 * 1024;
+/** …and before it would hold more than this many messages. */
+export const BATCH_MAX_MESSAGES = 1000;
+
 // ---- operations: the relay's closed vocabulary -------------------------------------------
 
 export const SshTarget = v.strictObject({
@@ -323,6 +347,8 @@ export const Welcome = v.object({
   name: v.string(),
   /** How many requests the relay runs at once (the scan-concurrency setting). */
   concurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1024))),
+  /** The features of the hello's offer this Worker accepts (PROTOCOL_FEATURES). */
+  features: v.optional(FeatureList),
 });
 
 /** The relay checks `op` against its own table before it looks at `params`. */
@@ -342,7 +368,13 @@ export const Configure = v.object({
   concurrency: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1024)),
 });
 
-export const ToRelay = v.variant('type', [Welcome, Request, Pong, Configure]);
+/** Several requests in one frame, in the order they are to be taken (feature `batch`). */
+export const WorkerBatch = v.object({
+  type: v.literal('batch'),
+  messages: v.pipe(v.array(Request), v.minLength(1), v.maxLength(BATCH_MAX_MESSAGES)),
+});
+
+export const ToRelay = v.variant('type', [Welcome, Request, Pong, Configure, WorkerBatch]);
 export type ToRelay = v.InferOutput<typeof ToRelay>;
 
 // ---- relay → Worker ----------------------------------------------------------------------
@@ -353,6 +385,8 @@ export const Hello = v.object({
   version: v.pipe(v.string(), v.maxLength(64)),
   publicKey: v.pipe(v.string(), v.regex(/^ssh-ed25519 [A-Za-z0-9+/=]+( [^\n]*)?$/, 'must be an OpenSSH ed25519 public key')),
   hostname: v.pipe(v.string(), v.maxLength(253)),
+  /** The optional features this relay speaks (PROTOCOL_FEATURES); older relays send none. */
+  features: v.optional(FeatureList),
 });
 
 export const Response = v.variant('ok', [
@@ -374,7 +408,14 @@ export const Output = v.object({
 });
 export type Output = v.InferOutput<typeof Output>;
 
-export const FromRelay = v.variant('type', [Hello, Response, Ping, Output]);
+/** Several responses and outputs in one frame, in the order they were written (feature
+ * `batch`): each is taken exactly as if it had come alone. */
+export const RelayBatch = v.object({
+  type: v.literal('batch'),
+  messages: v.pipe(v.array(v.variant('type', [Response, Output])), v.minLength(1), v.maxLength(BATCH_MAX_MESSAGES)),
+});
+
+export const FromRelay = v.variant('type', [Hello, Response, Ping, Output, RelayBatch]);
 export type FromRelay = v.InferOutput<typeof FromRelay>;
 
 /** Close codes both ends use (4000–4999 are application codes). */

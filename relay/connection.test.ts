@@ -14,6 +14,8 @@ interface FakeWorker {
   wss: WebSocketServer;
   sockets: WebSocket[];
   received: any[];
+  /** Each text frame as it came (a batch frame is one entry in it, its messages in `received`). */
+  frames: string[];
   auth: (string | undefined)[];
   /** What each connection offered in Sec-WebSocket-Extensions. */
   extensions: (string | undefined)[];
@@ -21,7 +23,7 @@ interface FakeWorker {
   close(): Promise<void>;
 }
 
-async function fakeWorker(opts: { welcome?: boolean; answerPings?: boolean; perMessageDeflate?: boolean } = {}): Promise<FakeWorker> {
+async function fakeWorker(opts: { welcome?: boolean; answerPings?: boolean; perMessageDeflate?: boolean; features?: string[] } = {}): Promise<FakeWorker> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/relay/connect', perMessageDeflate: opts.perMessageDeflate ?? false });
   await new Promise((r) => wss.once('listening', r));
   const w: FakeWorker = {
@@ -29,6 +31,7 @@ async function fakeWorker(opts: { welcome?: boolean; answerPings?: boolean; perM
     wss,
     sockets: [],
     received: [],
+    frames: [],
     auth: [],
     extensions: [],
     nextSocket: () => new Promise((resolve) => wss.once('connection', (ws) => resolve(ws))),
@@ -45,9 +48,10 @@ async function fakeWorker(opts: { welcome?: boolean; answerPings?: boolean; perM
         return;
       }
       const msg = JSON.parse(text);
-      w.received.push(msg);
+      w.frames.push(text);
+      w.received.push(...(msg.type === 'batch' ? msg.messages : [msg]));
       if (msg.type === 'hello' && opts.welcome !== false) {
-        ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: 'r1', name: 'lab relay' }));
+        ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: 'r1', name: 'lab relay', ...(opts.features ? { features: opts.features } : {}) }));
       }
     });
   });
@@ -97,7 +101,7 @@ describe('RelayConnection', () => {
     conn.start();
     await until(() => conn.state === 'connected');
     expect(w.auth[0]).toBe('Bearer pmr_secret-token-value');
-    expect(w.received[0]).toEqual({ type: 'hello', v: PROTOCOL_VERSION, version: '0.1.0', publicKey: KEY, hostname: 'relaybox' });
+    expect(w.received[0]).toEqual({ type: 'hello', v: PROTOCOL_VERSION, version: '0.1.0', publicKey: KEY, hostname: 'relaybox', features: ['batch'] });
     expect(lines.some((l) => l.includes('connected') && l.includes('lab relay'))).toBe(true);
     expect(lines.join('\n')).not.toContain('secret-token');
   });
@@ -123,6 +127,68 @@ describe('RelayConnection', () => {
     await until(() => w.received.filter((m) => m.type === 'response').length === 2);
     const ids = w.received.filter((m) => m.type === 'response').map((m) => m.id).sort();
     expect(ids).toEqual(['job-1', 'job-2']);
+  });
+
+  it('with a Worker that accepted `batch`: takes a batch of requests, and answers that finish together share a frame', async () => {
+    const w = await fakeWorker({ features: ['batch'] });
+    cleanup.push(() => w.close());
+    const { conn } = relayTo(w.url, {
+      onRequest: async (req) => {
+        await new Promise((r) => setTimeout(r, 5));
+        return { type: 'response', id: req.id, ok: true, result: { echo: req.op } };
+      },
+    });
+    conn.start();
+    await until(() => conn.state === 'connected');
+    const requests = Array.from({ length: 12 }, (_, i) => ({ type: 'request', id: `job-${i}`, op: 'probe', params: {} }));
+    // the first alone, so that the twelve come within one gathering of its answer
+    w.sockets[0].send(JSON.stringify({ type: 'request', id: 'first', op: 'probe', params: {} }));
+    await until(() => w.received.some((m) => m.id === 'first'));
+    w.sockets[0].send(JSON.stringify({ type: 'batch', messages: requests }));
+    await until(() => w.received.filter((m) => m.type === 'response').length === 13);
+    expect(w.received.filter((m) => m.type === 'response').map((m) => m.id).sort()).toEqual(['first', ...requests.map((r) => r.id)].sort());
+    const answerFrames = w.frames.filter((f) => /"type":"(response|batch)"/.test(f));
+    expect(answerFrames.length).toBeLessThan(6);
+    expect(answerFrames.some((f) => JSON.parse(f).type === 'batch')).toBe(true);
+  });
+
+  it('with an older Worker (its welcome names no features): one frame per answer, as before', async () => {
+    const w = await fakeWorker();
+    cleanup.push(() => w.close());
+    const { conn } = relayTo(w.url);
+    conn.start();
+    await until(() => conn.state === 'connected');
+    for (let i = 0; i < 8; i++) w.sockets[0].send(JSON.stringify({ type: 'request', id: `j${i}`, op: 'probe', params: {} }));
+    await until(() => w.received.filter((m) => m.type === 'response').length === 8);
+    expect(w.frames.filter((f) => JSON.parse(f).type === 'response')).toHaveLength(8);
+    expect(w.frames.some((f) => JSON.parse(f).type === 'batch')).toBe(false);
+  });
+
+  it("sends a job's output at once, even under a stream of batched answers", async () => {
+    const w = await fakeWorker({ features: ['batch'] });
+    cleanup.push(() => w.close());
+    const { conn } = relayTo(w.url, {
+      gatherMs: 5000, // answers held that long: the output must not be
+      onRequest: async (req, send) => {
+        if (req.op === 'upgrade') {
+          send({ type: 'output', id: req.id, data: 'Unpacking openssl ...\n' });
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+        return { type: 'response', id: req.id, ok: true, result: null };
+      },
+    });
+    conn.start();
+    await until(() => conn.state === 'connected');
+    w.sockets[0].send(JSON.stringify({ type: 'request', id: 'p0', op: 'probe', params: {} }));
+    await until(() => w.received.some((m) => m.id === 'p0'));
+    const t0 = Date.now();
+    w.sockets[0].send(JSON.stringify({ type: 'request', id: 'up', op: 'upgrade', params: {} }));
+    await until(() => w.received.some((m) => m.type === 'output' && m.id === 'up'));
+    expect(Date.now() - t0).toBeLessThan(500);
+    // …while an answer that follows another waits for its frame
+    w.sockets[0].send(JSON.stringify({ type: 'request', id: 'p1', op: 'probe', params: {} }));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(w.received.some((m) => m.id === 'p1')).toBe(false);
   });
 
   it('runs at most `concurrency` requests at once', async () => {

@@ -6,13 +6,16 @@ import {
   Close,
   HEARTBEAT_INTERVAL_MS,
   PING,
+  PROTOCOL_FEATURES,
   PROTOCOL_VERSION,
   ToRelay,
+  agreedFeatures,
   decode,
   type FromRelay,
   type Request,
 } from '../protocol/relay.ts';
 import { backoffDelay } from './backoff.ts';
+import { GATHER_MS, Outbox } from './outbox.ts';
 
 type RequestMsg = v.InferOutput<typeof Request>;
 type HelloMsg = Extract<FromRelay, { type: 'hello' }>;
@@ -23,7 +26,7 @@ export interface ConnectionOptions {
   /** Base URL of the Worker, http(s)://… */
   url: string;
   token: string;
-  hello: Omit<HelloMsg, 'type' | 'v'>;
+  hello: Omit<HelloMsg, 'type' | 'v' | 'features'>;
   /** Runs a request; `send` streams its output to the Worker while it runs. */
   onRequest: (req: RequestMsg, send: (msg: OutputMsg) => void) => Promise<ResponseMsg>;
   log?: (line: string) => void;
@@ -33,6 +36,8 @@ export interface ConnectionOptions {
   maxBackoffMs?: number;
   heartbeatMs?: number;
   pongTimeoutMs?: number;
+  /** How long answers are gathered into one frame (relay/outbox.ts GATHER_MS). */
+  gatherMs?: number;
 }
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'waiting' | 'stopped';
@@ -50,6 +55,8 @@ export class RelayConnection {
   relayName: string | null = null;
   #opts: Required<ConnectionOptions>;
   #ws: WebSocket | null = null;
+  /** Answers for the current socket, batched once its welcome accepted `batch`; null before. */
+  #outbox: Outbox | null = null;
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #heartbeat: ReturnType<typeof setInterval> | null = null;
   #pongDue: ReturnType<typeof setTimeout> | null = null;
@@ -66,6 +73,7 @@ export class RelayConnection {
       maxBackoffMs: 60_000,
       heartbeatMs: HEARTBEAT_INTERVAL_MS,
       pongTimeoutMs: 10_000,
+      gatherMs: GATHER_MS,
       ...opts,
     };
   }
@@ -86,6 +94,8 @@ export class RelayConnection {
     this.#timers.clear();
     this.#stopHeartbeat();
     const ws = this.#ws;
+    this.#outbox?.flush();
+    this.#outbox = null;
     this.#ws = null;
     if (ws && ws.readyState !== WebSocket.CLOSED) {
       await new Promise<void>((resolve) => {
@@ -132,7 +142,7 @@ export class RelayConnection {
     });
     ws.on('open', () => {
       opened = true;
-      this.#send({ type: 'hello', v: PROTOCOL_VERSION, ...this.#opts.hello });
+      this.#send({ type: 'hello', v: PROTOCOL_VERSION, ...this.#opts.hello, features: [...PROTOCOL_FEATURES] });
       this.#startHeartbeat(ws);
     });
     ws.on('message', (data, isBinary) => this.#onMessage(ws, isBinary ? null : data.toString()));
@@ -143,6 +153,8 @@ export class RelayConnection {
     ws.on('close', (code, reasonBuf) => {
       if (this.#ws !== ws) return;
       this.#ws = null;
+      this.#outbox?.drop();
+      this.#outbox = null;
       this.#stopHeartbeat();
       if (this.state === 'stopped') return;
       const reason = unexpected ?? `code ${code}${reasonBuf.length ? `: ${reasonBuf.toString()}` : ''}`;
@@ -178,12 +190,18 @@ export class RelayConnection {
         }
         this.attempt = 0;
         this.relayName = m.name;
+        this.#outbox?.drop();
+        this.#outbox = agreedFeatures(PROTOCOL_FEATURES, m.features).includes('batch') ? new Outbox((frame) => ws.readyState === WebSocket.OPEN && ws.send(frame), this.#opts.gatherMs) : null;
         if (m.concurrency) this.setConcurrency(m.concurrency);
         this.#setState('connected');
         this.#opts.log(`relay: connected to ${this.#opts.url} as "${m.name}" (protocol ${m.v})`);
         return;
       case 'request':
         this.#queue.push({ ...m, via: ws });
+        this.#pump();
+        return;
+      case 'batch':
+        for (const req of m.messages) this.#queue.push({ ...req, via: ws });
         this.#pump();
         return;
       case 'config':
@@ -234,11 +252,13 @@ export class RelayConnection {
   }
 
   /** Sends when connected; a message for a dropped socket is lost (the Worker re-sends
-   * long runs with the offset it has, and marks other jobs lost). */
+   * long runs with the offset it has, and marks other jobs lost). Answers and output go
+   * through the outbox when the Worker takes batches: output at once, answers gathered. */
   #send(msg: FromRelay): boolean {
     const ws = this.#ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;
-    ws.send(JSON.stringify(msg));
+    if (this.#outbox && (msg.type === 'response' || msg.type === 'output')) this.#outbox.push(JSON.stringify(msg), msg.type === 'output');
+    else ws.send(JSON.stringify(msg));
     return true;
   }
 

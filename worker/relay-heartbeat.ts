@@ -12,6 +12,8 @@ export interface SocketState {
   heardAt?: number;
   /** Closed for silence: no longer counted as connected, even before the close completes. */
   silent?: boolean;
+  /** The relay offered the `batch` feature in its hello and the welcome accepted it. */
+  batch?: boolean;
 }
 
 /** Writing the attachment on every message would be wasted work: this often at most. */

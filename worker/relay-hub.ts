@@ -7,10 +7,13 @@ import {
   FromRelay,
   PING,
   PONG,
+  PROTOCOL_FEATURES,
   PROTOCOL_VERSION,
+  agreedFeatures,
   decode,
   type OperationName,
 } from '../protocol/relay.ts';
+import { packFrames } from '../protocol/batch.ts';
 import { IN_FLIGHT_STATUSES, type LiveEvent } from '../protocol/api.ts';
 import { PendingRequests, RequestFailed } from '../protocol/pending.ts';
 import type { Env } from './env.ts';
@@ -48,8 +51,10 @@ const LIVE_FLUSH_MS = 40;
 export const APPLY_WINDOW_MS = 500;
 
 /** …but a stream that pauses this long is applied without waiting for the rest of the window:
- * a lone response goes within this, and so do the last answers of a "Scan all". */
-export const APPLY_QUIET_MS = 30;
+ * a lone response goes within this, and so do the last answers of a "Scan all". Longer than
+ * the relay's own gathering (relay/outbox.ts GATHER_MS, 20 ms), whose frames come that far
+ * apart under a stream. */
+export const APPLY_QUIET_MS = 45;
 
 type Attachment = SocketState;
 
@@ -135,12 +140,19 @@ export class RelayHub extends DurableObject<Env> {
       ws.close(Close.invalidMessage, 'hello first');
       return;
     }
-    // output or a response (liveness comes from heartbeats: see status())
-    if (m.type === 'response' && this.pending.settle(m.id, m)) return;
+    if (m.type === 'batch' && !now.batch) {
+      ws.close(Close.invalidMessage, 'batch frames were not agreed in the hello');
+      return;
+    }
+    // output or responses (liveness comes from heartbeats: see status())
+    const taken = (m.type === 'batch' ? m.messages : [m]).filter((r) => !(r.type === 'response' && this.pending.settle(r.id, r)));
+    if (taken.length === 0) return;
     await new Promise<void>((done) => {
-      this.#incoming.push({ relayId: now.relayId, msg: m, done });
+      let left = taken.length;
+      const one = () => --left === 0 && done();
+      for (const msg of taken) this.#incoming.push({ relayId: now.relayId, msg, done: one });
       this.#lastArrivalAt = Date.now();
-      if (m.type === 'output') this.#wake?.();
+      if (taken.some((msg) => msg.type === 'output')) this.#wake?.();
       if (!this.#draining) void this.drain();
     });
   }
@@ -169,11 +181,12 @@ export class RelayHub extends DurableObject<Env> {
       ws.close(Close.revoked, 'relay revoked');
       return;
     }
-    ws.serializeAttachment({ ...att, greeted: true, heardAt: Date.now() } satisfies Attachment);
+    const features = agreedFeatures(m.features, PROTOCOL_FEATURES);
+    ws.serializeAttachment({ ...att, greeted: true, heardAt: Date.now(), batch: features.includes('batch') } satisfies Attachment);
     await this.scheduleAlarm();
     const orphaned = await this.reclaimOrphans(att.relayId);
     const { scanConcurrency } = await readSettings(this.db);
-    ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: row.id, name: row.name, concurrency: scanConcurrency }));
+    ws.send(JSON.stringify({ type: 'welcome', v: PROTOCOL_VERSION, relayId: row.id, name: row.name, concurrency: scanConcurrency, features }));
     await publish(this.env, { type: 'relay', relay: relayJson(row, { connected: true, lastSeenAt: Date.now() }) }, ...orphaned);
     await notifyRelayUp(this.env, att.relayId);
     await this.dispatch();
@@ -336,7 +349,7 @@ export class RelayHub extends DurableObject<Env> {
   async dispatch(): Promise<number> {
     const ws = this.greetedSocket();
     if (!ws) return 0;
-    const relayId = (ws.deserializeAttachment() as Attachment).relayId;
+    const { relayId, batch } = ws.deserializeAttachment() as Attachment;
     const now = Date.now();
     // Claim the queued jobs in one statement (the deadline depends on the kind).
     const deadline = sql.join(
@@ -359,11 +372,12 @@ export class RelayHub extends DurableObject<Env> {
     if (claimed.length === 0) return 0;
     const hostById = new Map<string, HostRow>(hostRows.map((h) => [h.id, h]));
     claimed.sort((a, b) => a.createdAt - b.createdAt);
-    for (const job of claimed) {
+    const requests = claimed.map((job) => {
       // (a job's host cannot vanish: deleting a host deletes its jobs)
       const { op, params, timeoutMs } = requestFor(job, hostById.get(job.hostId)!);
-      ws.send(JSON.stringify({ type: 'request', id: job.id, op, params, timeoutMs }));
-    }
+      return JSON.stringify({ type: 'request', id: job.id, op, params, timeoutMs });
+    });
+    for (const frame of batch ? packFrames(requests) : requests) ws.send(frame);
     await this.alarmBy(Math.min(...claimed.map((j) => j.deadlineAt ?? Infinity)));
     this.emit(claimed.map((job): LiveEvent => ({ type: 'job', job: jobJson(job) })));
     return claimed.length;
