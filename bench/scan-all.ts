@@ -199,7 +199,7 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
   const bench0 = process.cpuUsage();
   const perf = perfDir ? spawn('perf', ['record', '-F', '999', '-g', '-o', join(perfDir, `workerd-round${round}.data`), '-p', workerdPids.join(',')], { stdio: 'ignore' }) : null;
   if (perf) await sleep(500);
-  if (traceDir && tracing) await tracing.browser.startTracing(tracing.page, { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline'] });
+  if (traceDir && tracing) await tracing.browser.startTracing(tracing.page, { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'disabled-by-default-v8.cpu_profiler'] });
   const timeline = busyTimeline();
   const t0 = performance.now();
   const res = await app.api('/api/scans', { method: 'POST', json: {} });

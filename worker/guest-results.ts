@@ -9,9 +9,9 @@ import type { OperationResult } from '../protocol/relay.ts';
 import type { ProxmoxGuest } from '../protocol/proxmox.ts';
 import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
 import { appendChunkStatement } from './job-log.ts';
-import { scanOutcome, upgradeOutcome, type Outcome, type Scan, type Upgrade } from './job-results.ts';
+import { scanOutcome, upgradeOutcome, type JobHost, type Outcome, type Scan, type Upgrade } from './job-results.ts';
 
-const { hosts, proxmoxGuests } = schema;
+const { proxmoxGuests } = schema;
 
 /** 12 columns a row, under D1's 100 bound parameters a statement. */
 const GUEST_ROWS_PER_INSERT = 8;
@@ -44,16 +44,16 @@ function dropped(db: Db, job: JobRow, what: string, why: string): BatchItem<'sql
   return appendChunkStatement(db, job.id, `[patchman] ignored the relay's ${what}: ${why}\n`);
 }
 
-/** A scan's outcome with its guests or snapshots applied where they belong. Scans without
- * either (every host but PVE nodes and guests) read nothing more. */
-export async function scanWithGuestsOutcome(db: Db, job: JobRow, scan: Scan): Promise<Outcome> {
+/** A scan's outcome with its guests or snapshots applied where they belong (judged by the
+ * host as its batch read it: a read per scan here made a batch's PVE nodes and guests wait on
+ * a D1 round trip each). */
+export function scanWithGuestsOutcome(db: Db, job: JobRow, scan: Scan, host: JobHost | null): Outcome {
   const outcome = scanOutcome(db, job, scan);
   if (!scan.guests && !scan.snapshots) return outcome;
-  const host = await db.query.hosts.findFirst({ where: eq(hosts.id, job.hostId) });
   if (!host) return outcome;
   if (scan.guests) {
     const refused = guestListRefusal(host, scan);
-    outcome.writes.push(...(refused ? [dropped(db, job, 'guest list', refused)] : replaceGuestsStatements(db, host.id, scan.guests)));
+    outcome.writes.push(...(refused ? [dropped(db, job, 'guest list', refused)] : replaceGuestsStatements(db, job.hostId, scan.guests)));
   }
   if (scan.snapshots) {
     const refused = snapshotListRefusal(host);

@@ -12,6 +12,7 @@ import {
   dockerScanOutcome,
   rebootOutcome,
   stackUpdateOutcome,
+  type JobHost,
   type Outcome,
   type RelayError,
 } from './job-results.ts';
@@ -44,8 +45,9 @@ interface KindSpec<Op extends OperationName> {
   reportsReachability: boolean;
   /** The operation's parameters (without the SSH target). */
   params(job: JobRow): Record<string, unknown>;
-  /** How a successful (validated) result is applied. */
-  apply(db: Db, job: JobRow, result: OperationResult<Op>): Outcome | Promise<Outcome>;
+  /** How a successful (validated) result is applied; `host` is the job's host as the batch
+   * read it with its jobs (null: deleted meanwhile). */
+  apply(db: Db, job: JobRow, result: OperationResult<Op>, host: JobHost | null): Outcome | Promise<Outcome>;
   /** Extra writes when the relay answered with an error. */
   failureWrites?(db: Db, job: JobRow, error: RelayError): BatchItem<'sqlite'>[];
   /** What is started once the job has finished (the host row as the job left it). */

@@ -5,7 +5,7 @@ import type * as v from 'valibot';
 import { and, eq, getTableColumns, inArray, sql, type SQL } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
 import type { OperationResult, PackageUpdate, RelayError as RelayErrorSchema, Stack } from '../protocol/relay.ts';
-import { schema, type Db, type JobRow, type StackRow } from './db/index.ts';
+import { schema, type Db, type HostRow, type JobRow, type StackRow } from './db/index.ts';
 import { newId } from './lib/crypto.ts';
 import { scanDayOf, type ScanDay } from './trends.ts';
 import { appendChunkStatement } from './job-log.ts';
@@ -25,6 +25,10 @@ export type FinishFields = { summary?: string; errorCode?: string; errorMessage?
 /** New values of a host row, as data: relay-apply.ts pools the rows of a batch into one
  * statement (lib/pooled-update.ts). `name` is the name the host gives itself, taken only by
  * the rule in HOST_SET_RULES. */
+/** What a result's apply may know of its job's host without reading it: read with the batch's
+ * jobs (relay-apply.ts). */
+export type JobHost = Pick<HostRow, 'name' | 'guestOf'>;
+
 export type HostSet = Partial<Omit<typeof hosts.$inferInsert, 'id'>>;
 
 /** How a HostSet's values are taken: a host added without a name is called by its address

@@ -8,7 +8,7 @@ import { ACTIVE_STATUSES, IN_FLIGHT_STATUSES } from '../protocol/api.ts';
 import { Operations, type FromRelay } from '../protocol/relay.ts';
 import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
 import { JOB_KINDS, RESUMABLE_KINDS } from './job-kinds.ts';
-import { failureOutcome, type FinishFields, type Outcome } from './job-results.ts';
+import { failureOutcome, type FinishFields, type JobHost, type Outcome } from './job-results.ts';
 import { pooledUpdates } from './lib/pooled-update.ts';
 
 export { appendChunk, readLog, LOG_CAP } from './job-log.ts';
@@ -43,7 +43,7 @@ export function finishStatements(db: Db, finishes: Finish[], now = Date.now()): 
 }
 
 /** What a response should do to its job and host (reads D1 only where a kind needs to). */
-export async function outcomeOf(db: Db, job: JobRow, msg: ResponseMsg): Promise<Outcome> {
+export async function outcomeOf(db: Db, job: JobRow, msg: ResponseMsg, host: JobHost | null): Promise<Outcome> {
   const kind = JOB_KINDS[job.kind];
   if (!msg.ok) {
     const outcome = failureOutcome(job, msg.error, kind.reportsReachability);
@@ -53,7 +53,7 @@ export async function outcomeOf(db: Db, job: JobRow, msg: ResponseMsg): Promise<
   if (!parsed.success) {
     return { writes: [], status: 'failed', finish: { errorCode: 'internal', errorMessage: `the relay's result did not validate: ${parsed.issues[0].message}` } };
   }
-  return { ...(await kind.apply(db, job, parsed.output as never)), result: parsed.output };
+  return { ...(await kind.apply(db, job, parsed.output as never, host)), result: parsed.output };
 }
 
 /** Fail dispatched jobs past their deadline and queued jobs that waited too long. */

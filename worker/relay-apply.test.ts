@@ -369,6 +369,50 @@ describe("a batch's responses pooled: a few statements, whatever the batch's siz
     }
   });
 
+  it("PVE nodes' guest lists and guests' snapshots are judged by the host the batch read with its jobs: no read per host", async () => {
+    const { id: relayId } = await createRelay('pool-guests');
+    const db = openDb(testEnv.DB);
+    const now = Date.now();
+    const hostIds: string[] = [];
+    // three PVE nodes and three of their guests (adopted: guestOf set)
+    for (let i = 0; i < 6; i++) {
+      const id = newId();
+      const node = i < 3;
+      await db.insert(schema.hosts).values({
+        id, name: node ? `pve${i}` : `ct${i}`, address: `203.0.113.${i + 1}`, relayId, createdAt: now, updatedAt: now,
+        ...(node ? {} : { guestOf: hostIds[i - 3], guestKind: 'lxc' as const, guestVmid: 100 + i }),
+      });
+      hostIds.push(id);
+    }
+    const guest = (vmid: number) => ({ vmid, kind: 'lxc' as const, name: `ct${vmid}`, status: 'running', node: 'pve', snapshots: true, snapshotReason: null, reachable: true, reachReason: null, ostype: 'debian' });
+    const snapshot = { name: 'patchman-1', description: 'before upgrade', time: 1764800000, patchman: true };
+    const pveProbe = { ...probeResult, proxmox: { product: 'pve' as const, version: '8.4.1' } };
+    const messages = [];
+    for (let i = 0; i < 6; i++) {
+      const id = newId();
+      await db.insert(schema.jobs).values({ id, kind: 'scan', hostId: hostIds[i], relayId, status: 'dispatched', createdAt: now, dispatchedAt: now, deadlineAt: now + 60_000 });
+      const result =
+        i < 3
+          ? scanWith({ probe: pveProbe, guests: [guest(100 + i), guest(200 + i)] })
+          : // a guest reporting a guest list (refused: it is not a node) and its snapshots (kept)
+            scanWith({ probe: pveProbe, guests: [guest(900)], snapshots: [snapshot] });
+      messages.push({ type: 'response' as const, id, ok: true as const, result });
+    }
+    const counted = countingD1(testEnv.DB);
+    const out = await applyRelayMessages(openDb(counted.d1), relayId, messages);
+    expect(out.finished).toHaveLength(6);
+    expect(counted.calls).toEqual(['raw', 'batch']);
+    for (let i = 0; i < 3; i++) {
+      const rows = await db.select().from(schema.proxmoxGuests).where(eq(schema.proxmoxGuests.nodeHostId, hostIds[i]));
+      expect(rows.map((r) => r.vmid).sort()).toEqual([100 + i, 200 + i]);
+    }
+    for (let i = 3; i < 6; i++) {
+      expect(await db.select().from(schema.proxmoxGuests).where(eq(schema.proxmoxGuests.nodeHostId, hostIds[i]))).toEqual([]);
+      expect((await db.query.hosts.findFirst({ where: eq(schema.hosts.id, hostIds[i]) }))!.guestSnapshots).toEqual([snapshot]);
+      expect(await readLog(db, messages[i].id)).toContain(`ignored the relay's guest list: ct${i} is a guest, not a Proxmox VE node`);
+    }
+  });
+
   it('stacks follow the reports of a batch in order: ids kept, the gone deleted, a single stack checked alone, a host without Docker left none', async () => {
     const { db, relayId, hosts, job } = await fleetBatch('stk', 4);
     const docker = hosts[0].id; // i = 0: Docker, three stacks

@@ -13,7 +13,7 @@ import type { FromRelay } from '../protocol/relay.ts';
 import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
 import { ACTIVE, LOG_CAP, finishStatements, outcomeOf, type Finish } from './jobs.ts';
 import { appendChunkStatement } from './job-log.ts';
-import { HOST_SET_RULES, IDS_PER_STATEMENT, replaceStacksStatements, replaceUpdatesStatements, updatesDigest, type HostSet, type StackReport } from './job-results.ts';
+import { HOST_SET_RULES, IDS_PER_STATEMENT, replaceStacksStatements, replaceUpdatesStatements, updatesDigest, type HostSet, type JobHost, type StackReport } from './job-results.ts';
 import { pooledUpdates } from './lib/pooled-update.ts';
 import type { FinishedJob } from './job-hooks.ts';
 import type { PackageUpdate } from '../protocol/relay.ts';
@@ -67,14 +67,20 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
   const byId = new Map<string, JobRow>();
   /** The fingerprint of each host's stored package list. */
   const storedDigest = new Map<string, string | null>();
+  /** What a result's apply may need of its host (JOB_KINDS `apply`), read here once. */
+  const hostOf = new Map<string, JobHost>();
   const ids = [...new Set(messages.map((m) => m.id))];
   for (let i = 0; i < ids.length; i += IDS_PER_STATEMENT) {
     const found = await db
-      .select({ job: jobs, digest: hosts.updatesDigest })
+      .select({ job: jobs, digest: hosts.updatesDigest, name: hosts.name, guestOf: hosts.guestOf })
       .from(jobs)
       .leftJoin(hosts, eq(hosts.id, jobs.hostId))
       .where(inArray(jobs.id, ids.slice(i, i + IDS_PER_STATEMENT)));
-    for (const { job, digest } of found) (byId.set(job.id, job), storedDigest.set(job.hostId, digest));
+    for (const { job, digest, name, guestOf } of found) {
+      byId.set(job.id, job);
+      storedDigest.set(job.hostId, digest);
+      if (name !== null) hostOf.set(job.hostId, { name, guestOf });
+    }
   }
 
   /** The output taken: each job's offset moved and its text appended. */
@@ -142,7 +148,7 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
       continue;
     }
     flushOutput(job);
-    const outcome = await outcomeOf(db, job, m);
+    const outcome = await outcomeOf(db, job, m, hostOf.get(job.hostId) ?? null);
     if (outcome.day) days.push(outcome.day);
     if (outcome.updates) {
       const digest = await updatesDigest(outcome.updates);
