@@ -13,8 +13,9 @@ import type { FromRelay } from '../protocol/relay.ts';
 import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
 import { ACTIVE, LOG_CAP, finishStatements, outcomeOf, type Finish } from './jobs.ts';
 import { appendChunkStatement } from './job-log.ts';
-import { HOST_SET_RULES, IDS_PER_STATEMENT, replaceStacksStatements, replaceUpdatesStatements, updatesDigest, type HostSet, type JobHost, type StackReport } from './job-results.ts';
+import { HOST_SET_RULES, replaceStacksStatements, replaceUpdatesStatements, updatesDigest, type HostSet, type JobHost, type StackReport } from './job-results.ts';
 import { pooledUpdates } from './lib/pooled-update.ts';
+import { jsonValues } from './lib/json-rows.ts';
 import type { FinishedJob } from './job-hooks.ts';
 import type { PackageUpdate } from '../protocol/relay.ts';
 import { hostJson, jobJson } from './lib/serialize.ts';
@@ -24,8 +25,11 @@ const { jobs, hosts } = schema;
 
 export type RelayMessage = Extract<FromRelay, { type: 'output' | 'response' }>;
 
-/** Most messages applied in one batch (keeps a batch well under D1's per-batch limits). */
-export const MAX_MESSAGES_PER_BATCH = 100;
+/** Most messages applied in one batch. A batch's statements grow with the shapes of its
+ * answers, not their number (rows travel as JSON values: lib/json-rows.ts), so this only keeps
+ * those values and one transaction's work bounded. At 100, "Scan all" of 1,000 hosts was cut
+ * into a batch of 100 and one of the handful that came while it was written, every 300 ms. */
+export const MAX_MESSAGES_PER_BATCH = 400;
 
 /**
  * Issue 10, hole 1: a relay's output or response is accepted only for a job that was sent
@@ -69,18 +73,15 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
   const storedDigest = new Map<string, string | null>();
   /** What a result's apply may need of its host (JOB_KINDS `apply`), read here once. */
   const hostOf = new Map<string, JobHost>();
-  const ids = [...new Set(messages.map((m) => m.id))];
-  for (let i = 0; i < ids.length; i += IDS_PER_STATEMENT) {
-    const found = await db
-      .select({ job: jobs, digest: hosts.updatesDigest, name: hosts.name, guestOf: hosts.guestOf })
-      .from(jobs)
-      .leftJoin(hosts, eq(hosts.id, jobs.hostId))
-      .where(inArray(jobs.id, ids.slice(i, i + IDS_PER_STATEMENT)));
-    for (const { job, digest, name, guestOf } of found) {
-      byId.set(job.id, job);
-      storedDigest.set(job.hostId, digest);
-      if (name !== null) hostOf.set(job.hostId, { name, guestOf });
-    }
+  const found = await db
+    .select({ job: jobs, digest: hosts.updatesDigest, name: hosts.name, guestOf: hosts.guestOf })
+    .from(jobs)
+    .leftJoin(hosts, eq(hosts.id, jobs.hostId))
+    .where(inArray(jobs.id, jsonValues([...new Set(messages.map((m) => m.id))])));
+  for (const { job, digest, name, guestOf } of found) {
+    byId.set(job.id, job);
+    storedDigest.set(job.hostId, digest);
+    if (name !== null) hostOf.set(job.hostId, { name, guestOf });
   }
 
   /** The output taken: each job's offset moved and its text appended. */

@@ -110,6 +110,43 @@ describe('RelayHub: a stream of answers', { timeout: 60_000 }, () => {
     live.close();
   });
 
+  it('what comes while a batch is written waits for the stream to pause after it: not a batch of its own', async () => {
+    const { id: relayId, token } = await createRelay('after');
+    const relay = await FakeRelay.connect(token);
+    const N = 18;
+    const hosts = await hostsOf(relayId, N, 'p');
+    await api('/api/scans', { method: 'POST', json: { hostIds: hosts.map((h) => h.id) } });
+    const requests = [];
+    for (let i = 0; i < N; i++) requests.push(await relay.next());
+    const WRITE = 600; // the first batch is slowed to this, so that answers come during it
+    const QUIET = 200;
+    await runInDurableObject(hub(relayId), (h: RelayHub) => {
+      h.applyWindowMs = 4000;
+      h.applyQuietMs = QUIET;
+      const apply = h.applyBatch.bind(h);
+      const sizes: number[] = [];
+      Object.assign(h, { batchSizes: sizes });
+      h.applyBatch = async (id, messages) => {
+        sizes.push(messages.length);
+        if (sizes.length === 1) await sleep(WRITE);
+        return apply(id, messages);
+      };
+    });
+    const answer = (from: number, to: number) => {
+      for (const req of requests.slice(from, to)) relay.send({ type: 'response', id: req.id, ok: true, result: scanResult });
+    };
+    answer(0, 1); // applied at once (nothing came before it), and slowly
+    await sleep(100);
+    answer(1, 4); // during that batch
+    await sleep(WRITE); // it has ended; the stream goes on within its pause
+    answer(4, N);
+    const sizes = await until(async () => {
+      const got = await runInDurableObject(hub(relayId), (h: RelayHub) => [...(h as unknown as { batchSizes: number[] }).batchSizes]);
+      return got.reduce((a, b) => a + b, 0) === N && got;
+    }, 10_000);
+    expect(sizes).toEqual([1, N - 1]);
+  });
+
   it("a batch's follow-ups are announced with it: the docker scans its scans queued, in the same broadcast as those scans' ends", async () => {
     const { id: relayId, token } = await createRelay('follow');
     const relay = await FakeRelay.connect(token);

@@ -67,9 +67,10 @@ export class RelayHub extends DurableObject<Env> {
    * batch. Each entry settles when its message has been applied. */
   #incoming: { relayId: string; msg: RelayMessage; done: () => void }[] = [];
   #draining = false;
-  /** When the last batch was taken (APPLY_WINDOW_MS) and the last message came (APPLY_QUIET_MS),
-   * and how to end the wait for the next batch early (output arrived). */
+  /** When the last batch was taken (APPLY_WINDOW_MS) and written, and when the last message
+   * came (APPLY_QUIET_MS), and how to end the wait for the next batch early (output arrived). */
   #lastBatchAt = 0;
+  #lastBatchEndAt = 0;
   #lastArrivalAt = 0;
   #wake: (() => void) | null = null;
   /** Live events wait here up to LIVE_FLUSH_MS and go out as one broadcast. */
@@ -197,7 +198,9 @@ export class RelayHub extends DurableObject<Env> {
     this.#draining = true;
     try {
       while (this.#incoming.length) {
-        const wait = Math.min(this.#lastBatchAt + this.applyWindowMs, this.#lastArrivalAt + this.applyQuietMs) - Date.now();
+        // (a pause counts from the end of the last batch too: what came while it was written is
+        // the start of the next one, not a stream that stopped)
+        const wait = Math.min(this.#lastBatchAt + this.applyWindowMs, Math.max(this.#lastArrivalAt, this.#lastBatchEndAt) + this.applyQuietMs) - Date.now();
         if (wait > 0 && this.#incoming.length < MAX_MESSAGES_PER_BATCH && !this.#incoming.some((b) => b.msg.type === 'output')) {
           await new Promise<void>((woken) => {
             const timer = setTimeout(woken, wait);
@@ -219,6 +222,7 @@ export class RelayHub extends DurableObject<Env> {
             );
           }
         } finally {
+          this.#lastBatchEndAt = Date.now();
           for (const b of batch) b.done();
         }
       }
