@@ -2,7 +2,7 @@
 // compiled (vitest.config.ts: the web project's svelte() plugin).
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Job } from '$protocol/api.ts';
-import { live } from './live.svelte.ts';
+import { CALM_SCANS_ABOVE, live } from './live.svelte.ts';
 
 let seq = 0;
 const job = (over: Partial<Job> & Pick<Job, 'kind' | 'hostId' | 'status'>): Job =>
@@ -51,5 +51,24 @@ describe('live: the latest change of each host', () => {
     live.apply({ type: 'job', job: job({ kind: 'upgrade', hostId: 'h4', status: 'running' }) });
     live.reset();
     expect(live.latestChange).toEqual({});
+  });
+});
+
+describe('live: how many hosts are being scanned', () => {
+  it('counts the hosts with a scan under way, whoever started it, and calls a fleet-wide scan calm above CALM_SCANS_ABOVE', () => {
+    const scans = Array.from({ length: CALM_SCANS_ABOVE + 1 }, (_, i) => job({ kind: 'scan', hostId: `s${i}`, status: 'dispatched' }));
+    for (const s of scans.slice(0, CALM_SCANS_ABOVE)) live.apply({ type: 'job', job: s });
+    // an upgrade is not a scan; a host counts once however its scan is known
+    live.apply({ type: 'job', job: job({ kind: 'upgrade', hostId: 'u1', status: 'running' }) });
+    live.apply({ type: 'job', job: { ...scans[0], status: 'running' } });
+    expect(live.scansUnderWay).toBe(CALM_SCANS_ABOVE);
+    expect(live.calmScans).toBe(false);
+    live.apply({ type: 'job', job: scans[CALM_SCANS_ABOVE] });
+    expect(live.scansUnderWay).toBe(CALM_SCANS_ABOVE + 1);
+    expect(live.calmScans).toBe(true);
+    // finished scans no longer count
+    for (const s of scans.slice(0, 3)) live.apply({ type: 'job', job: { ...s, status: 'succeeded' } });
+    expect(live.scansUnderWay).toBe(CALM_SCANS_ABOVE - 2);
+    expect(live.calmScans).toBe(false);
   });
 });
