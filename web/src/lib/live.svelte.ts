@@ -2,6 +2,7 @@
 // `/api/live` WebSocket. Every (re)connect refetches the lists, so events missed while the
 // socket was down are never lost; events are validated against protocol/api.ts.
 import * as v from 'valibot';
+import { untrack } from 'svelte';
 import { ACTIVE_STATUSES, LiveEvent, type CreatedHost, type Host, type Job, type Relay, type Summary } from '$protocol/api.ts';
 import { EventBatches } from './event-batches.ts';
 import { api, goneAnyway } from './api.ts';
@@ -183,13 +184,10 @@ class LiveStore {
     return { total: ids.length, done, failed, finished: b.jobIds !== null && done === ids.length };
   });
 
-  /** How many hosts are being scanned now (isScanning), whoever started it. */
-  scansUnderWay = $derived.by(() => {
-    let n = 0;
-    for (const hostId in this.latestJob) if (this.isScanning(hostId)) n++;
-    for (const hostId in this.pendingScans) if (!(hostId in this.latestJob)) n++;
-    return n;
-  });
+  /** How many hosts are being scanned now (isScanning), whoever started it: counted once per
+   * batch of events (#recount), not derived — a derivation read every host's latest job, each
+   * read tracked, after every batch (90 ms more of the page's JS in a 1,000-host scan). */
+  scansUnderWay = $state(0);
 
   /** A fleet-wide scan is under way: rows stay still (CALM_SCANS_ABOVE). */
   calmScans = $derived(this.scansUnderWay > CALM_SCANS_ABOVE);
@@ -273,6 +271,7 @@ class LiveStore {
     this.hosts = [];
     this.latestJob = {};
     this.pendingScans = {};
+    this.scansUnderWay = 0;
     this.jobs = {};
     this.latestChange = {};
     this.summary = null;
@@ -349,7 +348,8 @@ class LiveStore {
    * fleet-wide scan sends thousands, and one re-render per batch keeps the page fluid. */
   #events = new EventBatches<LiveEvent>(
     (events) => {
-      for (const event of events) this.apply(event);
+      for (const event of events) this.#applyOne(event);
+      this.#recount();
     },
     { batchMs: EVENT_BATCH_MS, minGapMs: EVENT_FLUSH_MIN_GAP_MS },
   );
@@ -425,6 +425,7 @@ class LiveStore {
         if (generation === this.#generation) {
           this.loaded = true;
           this.#syncing = null;
+          this.#recount();
         }
       }
     })();
@@ -448,7 +449,13 @@ class LiveStore {
     );
   }
 
+  /** Apply one event (the socket's come in batches: #events). */
   apply(event: LiveEvent) {
+    this.#applyOne(event);
+    this.#recount();
+  }
+
+  #applyOne(event: LiveEvent) {
     switch (event.type) {
       case 'relay':
         upsert(this.relays, event.relay);
@@ -517,6 +524,15 @@ class LiveStore {
   isScanning(hostId: string): boolean {
     const job = this.latestJob[hostId];
     return hostId in this.pendingScans || (job?.kind === 'scan' && isActiveJob(job));
+  }
+
+  #recount() {
+    this.scansUnderWay = untrack(() => {
+      let n = 0;
+      for (const hostId in this.latestJob) if (this.isScanning(hostId)) n++;
+      for (const hostId in this.pendingScans) if (!(hostId in this.latestJob)) n++;
+      return n;
+    });
   }
 
   /** The host's upgrade or reboot that is queued or running, if any. */
@@ -651,6 +667,7 @@ class LiveStore {
   async scan(hostId: string): Promise<void> {
     if (hostId in this.pendingScans) return;
     this.pendingScans[hostId] = null;
+    this.#recount();
     try {
       const { jobId } = await api.scanHost(hostId);
       const known = this.latestJob[hostId];
@@ -659,6 +676,8 @@ class LiveStore {
     } catch (err) {
       delete this.pendingScans[hostId];
       throw err;
+    } finally {
+      this.#recount();
     }
   }
 
@@ -667,6 +686,7 @@ class LiveStore {
     const known = this.jobs[jobId];
     if (known && !isActiveJob(known)) return;
     this.pendingScans[hostId] = jobId;
+    this.#recount();
   }
 
   /** Trust the new SSH host key the host offered; the server scans it right away. */
@@ -773,6 +793,7 @@ class LiveStore {
       for (const job of jobs) if (wanted.has(job.id)) this.#applyJob(job);
     } finally {
       this.#polling = false;
+      this.#recount();
     }
   }
 
