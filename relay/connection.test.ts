@@ -88,6 +88,16 @@ function relayTo(url: string, extra: Partial<ConstructorParameters<typeof RelayC
   return { conn, lines };
 }
 
+/** A fake Worker and a relay connected to it (welcomed). */
+async function connected(workerOpts: Parameters<typeof fakeWorker>[0] = {}, relayOpts: Parameters<typeof relayTo>[1] = {}) {
+  const w = await fakeWorker(workerOpts);
+  cleanup.push(() => w.close());
+  const { conn, lines } = relayTo(w.url, relayOpts);
+  conn.start();
+  await until(() => conn.state === 'connected');
+  return { w, conn, lines };
+}
+
 describe('RelayConnection', () => {
   it('maps the Worker URL to its relay socket', () => {
     expect(connectUrl('https://pm.example.com')).toBe('wss://pm.example.com/relay/connect');
@@ -95,11 +105,7 @@ describe('RelayConnection', () => {
   });
 
   it('authenticates with the bearer token, says hello with its public key, and logs the connection without the token', async () => {
-    const w = await fakeWorker();
-    cleanup.push(() => w.close());
-    const { conn, lines } = relayTo(w.url);
-    conn.start();
-    await until(() => conn.state === 'connected');
+    const { w, conn, lines } = await connected();
     expect(w.auth[0]).toBe('Bearer pmr_secret-token-value');
     expect(w.received[0]).toEqual({ type: 'hello', v: PROTOCOL_VERSION, version: '0.1.0', publicKey: KEY, hostname: 'relaybox', features: ['batch'] });
     expect(lines.some((l) => l.includes('connected') && l.includes('lab relay'))).toBe(true);
@@ -107,21 +113,13 @@ describe('RelayConnection', () => {
   });
 
   it('does not offer permessage-deflate, even to a server that would take it (CPU on both ends for small JSON)', async () => {
-    const w = await fakeWorker({ perMessageDeflate: true });
-    cleanup.push(() => w.close());
-    const { conn } = relayTo(w.url);
-    conn.start();
-    await until(() => conn.state === 'connected');
+    const { w, conn } = await connected({ perMessageDeflate: true });
     expect(w.extensions).toEqual([undefined]);
     expect((w.sockets[0] as unknown as { extensions: string }).extensions).toBe('');
   });
 
   it('answers requests with correlated responses', async () => {
-    const w = await fakeWorker();
-    cleanup.push(() => w.close());
-    const { conn } = relayTo(w.url);
-    conn.start();
-    await until(() => conn.state === 'connected');
+    const { w, conn } = await connected();
     w.sockets[0].send(JSON.stringify({ type: 'request', id: 'job-1', op: 'probe', params: {} }));
     w.sockets[0].send(JSON.stringify({ type: 'request', id: 'job-2', op: 'probe', params: {} }));
     await until(() => w.received.filter((m) => m.type === 'response').length === 2);
@@ -153,11 +151,7 @@ describe('RelayConnection', () => {
   });
 
   it('with an older Worker (its welcome names no features): one frame per answer, as before', async () => {
-    const w = await fakeWorker();
-    cleanup.push(() => w.close());
-    const { conn } = relayTo(w.url);
-    conn.start();
-    await until(() => conn.state === 'connected');
+    const { w, conn } = await connected();
     for (let i = 0; i < 8; i++) w.sockets[0].send(JSON.stringify({ type: 'request', id: `j${i}`, op: 'probe', params: {} }));
     await until(() => w.received.filter((m) => m.type === 'response').length === 8);
     expect(w.frames.filter((f) => JSON.parse(f).type === 'response')).toHaveLength(8);
@@ -227,11 +221,7 @@ describe('RelayConnection', () => {
   });
 
   it('reconnects after the Worker drops the socket (e.g. a redeploy)', async () => {
-    const w = await fakeWorker();
-    cleanup.push(() => w.close());
-    const { conn, lines } = relayTo(w.url);
-    conn.start();
-    await until(() => conn.state === 'connected');
+    const { w, conn, lines } = await connected();
     w.sockets[0].terminate();
     await until(() => w.sockets.length === 2 && conn.state === 'connected');
     expect(lines.some((l) => /disconnected from .*reconnecting in/.test(l))).toBe(true);
@@ -300,11 +290,7 @@ describe('RelayConnection', () => {
   });
 
   it('closes with a reason on garbage from the Worker', async () => {
-    const w = await fakeWorker();
-    cleanup.push(() => w.close());
-    const { conn } = relayTo(w.url);
-    conn.start();
-    await until(() => conn.state === 'connected');
+    const { w, conn } = await connected();
     const closed = new Promise<[number, string]>((r) => w.sockets[0].once('close', (code, reason) => r([code, reason.toString()])));
     w.sockets[0].send('{"type":"rm -rf"}');
     const [code, reason] = await closed;
