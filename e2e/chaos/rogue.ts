@@ -1,8 +1,8 @@
 // A rogue relay: a second, valid relay token in the wrong hands. It connects and says hello
 // like a relay, then sends output and responses for jobs that were dispatched to the other
 // relay (forged logs, a forged failure, a forged "ok" scan of a made-up OS), and replays each
-// message a few times. Everything it sends carries ROGUE_MARK so the invariants can look for
-// it in D1.
+// message a few times, alone and inside batch frames (it takes the `batch` feature a relay
+// may offer). Everything it sends carries ROGUE_MARK so the invariants can look for it in D1.
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION } from '../../protocol/relay.ts';
 import type { Api } from './stack.ts';
@@ -41,7 +41,7 @@ export class Rogue {
       });
       setTimeout(resolve, 10_000);
     });
-    ws.send(JSON.stringify({ type: 'hello', v: PROTOCOL_VERSION, version: '0.0.0-rogue', publicKey: ROGUE_KEY, hostname: 'rogue' }));
+    ws.send(JSON.stringify({ type: 'hello', v: PROTOCOL_VERSION, version: '0.0.0-rogue', publicKey: ROGUE_KEY, hostname: 'rogue', features: ['batch'] }));
     await welcome;
     return new Rogue(ws);
   }
@@ -50,24 +50,32 @@ export class Rogue {
     return this.#ws.readyState === WebSocket.OPEN;
   }
 
-  async #send(msg: unknown, times: number): Promise<void> {
+  /** Send a frame `times` times; it counts as the messages it carries. */
+  async #send(msg: unknown, times: number, carries = 1): Promise<void> {
     for (let i = 0; i < times; i++) {
       if (this.#ws.readyState !== WebSocket.OPEN) return;
       this.#ws.send(JSON.stringify(msg));
       // Paced: what is tested is that forged messages are dropped. An unpaced flood of
       // thousands stalls the local Worker past the suite's short heartbeat timeout and the
       // genuine relay is dropped (docs/RELIABILITY.md, "What the suite found").
-      if (++this.sent % PACE_BATCH === 0) await new Promise((r) => setTimeout(r, PACE_MS));
+      const before = this.sent;
+      this.sent += carries;
+      if (Math.floor(this.sent / PACE_BATCH) > Math.floor(before / PACE_BATCH)) await new Promise((r) => setTimeout(r, PACE_MS));
     }
   }
 
-  /** Forge and replay messages for these (other relay's) jobs. */
+  /** Forge and replay messages for these (other relay's) jobs: each alone, then all of a job's
+   * in one batch frame. */
   async attack(jobs: { id: string; logBytes?: number }[], replays: number): Promise<void> {
     for (const j of jobs) {
-      await this.#send({ type: 'output', id: j.id, data: `${ROGUE_MARK} forged log line\n` }, replays);
-      await this.#send({ type: 'output', id: j.id, data: `${ROGUE_MARK} forged ranged log\n`, range: { from: j.logBytes ?? 0, to: (j.logBytes ?? 0) + 30 } }, replays);
-      await this.#send({ type: 'response', id: j.id, ok: true, result: forgedScan() }, replays);
-      await this.#send({ type: 'response', id: j.id, ok: false, error: { code: 'command-failed', message: `${ROGUE_MARK} forged failure` } }, replays);
+      const forged = [
+        { type: 'output', id: j.id, data: `${ROGUE_MARK} forged log line\n` },
+        { type: 'output', id: j.id, data: `${ROGUE_MARK} forged ranged log\n`, range: { from: j.logBytes ?? 0, to: (j.logBytes ?? 0) + 30 } },
+        { type: 'response', id: j.id, ok: true, result: forgedScan() },
+        { type: 'response', id: j.id, ok: false, error: { code: 'command-failed', message: `${ROGUE_MARK} forged failure` } },
+      ];
+      for (const msg of forged) await this.#send(msg, replays);
+      await this.#send({ type: 'batch', messages: forged }, replays, forged.length);
     }
   }
 
