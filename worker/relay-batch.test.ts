@@ -38,14 +38,15 @@ async function relayOffering(features: string[] | undefined) {
 const jobStatus = async (id: string) => (await json(api(`/api/jobs/${id}`))).status as string;
 
 describe('RelayHub: batch frames (protocol feature `batch`)', { timeout: 60_000 }, () => {
-  it('welcomes a relay offering `batch` with it (unknown features ignored), and hands it its jobs in one frame, in order', async () => {
+  it('welcomes a relay offering `batch` with it (unknown features ignored), and hands it its jobs in one frame', async () => {
     const { relayId, relay, welcome } = await relayOffering(['zstd', 'batch']);
     expect(welcome.features).toEqual(['batch']);
     const hostIds = await hostsOf(relayId, 30, 'b');
     const { jobIds } = await json(api('/api/scans', { method: 'POST', json: { hostIds } }));
     const frame = await relay.next();
     expect(frame.type).toBe('batch');
-    expect(frame.messages.map((m: any) => m.id)).toEqual(jobIds);
+    // (in the dispatch's order, which is not the order of the POST's answer)
+    expect(frame.messages.map((m: any) => m.id).sort()).toEqual([...jobIds].sort());
     expect(frame.messages.every((m: any) => m.type === 'request' && m.op === 'scan')).toBe(true);
   });
 
@@ -72,7 +73,10 @@ describe('RelayHub: batch frames (protocol feature `batch`)', { timeout: 60_000 
     });
     await until(async () => (await Promise.all(jobIds.map(jobStatus))).every((s) => s === 'succeeded' || s === 'failed'), 10_000);
     expect(await Promise.all(jobIds.map(jobStatus))).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded', 'failed']);
-    expect((await json(api(`/api/hosts/${hostIds[1]}`))).updatesCount).toBe(3);
+    // (a job's host from the job: the POST's answer is not in the order of its hostIds)
+    const hostOf = async (jobId: string) => (await json(api(`/api/jobs/${jobId}`))).hostId as string;
+    expect((await json(api(`/api/hosts/${await hostOf(jobIds[1])}`))).updatesCount).toBe(3);
+    expect((await json(api(`/api/hosts/${await hostOf(jobIds[4])}`))).statusReason).toBe('connect ECONNREFUSED');
     expect((await json(api(`/api/jobs/${upgrade}`))).log).toBe('Reading package lists...\nSetting up zip\n');
     expect((await api(`/api/jobs/${stranger}`)).status).toBe(404);
   });
@@ -92,7 +96,8 @@ describe('RelayHub: batch frames (protocol feature `batch`)', { timeout: 60_000 
     const hostIds = await hostsOf(relayId, 3, 'o');
     const { jobIds } = await json(api('/api/scans', { method: 'POST', json: { hostIds } }));
     const frames = [await relay.next(), await relay.next(), await relay.next()];
-    expect(frames.map((f) => [f.type, f.id])).toEqual(jobIds.map((id: string) => ['request', id]));
+    expect(frames.every((f) => f.type === 'request')).toBe(true);
+    expect(frames.map((f) => f.id).sort()).toEqual([...jobIds].sort());
     relay.send({ type: 'batch', messages: [{ type: 'response', id: jobIds[0], ok: true, result: scanResult }] });
     expect((await relay.waitClosed()).code).toBe(Close.invalidMessage);
     expect(await jobStatus(jobIds[0])).not.toBe('succeeded');
