@@ -87,6 +87,11 @@ function busyTimeline(): { stop: () => string } {
   }, 250);
   return { stop: () => (clearInterval(timer), marks.join('')) };
 }
+/** The least, each tenth and the greatest of xs (rounded to 10 ms). */
+const deciles = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? Array.from({ length: 11 }, (_, i) => Math.round(s[Math.round((i / 10) * (s.length - 1))] * 100) / 100) : [];
+};
 const cpuOf = (pids: number[]) => pids.reduce((n, p) => n + (() => { try { return cpuSeconds(p); } catch { return 0; } })(), 0);
 
 interface Round {
@@ -99,6 +104,15 @@ interface Round {
   failed: number;
   /** Seconds from the start until the last host scan finished (the rest is docker scans). */
   scansDoneSeconds: number;
+  /** When the host scans finished, seconds from the start: the first, each tenth, the last
+   * (where the time goes: a later start, a slower stream, or a longer tail). */
+  scanFinishes: number[];
+  /** App rounds: when POST /api/scans answered, and when the live feed first announced one
+   * of its jobs dispatched or running. */
+  postSeconds?: number;
+  firstStartSeconds?: number;
+  /** App rounds: what the live feed (the dashboard's) carried during the round. */
+  liveFeed?: { frames: number; kB: number; events: Record<string, number> };
   /** The docker scans that followed (Docker hosts), and how many of them failed. */
   dockerScans: number;
   dockerFailed: number;
@@ -161,17 +175,25 @@ async function liveFinishes(app: RunningApp) {
   // client offers by default: the Worker would compress, and this process inflate, every frame).
   const ws = new WebSocket(app.url.replace(/^http/, 'ws') + '/api/live?batch=1', { headers: { Authorization: `Bearer ${made.body.secret}` }, perMessageDeflate: false });
   const finishedAt = new Map<string, number>();
+  const startedAt = new Map<string, number>();
   const seen = new Map<string, { kind: string; status: string; at: number }>();
+  /** What the feed carried (reset by each round): frames, characters, events by type. */
+  const carried = { frames: 0, chars: 0, events: {} as Record<string, number> };
   ws.on('message', (data) => {
     const now = performance.now();
-    for (const e of JSON.parse(String(data)) as { type: string; job?: { id: string; kind: string; status: string } }[]) {
+    const text = String(data);
+    carried.frames++;
+    carried.chars += text.length;
+    for (const e of JSON.parse(text) as { type: string; job?: { id: string; kind: string; status: string } }[]) {
+      carried.events[e.type] = (carried.events[e.type] ?? 0) + 1;
       if (e.type !== 'job' || !e.job) continue;
       seen.set(e.job.id, { kind: e.job.kind, status: e.job.status, at: seen.get(e.job.id)?.at ?? now });
       if (TERMINAL.has(e.job.status) && !finishedAt.has(e.job.id)) finishedAt.set(e.job.id, now);
+      if (e.job.status !== 'queued' && !startedAt.has(e.job.id)) startedAt.set(e.job.id, now);
     }
   });
   await once(ws, 'open');
-  return { finishedAt, seen, close: () => ws.close() };
+  return { finishedAt, startedAt, seen, carried, close: () => ws.close() };
 }
 
 /** Each round starts on a settled machine: no job of the app active (the docker scans that
@@ -201,10 +223,12 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
   if (perf) await sleep(500);
   if (traceDir && tracing) await tracing.browser.startTracing(tracing.page, { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'disabled-by-default-v8.cpu_profiler'] });
   const timeline = busyTimeline();
+  Object.assign(live.carried, { frames: 0, chars: 0, events: {} });
   const t0 = performance.now();
   const res = await app.api('/api/scans', { method: 'POST', json: {} });
   if (res.status !== 202) throw new Error(`POST /api/scans: ${res.status} ${JSON.stringify(res.body)}`);
   const ids = res.body.jobIds as string[];
+  const postSeconds = (performance.now() - t0) / 1000;
   // the docker scans that followed: announced (queued, then dispatched) in the batch that
   // finished their host's scan, so all of them are known once the last scan's finish is
   const dockerIds = () => [...live.seen].filter(([, j]) => j.kind === 'docker-scan' && j.at >= t0).map(([id]) => id);
@@ -224,6 +248,8 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
   const t1 = Math.max(...[...ids, ...docker].map((id) => live.finishedAt.get(id)!));
   const wall = (t1 - t0) / 1000;
   const scansDone = (Math.max(...ids.map((id) => live.finishedAt.get(id)!)) - t0) / 1000;
+  const idSet = new Set(ids);
+  const started = [...live.startedAt].filter(([id]) => idSet.has(id)).map(([, at]) => at);
   const chromiumByProcess: Record<string, number> = {};
   for (const p of chromium) {
     const type = /--type=([\w-]+)/.exec(cmdline(p))?.[1] ?? 'browser';
@@ -238,6 +264,10 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
     loadBefore,
     wallSeconds: wall,
     scansDoneSeconds: scansDone,
+    scanFinishes: deciles(ids.map((id) => (live.finishedAt.get(id)! - t0) / 1000)),
+    postSeconds,
+    liveFeed: { frames: live.carried.frames, kB: Math.round(live.carried.chars / 1000), events: { ...live.carried.events } },
+    firstStartSeconds: started.length ? (Math.min(...started) - t0) / 1000 : undefined,
     ok: res.body.jobIds.length - failedJobs.length,
     failed: failedJobs.length,
     dockerScans: docker.length,
@@ -252,7 +282,7 @@ async function appRound(app: RunningApp, live: Awaited<ReturnType<typeof liveFin
     machineBusy: busyShare(cpu0.machine, cpu1.machine),
     busyTimeline: busy,
   };
-  log(`app         round ${round}: ${wall.toFixed(2)} s (scans done at ${scansDone.toFixed(2)}), ${r.ok} ok, ${r.dockerScans} docker scans, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, workerd CPU ${r.workerdCpuSeconds!.toFixed(1)} s, chromium ${r.chromiumCpuSeconds!.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, bench ${r.benchCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
+  log(`app         round ${round}: ${wall.toFixed(2)} s (scans done at ${scansDone.toFixed(2)}; POST answered at ${postSeconds.toFixed(2)}, first started at ${r.firstStartSeconds?.toFixed(2)}; live feed ${r.liveFeed!.frames} frames, ${r.liveFeed!.kB} kB, ${JSON.stringify(r.liveFeed!.events)}; scans finished by tenths ${r.scanFinishes.join(' ')}), ${r.ok} ok, ${r.dockerScans} docker scans, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, workerd CPU ${r.workerdCpuSeconds!.toFixed(1)} s, chromium ${r.chromiumCpuSeconds!.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, bench ${r.benchCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
   return r;
 }
 
@@ -271,11 +301,13 @@ async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: nu
   const t0 = performance.now();
   const timeline = busyTimeline();
   let scansDone = 0;
+  const finishes: number[] = [];
   const outcomes = await Promise.all(
     targets.map(async (t, i): Promise<{ scan: Outcome; docker: Outcome | null }> => {
       const target = { address: t.address, port: t.port, user: 'root' };
       const scan = await worker.request(`a${round}-${i}`, 'scan', { target, refresh: true });
       scansDone = Math.max(scansDone, (performance.now() - t0) / 1000);
+      finishes.push(scansDone);
       // what the Worker queues after a successful scan of a Docker host (job-kinds.ts)
       const docker = scan.ok && scan.result?.probe?.docker ? await worker.request(`d${round}-${i}`, 'docker.scan', { target }) : null;
       return { scan, docker };
@@ -292,6 +324,7 @@ async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: nu
     loadBefore,
     wallSeconds: wall,
     scansDoneSeconds: scansDone,
+    scanFinishes: deciles(finishes),
     ok,
     failed: outcomes.length - ok,
     dockerScans: dockers.length,
@@ -302,7 +335,7 @@ async function relayAloneRound(app: RunningApp, worker: FakeWorker, relayPid: nu
     machineBusy: busyShare(m0, cpuTicks()),
     busyTimeline: busy,
   };
-  log(`relay alone round ${round}: ${wall.toFixed(2)} s (scans done at ${scansDone.toFixed(2)}), ${ok} ok, ${r.dockerScans} docker scans, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, bench ${r.benchCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
+  log(`relay alone round ${round}: ${wall.toFixed(2)} s (scans done at ${scansDone.toFixed(2)}; scans finished by tenths ${r.scanFinishes.join(' ')}), ${ok} ok, ${r.dockerScans} docker scans, relay CPU ${r.relayCpuSeconds.toFixed(1)} s, sim ${r.simCpuSeconds.toFixed(1)} s, bench ${r.benchCpuSeconds.toFixed(1)} s, machine ${(r.machineBusy * 100).toFixed(0)} % busy, idle before ${(idleBefore * 100).toFixed(0)} % (load ${loadBefore})`);
   return r;
 }
 

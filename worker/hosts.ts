@@ -74,11 +74,25 @@ export async function startScans(env: Env, db: Db, targets: HostRow[], requested
   const scanOf = new Map([...fresh.map((f) => [f.hostId, f.id] as const), ...running.map((r) => [r.hostId, r.id] as const)]);
   const jobIds = targets.filter((h) => h.relayId).map((h) => scanOf.get(h.id)!);
   const created = (inserted as JobRow[][]).flat();
-  await (opts.announce ?? publishNow(env))(created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
-  if (opts.dispatch !== false) {
-    const relays = new Set(created.map((j) => j.relayId).filter((r): r is string => r !== null));
-    await Promise.all([...relays].map((r) => relayHub(env, r).dispatch()));
+  const announce = opts.announce ?? publishNow(env);
+  if (opts.dispatch === false) {
+    await announce(created.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
+    return { jobIds, created };
   }
+  // Each relay's hub announces what it dispatches (as dispatched); only what is still queued
+  // after (its relay is not connected) is announced from here. Announcing every job queued,
+  // then dispatched a moment later, was a third of the live events of "Scan all".
+  const relays = [...new Set(created.map((j) => j.relayId).filter((r): r is string => r !== null))];
+  const dispatched = await Promise.allSettled(relays.map((r) => relayHub(env, r).dispatch()));
+  // (a hub that dispatched something took every queued job of its relay: ours among them)
+  const unsure = new Set(relays.filter((_, i) => dispatched[i].status === 'rejected' || (dispatched[i] as PromiseFulfilledResult<number>).value === 0));
+  const maybeQueued = created.filter((j) => j.relayId !== null && unsure.has(j.relayId)).map((j) => j.id);
+  if (maybeQueued.length) {
+    const still = await db.select().from(jobs).where(and(inArray(jobs.id, jsonValues(maybeQueued)), eq(jobs.status, 'queued')));
+    await announce(still.map((job) => ({ type: 'job' as const, job: jobJson(job) })));
+  }
+  const failed = dispatched.find((d) => d.status === 'rejected');
+  if (failed) throw failed.reason;
   return { jobIds, created };
 }
 

@@ -5,6 +5,7 @@ import * as v from 'valibot';
 import { LiveQuery, type LiveEvent } from '../protocol/api.ts';
 import type { Env } from './env.ts';
 import { openDb } from './db/index.ts';
+import { coalesceEvents } from './live-coalesce.ts';
 import { LIVE_AUTH_ENDED, LIVE_RECHECK_MS, matches, stillAllowed, type LiveHolder, type LiveMatch } from './live-auth.ts';
 
 /** Internal header: who the Worker found holds the socket (set by routes/live.ts only). */
@@ -118,11 +119,12 @@ export function liveFeed(env: Env) {
   return env.LIVE_FEED.get(env.LIVE_FEED.idFromName('global'));
 }
 
-/** Send events to every watching browser; never fails the caller. */
+/** Send events to every watching browser (each job, host and relay once: coalesceEvents);
+ * never fails the caller. */
 export async function publish(env: Env, ...events: LiveEvent[]): Promise<void> {
   if (events.length === 0) return;
   try {
-    await liveFeed(env).broadcast(events);
+    await liveFeed(env).broadcast(coalesceEvents(events));
   } catch (err) {
     console.error('live feed unavailable', err instanceof Error ? err.message : String(err));
   }

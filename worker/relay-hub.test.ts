@@ -37,6 +37,16 @@ async function liveEvents() {
   return { events, close: () => ws.close() };
 }
 
+/** The dashboard's live socket (`?batch=1`): one frame per broadcast, each kept. */
+async function liveSocket() {
+  const res = await api('/api/live?batch=1', { headers: { Upgrade: 'websocket' } });
+  const ws = res.webSocket!;
+  ws.accept();
+  const frames: any[][] = [];
+  ws.addEventListener('message', (e) => frames.push(JSON.parse(String(e.data))));
+  return { frames, close: () => ws.close() };
+}
+
 describe('RelayHub: a stream of answers', { timeout: 60_000 }, () => {
   it("a job's output goes through at once, taking the answers held with it; answers alone wait for the window", async () => {
     const { id: relayId, token } = await createRelay('window');
@@ -147,31 +157,46 @@ describe('RelayHub: a stream of answers', { timeout: 60_000 }, () => {
     expect(sizes).toEqual([1, N - 1]);
   });
 
-  it("a batch's follow-ups are announced with it: the docker scans its scans queued, in the same broadcast as those scans' ends", async () => {
+  it("a batch's follow-ups are announced with it: the docker scans its scans queued, once each, in the same broadcast as those scans' ends", async () => {
     const { id: relayId, token } = await createRelay('follow');
     const relay = await FakeRelay.connect(token);
     const hosts = await hostsOf(relayId, 3, 'f');
     await api('/api/scans', { method: 'POST', json: { hostIds: hosts.map((h) => h.id) } });
     const requests = [];
     for (let i = 0; i < 3; i++) requests.push(await relay.next());
-    // the dashboard's socket: one frame per broadcast
-    const res = await api('/api/live?batch=1', { headers: { Upgrade: 'websocket' } });
-    const ws = res.webSocket!;
-    ws.accept();
-    const frames: any[][] = [];
-    ws.addEventListener('message', (e) => frames.push(JSON.parse(String(e.data))));
+    const live = await liveSocket();
     for (const req of requests) relay.send({ type: 'response', id: req.id, ok: true, result: { ...scanResult, probe: { ...scanResult.probe, docker: true } } });
     for (let i = 0; i < 3; i++) expect((await relay.next(10_000)).op).toBe('docker.scan');
-    const queued = (f: any[]) => f.filter((e) => e.type === 'job' && e.job.kind === 'docker-scan' && e.job.status === 'queued').map((e) => e.job.hostId);
-    await until(async () => frames.flatMap(queued).length === 3, 5000);
-    // each host's docker scan was queued in the batch that ended its scan, and announced in the
-    // same broadcast (the hub's live queue), not in one of its own
+    const dockerScans = (f: any[]) => f.filter((e) => e.type === 'job' && e.job.kind === 'docker-scan');
+    await until(async () => live.frames.flatMap(dockerScans).length >= 3, 5000);
+    // each host's docker scan was queued and dispatched in the batch that ended its scan, and
+    // announced in the same broadcast (the hub holds its live queue while a batch is applied),
+    // once: in its last state, dispatched (live-coalesce.ts)
     for (const h of hosts) {
-      const end = frames.find((f) => f.some((e) => e.type === 'job' && e.job.kind === 'scan' && e.job.hostId === h.id && e.job.status === 'succeeded'))!;
-      expect(queued(end)).toContain(h.id);
+      const end = live.frames.find((f) => f.some((e) => e.type === 'job' && e.job.kind === 'scan' && e.job.hostId === h.id && e.job.status === 'succeeded'))!;
+      expect(dockerScans(end).filter((e) => e.job.hostId === h.id).map((e) => e.job.status)).toEqual(['dispatched']);
     }
-    expect(frames.flatMap(queued).sort()).toEqual(hosts.map((h) => h.id).sort());
-    ws.close();
+    expect(live.frames.flatMap(dockerScans).map((e) => e.job.hostId).sort()).toEqual(hosts.map((h) => h.id).sort());
+    live.close();
+  });
+
+  it('announces the scans of POST /api/scans once, as dispatched, when their relay is connected; as queued when it is not', async () => {
+    const up = await createRelay('announce-up');
+    const relay = await FakeRelay.connect(up.token);
+    const down = await createRelay('announce-down');
+    const upHosts = await hostsOf(up.id, 3, 'u');
+    const downHosts = await hostsOf(down.id, 2, 'w');
+    const live = await liveSocket();
+    const { jobIds } = await json(api('/api/scans', { method: 'POST', json: { hostIds: [...upHosts, ...downHosts].map((h) => h.id) } }));
+    expect(jobIds).toHaveLength(5);
+    for (let i = 0; i < 3; i++) expect((await relay.next()).op).toBe('scan');
+    const told = () => live.frames.flat().filter((e) => e.type === 'job' && jobIds.includes(e.job.id));
+    await until(async () => told().length >= 5);
+    await new Promise((r) => setTimeout(r, 200)); // (nothing more comes)
+    const statusOf = (hostIds: string[]) => told().filter((e) => hostIds.includes(e.job.hostId)).map((e) => e.job.status);
+    expect(statusOf(upHosts.map((h) => h.id))).toEqual(['dispatched', 'dispatched', 'dispatched']);
+    expect(statusOf(downHosts.map((h) => h.id))).toEqual(['queued', 'queued']);
+    live.close();
   });
 
   it('hands out many queued jobs in ONE D1 round trip (the claim and their hosts), each with its own host', async () => {

@@ -76,6 +76,8 @@ export class RelayHub extends DurableObject<Env> {
   /** Live events wait here up to LIVE_FLUSH_MS and go out as one broadcast. */
   #live: LiveEvent[] = [];
   #liveTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Batches being applied: their events wait for them (emit). */
+  #liveHeld = 0;
   /** A hello and what follows it are taken in order: reports wait for the hello before
    * them (a relay that reconnects mid-run sends output right after its hello). */
   #greeting: Promise<void> = Promise.resolve();
@@ -234,6 +236,10 @@ export class RelayHub extends DurableObject<Env> {
   /** Apply a batch; throws only if its one transaction failed (then nothing of it was
    * written, and the caller may apply the messages again one by one). */
   async applyBatch(relayId: string, messages: RelayMessage[]): Promise<void> {
+    return this.#withLiveHeld(() => this.#applyBatch(relayId, messages));
+  }
+
+  async #applyBatch(relayId: string, messages: RelayMessage[]): Promise<void> {
     const { events, finished, refused } = await applyRelayMessages(this.db, relayId, messages, (output) => this.emit(output, true));
     if (refused.length) {
       console.warn(describeRefusals(relayId, refused));
@@ -253,8 +259,10 @@ export class RelayHub extends DurableObject<Env> {
     }
   }
 
-  /** Publish live events coalesced: one broadcast per LIVE_FLUSH_MS at most; `now` (a job's
-   * output) sends what is waiting at once, in order. */
+  /** Publish live events coalesced: one broadcast per LIVE_FLUSH_MS at most, and one per
+   * applied batch (held until the batch, its follow-ups and their dispatch are done: a docker
+   * scan queued and dispatched by the same batch is then announced once, coalesceEvents);
+   * `now` (a job's output) sends what is waiting at once, in order. */
   emit(events: LiveEvent[], now = false): void {
     if (events.length === 0) return;
     this.#live.push(...events);
@@ -262,13 +270,24 @@ export class RelayHub extends DurableObject<Env> {
       clearTimeout(this.#liveTimer);
       this.#liveTimer = null;
     }
-    this.#liveTimer ??= setTimeout(
-      () => {
-        this.#liveTimer = null;
-        void publish(this.env, ...this.#live.splice(0));
-      },
-      now ? 0 : LIVE_FLUSH_MS,
-    );
+    if (!now && this.#liveHeld > 0) return;
+    this.#liveTimer ??= setTimeout(() => this.#publishLive(), now ? 0 : LIVE_FLUSH_MS);
+  }
+
+  #publishLive(): void {
+    if (this.#liveTimer) clearTimeout(this.#liveTimer);
+    this.#liveTimer = null;
+    if (this.#live.length) void publish(this.env, ...this.#live.splice(0));
+  }
+
+  /** Hold the live events of what `work` does, and publish them together when it is done. */
+  async #withLiveHeld<T>(work: () => Promise<T>): Promise<T> {
+    this.#liveHeld++;
+    try {
+      return await work();
+    } finally {
+      if (--this.#liveHeld === 0) this.#publishLive();
+    }
   }
 
   async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {

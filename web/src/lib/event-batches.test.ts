@@ -46,6 +46,21 @@ describe('EventBatches', () => {
     expect(applied.flatMap((b) => b.events)).toEqual(sent);
   });
 
+  it('spaces the batches out from when minGapMs is changed', () => {
+    const { batches, applied } = recorder();
+    for (let i = 0; i < 100; i++) {
+      if (i === 50) batches.minGapMs = 600;
+      batches.push(`e${i}`);
+      vi.advanceTimersByTime(20);
+    }
+    vi.advanceTimersByTime(700);
+    const gaps = applied.slice(1).map((b, i) => b.at - applied[i].at);
+    // 250 ms apart for the first second, 600 after
+    expect(gaps.slice(0, 3)).toEqual([250, 250, 250]);
+    expect(gaps.at(-1)).toBeGreaterThanOrEqual(600);
+    expect(applied.flatMap((b) => b.events)).toHaveLength(100);
+  });
+
   it('after a quiet spell, the next batch waits batchMs again, not minGapMs', () => {
     const { batches, applied } = recorder();
     batches.push('a');

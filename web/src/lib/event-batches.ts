@@ -21,7 +21,12 @@ export class EventBatches<T> {
 
   constructor(apply: (events: T[]) => void, timing: BatchTiming) {
     this.#apply = apply;
-    this.#timing = timing;
+    this.#timing = { ...timing };
+  }
+
+  /** Change the least time between two batches (from the next batch on). */
+  set minGapMs(ms: number) {
+    this.#timing.minGapMs = ms;
   }
 
   /** Events waiting to be applied. */

@@ -2,7 +2,7 @@
 // compiled (vitest.config.ts: the web project's svelte() plugin).
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Job } from '$protocol/api.ts';
-import { CALM_SCANS_ABOVE, live } from './live.svelte.ts';
+import { CALM_FLUSH_MIN_GAP_MS, CALM_SCANS_ABOVE, EVENT_FLUSH_MIN_GAP_MS, live } from './live.svelte.ts';
 
 let seq = 0;
 const job = (over: Partial<Job> & Pick<Job, 'kind' | 'hostId' | 'status'>): Job =>
@@ -70,5 +70,31 @@ describe('live: how many hosts are being scanned', () => {
     for (const s of scans.slice(0, 3)) live.apply({ type: 'job', job: { ...s, status: 'succeeded' } });
     expect(live.scansUnderWay).toBe(CALM_SCANS_ABOVE - 2);
     expect(live.calmScans).toBe(false);
+  });
+
+  it('applies socket events once a second in a fleet-wide scan, twice a second otherwise', () => {
+    expect(live.eventGapMs).toBe(EVENT_FLUSH_MIN_GAP_MS);
+    const scans = Array.from({ length: CALM_SCANS_ABOVE + 1 }, (_, i) => job({ kind: 'scan', hostId: `s${i}`, status: 'dispatched' }));
+    for (const s of scans) live.apply({ type: 'job', job: s });
+    expect(live.eventGapMs).toBe(CALM_FLUSH_MIN_GAP_MS);
+    live.apply({ type: 'job', job: { ...scans[0], status: 'failed' } });
+    expect(live.eventGapMs).toBe(EVENT_FLUSH_MIN_GAP_MS);
+  });
+
+  it('keeps the count through deleted hosts, scans of its own and resets', () => {
+    const scans = Array.from({ length: 4 }, (_, i) => job({ kind: 'scan', hostId: `d${i}`, status: 'running' }));
+    for (const s of scans) live.apply({ type: 'job', job: s });
+    live.apply({ type: 'host.deleted', id: 'd0' });
+    expect(live.scansUnderWay).toBe(3);
+    // a host's scan followed by this browser (started elsewhere) counts once with its job
+    live.trackScan('d1', scans[1].id);
+    live.trackScan('d9', 'j-unknown');
+    expect(live.scansUnderWay).toBe(4);
+    live.apply({ type: 'job', job: { ...scans[1], status: 'succeeded' } });
+    expect(live.scansUnderWay).toBe(3);
+    live.reset();
+    expect(live.scansUnderWay).toBe(0);
+    live.apply({ type: 'job', job: job({ kind: 'scan', hostId: 'd2', status: 'queued' }) });
+    expect(live.scansUnderWay).toBe(1);
   });
 });
