@@ -54,11 +54,14 @@ function insertUncovered(db: Db, rows: (typeof jobs.$inferInsert)[], covered: (r
   });
 }
 
+/** What queueing a host's scan needs of it. */
+export type ScanTarget = Pick<HostRow, 'id' | 'relayId'>;
+
 /** Queue a scan for each host that has none waiting or running, tell the browsers, and
  * nudge the relays (unless the caller is the relay's own hub, which dispatches itself).
  * Returns one job id per host with a relay (the existing one where a scan was already under
  * way) and the jobs created. One D1 round trip: the scans under way, then the new ones. */
-export async function startScans(env: Env, db: Db, targets: HostRow[], requestedBy: string | null, opts: { dispatch?: boolean; announce?: Announce } = {}) {
+export async function startScans(env: Env, db: Db, targets: ScanTarget[], requestedBy: string | null, opts: { dispatch?: boolean; announce?: Announce } = {}) {
   const now = Date.now();
   const wanted = [...new Map(targets.filter((h) => h.relayId).map((h) => [h.id, h])).values()];
   if (wanted.length === 0) return { jobIds: [], created: [] };

@@ -6,7 +6,7 @@ import { PACKAGE_FAILURE_CODES } from '../protocol/package-managers.ts';
 import { ACTIVE_STATUSES, type JobKind } from '../protocol/api.ts';
 import type { OperationName, OperationResult } from '../protocol/relay.ts';
 import type { BatchItem } from 'drizzle-orm/batch';
-import type { Db, HostRow, JobRow } from './db/index.ts';
+import { schema, type Db, type HostRow, type JobRow } from './db/index.ts';
 import {
   dockerScanFailureWrites,
   dockerScanOutcome,
@@ -173,8 +173,14 @@ export const CHANGE_KINDS = where((s) => s.changesHost);
 export const REPEATABLE_KINDS = where((s) => s.reconnect === 'repeatable');
 export const RESUMABLE_KINDS = where((s) => s.reconnect === 'resumable');
 
+/** The host columns a request needs: dispatch reads these, not whole host rows (each of the
+ * 1,000 a "Scan all" hands out was ~40 columns through D1). */
+const h = schema.hosts;
+export const REQUEST_TARGET_COLUMNS = { id: h.id, address: h.address, port: h.port, user: h.user, guestOf: h.guestOf, guestKind: h.guestKind, guestVmid: h.guestVmid };
+export type RequestTarget = Pick<HostRow, keyof typeof REQUEST_TARGET_COLUMNS>;
+
 /** The request a job sends to its relay. */
-export function requestFor(job: JobRow, host: HostRow): { op: OperationName; params: unknown; timeoutMs: number } {
+export function requestFor(job: JobRow, host: RequestTarget): { op: OperationName; params: unknown; timeoutMs: number } {
   const kind = JOB_KINDS[job.kind];
   // an adopted Proxmox guest: the node's SSH target (kept on the row), naming the guest
   const guest = host.guestOf && host.guestKind && host.guestVmid != null ? { guest: { kind: host.guestKind, vmid: host.guestVmid } } : {};

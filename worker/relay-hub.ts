@@ -17,9 +17,9 @@ import { packFrames } from '../protocol/batch.ts';
 import { IN_FLIGHT_STATUSES, type LiveEvent } from '../protocol/api.ts';
 import { PendingRequests, RequestFailed } from '../protocol/pending.ts';
 import type { Env } from './env.ts';
-import { openDb, schema, type Db, type HostRow, type JobRow } from './db/index.ts';
+import { openDb, schema, type Db, type JobRow } from './db/index.ts';
 import { expireJobs } from './jobs.ts';
-import { JOB_KINDS, REPEATABLE_KINDS, RESUMABLE_KINDS, requestFor } from './job-kinds.ts';
+import { JOB_KINDS, REPEATABLE_KINDS, REQUEST_TARGET_COLUMNS, RESUMABLE_KINDS, requestFor, type RequestTarget } from './job-kinds.ts';
 import { applyRelayMessages, MAX_MESSAGES_PER_BATCH, type RelayMessage } from './relay-apply.ts';
 import { describeRefusals, RefusalMeter } from './relay-refusals.ts';
 import { afterJobsFinished } from './job-hooks.ts';
@@ -390,10 +390,10 @@ export class RelayHub extends DurableObject<Env> {
         .set({ status: 'dispatched', dispatchedAt: now, startedAt: sql`coalesce(${jobs.startedAt}, ${now})`, deadlineAt: sql`case ${jobs.kind} ${deadline} end` })
         .where(and(eq(jobs.relayId, relayId), eq(jobs.status, 'queued')))
         .returning(),
-      this.db.select().from(hosts).where(inArray(hosts.id, handedNow)),
+      this.db.select(REQUEST_TARGET_COLUMNS).from(hosts).where(inArray(hosts.id, handedNow)),
     ]);
     if (claimed.length === 0) return 0;
-    const hostById = new Map<string, HostRow>(hostRows.map((h) => [h.id, h]));
+    const hostById = new Map<string, RequestTarget>(hostRows.map((h) => [h.id, h]));
     claimed.sort((a, b) => a.createdAt - b.createdAt);
     const requests = claimed.map((job) => {
       // (a job's host cannot vanish: deleting a host deletes its jobs)

@@ -90,6 +90,10 @@ export function countSummary(hosts: Host[]): Summary {
 const names = new Intl.Collator(undefined, { numeric: true });
 const byName = <T extends { name: string }>(a: T, b: T) => names.compare(a.name, b.name);
 
+/** Finished jobs the page keeps in `jobs` (see #pruneJobs): one left open through a day of
+ * hourly scans of 1,000 hosts heard of 24,000, every one kept, and its heap grew with them. */
+export const FINISHED_JOBS_KEPT = 2_000;
+
 /** How long host and job events are held to be applied together (see #events). */
 const EVENT_BATCH_MS = 50;
 /** Under a stream of events, batches are applied at most once per this (a job's output
@@ -353,10 +357,7 @@ class LiveStore {
   /** Host and job events wait a moment and are applied together (event-batches.ts): a
    * fleet-wide scan sends thousands, and one re-render per batch keeps the page fluid. */
   #events = new EventBatches<LiveEvent>(
-    (events) => {
-      for (const event of events) this.#applyOne(event);
-      this.#recount();
-    },
+    (events) => this.applyAll(events),
     { batchMs: EVENT_BATCH_MS, minGapMs: EVENT_FLUSH_MIN_GAP_MS },
   );
   #enqueue(event: LiveEvent) {
@@ -432,6 +433,7 @@ class LiveStore {
           this.loaded = true;
           this.#syncing = null;
           this.#recount(true);
+          this.#pruneJobs();
         }
       }
     })();
@@ -458,8 +460,52 @@ class LiveStore {
 
   /** Apply one event (the socket's come in batches: #events). */
   apply(event: LiveEvent) {
-    this.#applyOne(event);
+    this.applyAll([event]);
+  }
+
+  /** Apply a batch of events, in order (the socket's come this way: #events). */
+  applyAll(events: LiveEvent[]) {
+    for (const event of events) this.#applyOne(event);
+    this.#mergeHosts();
     this.#recount();
+    this.#pruneJobs();
+  }
+
+  /** Host events of the batch being applied, merged into `hosts` once at its end: a copy of
+   * the list per event was a thousand copies of a thousand hosts in a fleet-wide scan. */
+  #hostsPending = new Map<string, Host>();
+
+  #mergeHosts() {
+    if (this.#hostsPending.size === 0) return;
+    const pending = this.#hostsPending;
+    this.#hostsPending = new Map();
+    const next = this.hosts.map((h) => {
+      const host = pending.get(h.id);
+      if (!host || host.name !== h.name) return h;
+      pending.delete(h.id);
+      return host;
+    });
+    // new hosts, and renamed ones (their place in the name order changes)
+    for (const host of pending.values()) upsert(next, host);
+    this.hosts = next;
+  }
+
+  /** Forget the oldest finished jobs beyond FINISHED_JOBS_KEPT, but for those the page still
+   * follows: the scan batch's, the patch run's, each host's latest job and change, a watched
+   * job's. Runs once the map is half as big again, not after every batch. */
+  #pruneJobs() {
+    untrack(() => {
+      const ids = Object.keys(this.jobs);
+      if (ids.length <= FINISHED_JOBS_KEPT * 1.5) return;
+      const keep = new Set<string>([...(this.batch?.jobIds ?? []), ...(this.patchRun?.jobs.map((j) => j.jobId) ?? []), ...this.#watched.keys()]);
+      for (const job of Object.values(this.latestJob)) keep.add(job.id);
+      for (const job of Object.values(this.latestChange)) keep.add(job.id);
+      const finished = ids
+        .map((id) => this.jobs[id])
+        .filter((job) => !keep.has(job.id) && !isActiveJob(job))
+        .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+      for (const job of finished.slice(FINISHED_JOBS_KEPT)) delete this.jobs[job.id];
+    });
   }
 
   #applyOne(event: LiveEvent) {
@@ -468,10 +514,11 @@ class LiveStore {
         upsert(this.relays, event.relay);
         break;
       case 'host':
-        this.hosts = upserted(this.hosts, event.host);
+        this.#hostsPending.set(event.host.id, event.host);
         this.#summarySoon();
         break;
       case 'host.deleted': {
+        this.#mergeHosts();
         if (this.patchRun) this.patchRun.jobs = this.patchRun.jobs.filter((j) => j.hostId !== event.id);
         if (this.hosts.some((h) => h.id === event.id)) this.hosts = this.hosts.filter((h) => h.id !== event.id);
         delete this.latestJob[event.id];

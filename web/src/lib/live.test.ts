@@ -1,8 +1,8 @@
 // The live store's bookkeeping of jobs as events arrive (live.svelte.ts), run with its runes
 // compiled (vitest.config.ts: the web project's svelte() plugin).
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { Job } from '$protocol/api.ts';
-import { CALM_FLUSH_MIN_GAP_MS, CALM_SCANS_ABOVE, EVENT_FLUSH_MIN_GAP_MS, live } from './live.svelte.ts';
+import type { Host, Job } from '$protocol/api.ts';
+import { CALM_FLUSH_MIN_GAP_MS, CALM_SCANS_ABOVE, EVENT_FLUSH_MIN_GAP_MS, FINISHED_JOBS_KEPT, live } from './live.svelte.ts';
 
 let seq = 0;
 const job = (over: Partial<Job> & Pick<Job, 'kind' | 'hostId' | 'status'>): Job =>
@@ -96,5 +96,52 @@ describe('live: how many hosts are being scanned', () => {
     expect(live.scansUnderWay).toBe(0);
     live.apply({ type: 'job', job: job({ kind: 'scan', hostId: 'd2', status: 'queued' }) });
     expect(live.scansUnderWay).toBe(1);
+  });
+});
+
+describe('live: the jobs it remembers', () => {
+  it('forgets the oldest finished jobs beyond FINISHED_JOBS_KEPT, never one still running or a host\'s latest', () => {
+    const running = job({ kind: 'upgrade', hostId: 'old', status: 'running' });
+    live.apply({ type: 'job', job: running });
+    const first = job({ kind: 'scan', hostId: 'h0', status: 'succeeded' });
+    live.apply({ type: 'job', job: first });
+    // hourly scans of ten hosts, long enough for the map to be pruned more than once
+    const all: Job[] = [];
+    for (let i = 0; i < FINISHED_JOBS_KEPT * 3; i++) {
+      const j = job({ kind: 'scan', hostId: `h${1 + (i % 10)}`, status: 'succeeded' });
+      all.push(j);
+      live.apply({ type: 'job', job: j });
+    }
+    const kept = Object.keys(live.jobs);
+    expect(kept.length).toBeLessThanOrEqual(FINISHED_JOBS_KEPT * 1.5);
+    expect(kept.length).toBeGreaterThanOrEqual(FINISHED_JOBS_KEPT);
+    expect(live.jobs[running.id]?.status).toBe('running');
+    // h0's only scan is its latest: kept, however old
+    expect(live.jobs[first.id]).toBeDefined();
+    // the newest are all there, the oldest gone
+    for (const j of all.slice(-FINISHED_JOBS_KEPT)) expect(live.jobs[j.id]).toBeDefined();
+    expect(live.jobs[all[0].id]).toBeUndefined();
+  });
+});
+
+describe('live: the host list', () => {
+  const host = (id: string, name: string, updatesCount = 0) => ({ id, name, updatesCount }) as Host;
+
+  it('applies a batch of host events in order: updated in place, renamed and new ones in name order, deleted ones gone', () => {
+    live.applyAll([host('a', 'alpha'), host('c', 'charlie'), host('b', 'bravo')].map((h) => ({ type: 'host' as const, host: h })));
+    expect(live.hosts.map((h) => h.name)).toEqual(['alpha', 'bravo', 'charlie']);
+    const before = live.hosts;
+    live.applyAll([
+      { type: 'host', host: host('b', 'bravo', 3) },
+      { type: 'host', host: host('a', 'zulu') },
+      { type: 'host', host: host('d', 'delta') },
+      { type: 'host', host: host('b', 'bravo', 5) },
+      { type: 'host.deleted', id: 'c' },
+      { type: 'host', host: host('e', 'echo') },
+    ]);
+    expect(live.hosts.map((h) => h.name)).toEqual(['bravo', 'delta', 'echo', 'zulu']);
+    expect(live.hosts.find((h) => h.id === 'b')?.updatesCount).toBe(5);
+    // a new list (the page re-renders), the old one untouched
+    expect(before.map((h) => h.name)).toEqual(['alpha', 'bravo', 'charlie']);
   });
 });
