@@ -93,6 +93,7 @@ const byName = <T extends { name: string }>(a: T, b: T) => names.compare(a.name,
 /** Finished jobs the page keeps in `jobs` (see #pruneJobs): one left open through a day of
  * hourly scans of 1,000 hosts heard of 24,000, every one kept, and its heap grew with them. */
 export const FINISHED_JOBS_KEPT = 2_000;
+export const JOBS_PRUNE_EVERY_MS = 60_000;
 
 /** How long host and job events are held to be applied together (see #events). */
 const EVENT_BATCH_MS = 50;
@@ -281,6 +282,7 @@ class LiveStore {
     this.pendingScans = {};
     this.#scanning.clear();
     this.#touched.clear();
+    this.#prunedAt = 0;
     this.scansUnderWay = 0;
     this.jobs = {};
     this.latestChange = {};
@@ -474,6 +476,7 @@ class LiveStore {
   /** Host events of the batch being applied, merged into `hosts` once at its end: a copy of
    * the list per event was a thousand copies of a thousand hosts in a fleet-wide scan. */
   #hostsPending = new Map<string, Host>();
+  #prunedAt = 0;
 
   #mergeHosts() {
     if (this.#hostsPending.size === 0) return;
@@ -492,8 +495,12 @@ class LiveStore {
 
   /** Forget the oldest finished jobs beyond FINISHED_JOBS_KEPT, but for those the page still
    * follows: the scan batch's, the patch run's, each host's latest job and change, a watched
-   * job's. Runs once the map is half as big again, not after every batch. */
+   * job's. Looks at most once per JOBS_PRUNE_EVERY_MS: walking the map through its proxy
+   * after every batch cost more than the memory it saved. */
   #pruneJobs() {
+    const now = Date.now();
+    if (now - this.#prunedAt < JOBS_PRUNE_EVERY_MS) return;
+    this.#prunedAt = now;
     untrack(() => {
       const ids = Object.keys(this.jobs);
       if (ids.length <= FINISHED_JOBS_KEPT * 1.5) return;

@@ -1,8 +1,8 @@
 // The live store's bookkeeping of jobs as events arrive (live.svelte.ts), run with its runes
 // compiled (vitest.config.ts: the web project's svelte() plugin).
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Host, Job } from '$protocol/api.ts';
-import { CALM_FLUSH_MIN_GAP_MS, CALM_SCANS_ABOVE, EVENT_FLUSH_MIN_GAP_MS, FINISHED_JOBS_KEPT, live } from './live.svelte.ts';
+import { CALM_FLUSH_MIN_GAP_MS, CALM_SCANS_ABOVE, EVENT_FLUSH_MIN_GAP_MS, FINISHED_JOBS_KEPT, JOBS_PRUNE_EVERY_MS, live } from './live.svelte.ts';
 
 let seq = 0;
 const job = (over: Partial<Job> & Pick<Job, 'kind' | 'hostId' | 'status'>): Job =>
@@ -100,7 +100,10 @@ describe('live: how many hosts are being scanned', () => {
 });
 
 describe('live: the jobs it remembers', () => {
-  it('forgets the oldest finished jobs beyond FINISHED_JOBS_KEPT, never one still running or a host\'s latest', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('forgets the oldest finished jobs beyond FINISHED_JOBS_KEPT, never one still running or a host\'s latest; looks once a minute', () => {
+    vi.useFakeTimers();
     const running = job({ kind: 'upgrade', hostId: 'old', status: 'running' });
     live.apply({ type: 'job', job: running });
     const first = job({ kind: 'scan', hostId: 'h0', status: 'succeeded' });
@@ -112,6 +115,10 @@ describe('live: the jobs it remembers', () => {
       all.push(j);
       live.apply({ type: 'job', job: j });
     }
+    // within the minute nothing was forgotten
+    expect(Object.keys(live.jobs)).toHaveLength(FINISHED_JOBS_KEPT * 3 + 2);
+    vi.advanceTimersByTime(JOBS_PRUNE_EVERY_MS);
+    live.apply({ type: 'job', job: first });
     const kept = Object.keys(live.jobs);
     expect(kept.length).toBeLessThanOrEqual(FINISHED_JOBS_KEPT * 1.5);
     expect(kept.length).toBeGreaterThanOrEqual(FINISHED_JOBS_KEPT);
