@@ -28,21 +28,25 @@ describe('guest reports', () => {
     expect(snapshotListRefusal(node)).toBe('pve1 is not a Proxmox guest');
   });
 
-  it("replaces a node's list whole: 30 guests in several inserts, a VMID listed twice kept once", async () => {
+  it("replaces nodes' lists whole, in two statements for many nodes: a VMID listed twice on a node kept once, another node's untouched", async () => {
     const db = openDb(testEnv.DB);
     const now = Date.now();
-    await db.insert(schema.hosts).values({ id: 'n1', name: 'pve1', address: '192.0.2.9', createdAt: now, updatedAt: now });
-    await db.batch(replaceGuestsStatements(db, 'n1', [guest(999, 'gone')]) as [never]);
+    for (const id of ['n1', 'n2', 'n3']) await db.insert(schema.hosts).values({ id, name: `pve-${id}`, address: '192.0.2.9', createdAt: now, updatedAt: now });
+    await db.batch(replaceGuestsStatements(db, [{ nodeHostId: 'n1', guests: [guest(999, 'gone')] }, { nodeHostId: 'n3', guests: [guest(300)] }]) as [never]);
     const list = [...Array.from({ length: 30 }, (_, i) => guest(100 + i)), guest(100, 'duplicate')];
-    const statements = replaceGuestsStatements(db, 'n1', list, now);
-    expect(statements.length).toBe(1 + Math.ceil(30 / 8));
+    // the same VMIDs on another node are that node's
+    const statements = replaceGuestsStatements(db, [{ nodeHostId: 'n1', guests: list }, { nodeHostId: 'n2', guests: [guest(100), guest(101)] }], now);
+    expect(statements.length).toBe(2);
     await db.batch(statements as [never]);
     const rows = await db.select().from(schema.proxmoxGuests).where(eq(schema.proxmoxGuests.nodeHostId, 'n1'));
     expect(rows.length).toBe(30);
-    expect(rows.find((r) => r.vmid === 100)?.name).toBe('ct100');
+    expect(rows.find((r) => r.vmid === 100)).toMatchObject({ name: 'ct100', snapshots: true, reachable: true, seenAt: now });
     expect(rows.some((r) => r.vmid === 999)).toBe(false);
+    expect((await db.select().from(schema.proxmoxGuests).where(eq(schema.proxmoxGuests.nodeHostId, 'n2'))).map((r) => r.vmid).sort()).toEqual([100, 101]);
+    expect((await db.select().from(schema.proxmoxGuests).where(eq(schema.proxmoxGuests.nodeHostId, 'n3'))).map((r) => r.vmid)).toEqual([300]);
+    expect(replaceGuestsStatements(db, [])).toEqual([]);
     // deleting the node deletes its list
     await db.delete(schema.hosts).where(eq(schema.hosts.id, 'n1'));
-    expect((await db.select().from(schema.proxmoxGuests)).length).toBe(0);
+    expect((await db.select().from(schema.proxmoxGuests).where(eq(schema.proxmoxGuests.nodeHostId, 'n1'))).length).toBe(0);
   });
 });

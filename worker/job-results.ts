@@ -5,6 +5,7 @@ import type * as v from 'valibot';
 import { and, eq, getTableColumns, inArray, sql, type SQL } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
 import type { OperationResult, PackageUpdate, RelayError as RelayErrorSchema, Stack } from '../protocol/relay.ts';
+import type { ProxmoxGuest } from '../protocol/proxmox.ts';
 import { schema, type Db, type HostRow, type JobRow, type StackRow } from './db/index.ts';
 import { newId } from './lib/crypto.ts';
 import { scanDayOf, type ScanDay } from './trends.ts';
@@ -57,6 +58,8 @@ export interface Outcome {
   /** The host's pending updates, replacing its list (kept as data so that the statements for
    * many scans can be pooled: relay-apply.ts builds them). */
   updates?: PackageUpdate[];
+  /** A Proxmox VE node's guests, replacing its list (pooled like `updates`). */
+  guests?: ProxmoxGuest[];
   /** The scan's figures for its host's day (pooled like `updates`: relay-apply.ts writes the
    * days of a whole batch in two statements). */
   day?: ScanDay;

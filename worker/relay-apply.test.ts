@@ -415,6 +415,35 @@ describe("a batch's responses pooled: a few statements, whatever the batch's siz
     }
   });
 
+  it("a batch's guest lists cost the same statements for two PVE nodes as for eight", async () => {
+    const { id: relayId } = await createRelay('pool-guest-lists');
+    const db = openDb(testEnv.DB);
+    const pveProbe = { ...probeResult, proxmox: { product: 'pve' as const, version: '8.4.1' } };
+    const guest = (vmid: number) => ({ vmid, kind: 'qemu' as const, name: `vm${vmid}`, status: 'running', node: 'pve', snapshots: true, snapshotReason: null, reachable: true, reachReason: null, ostype: 'l26' });
+    /** Scans of n fresh PVE nodes, three guests each, applied as one batch: its size. */
+    const batchOf = async (n: number, prefix: string, net: number) => {
+      const now = Date.now();
+      const messages = [];
+      const nodes: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const hostId = newId();
+        nodes.push(hostId);
+        await db.insert(schema.hosts).values({ id: hostId, name: `${prefix}${i}`, address: `203.0.${net}.${i + 1}`, relayId, createdAt: now, updatedAt: now });
+        const id = newId();
+        await db.insert(schema.jobs).values({ id, kind: 'scan', hostId, relayId, status: 'dispatched', createdAt: now, dispatchedAt: now, deadlineAt: now + 60_000 });
+        messages.push({ type: 'response' as const, id, ok: true as const, result: scanWith({ probe: pveProbe, guests: [guest(100), guest(101 + i), guest(200)] }) });
+      }
+      const counted = countingD1(testEnv.DB);
+      expect((await applyRelayMessages(openDb(counted.d1), relayId, messages)).finished).toHaveLength(n);
+      for (const [i, node] of nodes.entries()) {
+        const rows = await db.select().from(schema.proxmoxGuests).where(eq(schema.proxmoxGuests.nodeHostId, node));
+        expect(rows.map((r) => r.vmid).sort()).toEqual([100, 101 + i, 200]);
+      }
+      return counted.batchSizes;
+    };
+    expect(await batchOf(8, 'many', 114)).toEqual(await batchOf(2, 'few', 115));
+  });
+
   it('stacks follow the reports of a batch in order: ids kept, the gone deleted, a single stack checked alone, a host without Docker left none', async () => {
     const { db, relayId, hosts, job } = await fleetBatch('stk', 4);
     const docker = hosts[0].id; // i = 0: Docker, three stacks

@@ -15,6 +15,8 @@ import { ACTIVE, LOG_CAP, finishStatements, outcomeOf, type Finish } from './job
 import { appendChunkStatement } from './job-log.ts';
 import { HOST_SET_RULES, replaceStacksStatements, replaceUpdatesStatements, updatesDigest, type HostSet, type JobHost, type StackReport } from './job-results.ts';
 import { pooledUpdates } from './lib/pooled-update.ts';
+import { replaceGuestsStatements } from './guest-results.ts';
+import type { ProxmoxGuest } from '../protocol/proxmox.ts';
 import { jsonValues } from './lib/json-rows.ts';
 import type { FinishedJob } from './job-hooks.ts';
 import type { PackageUpdate } from '../protocol/relay.ts';
@@ -95,6 +97,8 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
   /** Each host's new values, the batch's responses merged in order (a later one wins). */
   const hostSets = new Map<string, HostSet>();
   const stackReports: { hostId: string; report: StackReport }[] = [];
+  /** The last guest list per Proxmox VE node. */
+  const guestLists = new Map<string, ProxmoxGuest[]>();
   const finishes: Finish[] = [];
   /** Other writes of the responses, in order. */
   const writes: BatchItem<'sqlite'>[] = [];
@@ -158,6 +162,7 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
     }
     if (outcome.host) hostSets.set(job.hostId, { ...hostSets.get(job.hostId), ...outcome.host });
     if (outcome.stacks) stackReports.push({ hostId: job.hostId, report: outcome.stacks });
+    if (outcome.guests) guestLists.set(job.hostId, outcome.guests);
     writes.push(...outcome.writes);
     finishes.push({ id: job.id, status: outcome.status, fields: outcome.finish });
     responses.push({ jobId: job.id, hostId: outcome.host ? job.hostId : null, result: outcome.result });
@@ -179,7 +184,8 @@ export async function applyRelayMessages(db: Db, relayId: string, messages: Rela
     { rules: HOST_SET_RULES },
   );
   const finishing = finishStatements(db, finishes);
-  const all = [...pooled, ...hostUpdates, ...outputWrites, ...replaceStacksStatements(db, stackReports), ...writes, ...finishing];
+  const guestWrites = replaceGuestsStatements(db, [...guestLists].map(([nodeHostId, guests]) => ({ nodeHostId, guests })));
+  const all = [...pooled, ...hostUpdates, ...outputWrites, ...replaceStacksStatements(db, stackReports), ...guestWrites, ...writes, ...finishing];
 
   const finished: FinishedJob[] = [];
   if (all.length === 0) return { events, finished, refused };
