@@ -114,8 +114,9 @@ async function simFleet(n: number, pubKey: string, work: string) {
 
 async function main() {
   const work = mkdtempSync(join(tmpdir(), 'patchman-bench-dash-'));
-  const app = await startApp({ PATCHMAN_SKIP_BUILD: '1' });
+  // (the browser first: if it cannot start, no app is left running behind the error)
   const browser = await launchBrowser();
+  const app = await startApp({ PATCHMAN_SKIP_BUILD: '1' });
   let fleet: Awaited<ReturnType<typeof simFleet>> | null = null;
   try {
     const relay = await until(async () => (await app.api('/api/relays')).body.find((r: any) => r.connected && r.publicKey), 60_000, 'relay');

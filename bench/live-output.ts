@@ -57,8 +57,9 @@ async function main() {
   chmodSync(join(stub, 'apt-get'), 0o755);
   // (the host is this machine, which the relay refuses to change unless told otherwise; the
   // "upgrade" is the stub above)
-  const app = await startApp({ PATCHMAN_MONITOR_ONLY: 'none', ...(argv.includes('--skip-build') ? { PATCHMAN_SKIP_BUILD: '1' } : {}) });
+  // (the browser first: if it cannot start, no app is left running behind the error)
   const browser = await launchBrowser();
+  const app = await startApp({ PATCHMAN_MONITOR_ONLY: 'none', ...(argv.includes('--skip-build') ? { PATCHMAN_SKIP_BUILD: '1' } : {}) });
   let sshd: Awaited<ReturnType<typeof startSshd>> | undefined;
   const results: { round: number; idleBefore: number; loadBefore: string; n: number; p50: number; p95: number; max: number; latenciesMs: number[] }[] = [];
   try {

@@ -343,11 +343,12 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'patchman-scan-all-'));
   const started = new Date();
   log(`npm start${argv.includes('--skip-build') ? ' (PATCHMAN_SKIP_BUILD=1)' : ''}`);
+  // (the browser first: if it cannot start, no app is left running behind the error)
+  const browser = await launchBrowser();
   const app = await startApp(argv.includes('--skip-build') ? { PATCHMAN_SKIP_BUILD: '1' } : {});
   let fleet: Awaited<ReturnType<typeof simFleet>> | undefined;
   let relay: ChildProcess | undefined;
   const worker = new FakeWorker(CONCURRENCY);
-  const browser = await launchBrowser();
   const results: Round[] = [];
   let warmUp: { relayAlone: Round; app: Round } | undefined;
   try {
