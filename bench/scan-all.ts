@@ -113,6 +113,8 @@ interface Round {
   firstStartSeconds?: number;
   /** App rounds: what the live feed (the dashboard's) carried during the round. */
   liveFeed?: { frames: number; kB: number; events: Record<string, number> };
+  /** Commands the simulated fleet ran in the round, by kind (the same work on both sides). */
+  simCommands?: Record<string, number>;
   /** The docker scans that followed (Docker hosts), and how many of them failed. */
   dockerScans: number;
   dockerFailed: number;
@@ -132,6 +134,23 @@ interface Round {
   /** How busy the machine was in each 250 ms of the round, 0–9 (9: both cores full). */
   busyTimeline: string;
 }
+
+/** The commands the simulated fleet has run so far, by kind (sim/fleet.ts writes them on SIGUSR2). */
+async function simCounts(pid: number, work: string): Promise<Record<string, number>> {
+  const file = join(work, 'sim-state', 'counts.json');
+  rmSync(file, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  for (const end = Date.now() + 5000; Date.now() < end; await sleep(20)) {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      // not written (or not whole) yet
+    }
+  }
+  throw new Error('the simulated fleet did not write its command counts');
+}
+const countsSince = (a: Record<string, number>, b: Record<string, number>) =>
+  Object.fromEntries(Object.keys(b).filter((k) => b[k] !== (a[k] ?? 0)).sort().map((k) => [k, b[k] - (a[k] ?? 0)]));
 
 async function simFleet(keys: string[], work: string) {
   const out = join(work, 'sim.json');
@@ -393,6 +412,13 @@ async function main(): Promise<void> {
       log('dashboard open in chromium');
     }
     const live = await liveFinishes(app);
+    /** A round, with the commands the fleet ran in it. */
+    const counted = async (run: () => Promise<Round>) => {
+      const before = await simCounts(fleet!.pid, work);
+      const r = await run();
+      r.simCommands = countsSince(before, await simCounts(fleet!.pid, work));
+      return r;
+    };
     // Round 0, apart: the first scan of the fleet. Three processes do their first work in it
     // — the simulated fleet (about 1.4 CPU-s more than in its later rounds, whoever scans it)
     // and each relay (up to 2 CPU-s more: Node's JIT) — on top of the app's own first writes
@@ -400,11 +426,11 @@ async function main(): Promise<void> {
     // first (it pays the fleet's warm-up), then the app's first "Scan all". The timed rounds
     // that follow compare the two doing the same work warm: a fleet's scans after its first.
     warmUp = {
-      relayAlone: await relayAloneRound(app, worker, relay.pid!, fleet.pid, fleet.hosts, 0),
-      app: await appRound(app, live, fleet.pid, 0),
+      relayAlone: await counted(() => relayAloneRound(app, worker, relay!.pid!, fleet!.pid, fleet!.hosts, 0)),
+      app: await counted(() => appRound(app, live, fleet!.pid, 0)),
     };
     for (let round = 1; round <= rounds; round++) {
-      const steps = [() => appRound(app, live, fleet!.pid, round), () => relayAloneRound(app, worker, relay!.pid!, fleet!.pid, fleet!.hosts, round)];
+      const steps = [() => counted(() => appRound(app, live, fleet!.pid, round)), () => counted(() => relayAloneRound(app, worker, relay!.pid!, fleet!.pid, fleet!.hosts, round))];
       if (round % 2 === 0) steps.reverse();
       for (const step of steps) results.push(await step());
     }
@@ -435,6 +461,10 @@ async function main(): Promise<void> {
     );
   }
   console.log(`\nratio app / relay alone per round (1–${rounds}): ${pairs.map((p) => p.ratio.toFixed(2)).join(', ')}; median ${median(pairs.map((p) => p.ratio)).toFixed(2)}`);
+  const same = (a: Round, b: Round) => JSON.stringify(a.simCommands) === JSON.stringify(b.simCommands);
+  const paired = results.filter((r) => r.kind === 'app').map((a) => [a, results.find((b) => b.kind === 'relay-alone' && b.round === a.round)!] as const);
+  const commands = Object.values(results[0]?.simCommands ?? {}).reduce((n, c) => n + c, 0);
+  console.log(`the simulated fleet ran the same ${commands} commands on both sides of every round: ${paired.every(([a, b]) => same(a, b)) ? 'yes' : 'NO (see simCommands)'}`);
   // round 0: each side's first work (see main()), the relay alone having gone first
   if (warmUp) console.log(`first scan of the fleet (round 0, apart): app ${warmUp.app.wallSeconds.toFixed(2)} s, relay alone ${warmUp.relayAlone.wallSeconds.toFixed(2)} s (${(warmUp.app.wallSeconds / warmUp.relayAlone.wallSeconds).toFixed(2)}×)`);
   console.log(`machine: ${machine}\nwritten to ${outFile}`);

@@ -287,6 +287,10 @@ async function cli(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // SIGUSR2: the commands run so far, by kind, into <state>/counts.json (bench:scan-all checks
+  // that both sides of a comparison asked the fleet for the same work)
+  const stateDir = one('state') ?? join(root, '.patchman', 'sim');
+  process.on('SIGUSR2', () => writeFileSync(join(stateDir, 'counts.json'), JSON.stringify(fleet.counts) + '\n'));
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
