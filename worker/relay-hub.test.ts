@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { runInDurableObject } from 'cloudflare:test';
 import { api, countingD1, createRelay, FakeRelay, testEnv, until } from './test/helpers.ts';
 import { scanResult } from './test/fixtures.ts';
-import { relayHub, type RelayHub } from './relay-hub.ts';
+import { APPLY_QUIET_MS, relayHub, type RelayHub } from './relay-hub.ts';
+import { GATHER_MS } from '../relay/outbox.ts';
 import { openDb, schema } from './db/index.ts';
 import { newId } from './lib/crypto.ts';
 
@@ -48,6 +49,11 @@ async function liveSocket() {
 }
 
 describe('RelayHub: a stream of answers', { timeout: 60_000 }, () => {
+  it("reads a relay's gathered frames as one stream: they come closer together than the pause that ends a batch", () => {
+    // (with a margin for timers firing late on a busy relay)
+    expect(APPLY_QUIET_MS).toBeGreaterThanOrEqual(GATHER_MS * 1.5);
+  });
+
   it("a job's output goes through at once, taking the answers held with it; answers alone wait for the window", async () => {
     const { id: relayId, token } = await createRelay('window');
     const relay = await FakeRelay.connect(token);

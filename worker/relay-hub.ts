@@ -51,10 +51,10 @@ const LIVE_FLUSH_MS = 40;
 export const APPLY_WINDOW_MS = 500;
 
 /** …but a stream that pauses this long is applied without waiting for the rest of the window:
- * a lone response goes within this, and so do the last answers of a "Scan all". Longer than
- * the relay's own gathering (relay/outbox.ts GATHER_MS, 20 ms), whose frames come that far
- * apart under a stream. */
-export const APPLY_QUIET_MS = 45;
+ * the last answers of a "Scan all" go within this (a lone response after a quiet spell goes at
+ * once). Longer than the relay's own gathering (relay/outbox.ts GATHER_MS, 50 ms), whose
+ * frames come that far apart under a stream. */
+export const APPLY_QUIET_MS = 80;
 
 type Attachment = SocketState;
 
