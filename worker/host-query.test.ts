@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { api, createRelay, testEnv } from './test/helpers.ts';
 import { openDb, schema } from './db/index.ts';
+import { HostListItem } from '../protocol/host-query.ts';
 
 type Row = Omit<typeof schema.hosts.$inferInsert, 'createdAt' | 'updatedAt'>;
 
@@ -33,6 +34,18 @@ describe('GET /api/hosts: paging, search, sort, facets', () => {
   let relays: { alpha: string; beta: string };
   beforeEach(async () => {
     relays = await seed();
+  });
+
+  it("a page's rows are the list's fields, read from the list's columns: the same values as the whole host has", async () => {
+    const page = await get('/api/hosts?limit=50');
+    const whole = await get('/api/hosts');
+    const fields = Object.keys(HostListItem.entries).sort();
+    for (const row of page.body.hosts) {
+      expect(Object.keys(row).sort()).toEqual(fields);
+      const full = whole.body.find((h: any) => h.id === row.id);
+      expect(row).toEqual(Object.fromEntries(fields.map((k) => [k, full[k]])));
+    }
+    expect(page.body.hosts).toHaveLength(6);
   });
 
   it('without limit answers the whole array of full hosts, as before', async () => {

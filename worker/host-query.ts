@@ -2,10 +2,10 @@
 // (`GET /api/hosts`, `/api/hosts/groups`, `/api/hosts/ids`). The search follows the
 // dashboard's own (web/src/lib/hostlist.ts): every term must occur somewhere in the host.
 import { and, asc, desc, eq, isNotNull, isNull, sql, type SQL } from 'drizzle-orm';
-import { HostListItem, type HostGroup, type HostGroupKey, type HostListQuery, type HostMatchQuery, type HostSortKey } from '../protocol/host-query.ts';
+import { type HostListItem, type HostGroup, type HostGroupKey, type HostListQuery, type HostMatchQuery, type HostSortKey } from '../protocol/host-query.ts';
 import { HOST_SORT_DEFAULT_DIR } from '../protocol/host-list-keys.ts';
-import { schema, type Db, type HostRow } from './db/index.ts';
-import { hostJson } from './lib/serialize.ts';
+import { schema, type Db } from './db/index.ts';
+import { HOST_LIST_COLUMNS, hostListJson, type HostListRow } from './lib/serialize.ts';
 import { filterCondition } from './hosts.ts';
 
 const { hosts, relays } = schema;
@@ -73,12 +73,6 @@ function orderBy(key: HostSortKey = 'name', dir = HOST_SORT_DEFAULT_DIR[key]): S
   return [...sortTerms(key).map((t) => by(t)), asc(byName), asc(hosts.id)];
 }
 
-/** A list row: what the dashboard's host list shows — the fields the schema picks from a host. */
-const LIST_FIELDS = Object.keys(HostListItem.entries) as (keyof HostListItem)[];
-export function hostListItem(row: HostRow): HostListItem {
-  const h = hostJson(row);
-  return Object.fromEntries(LIST_FIELDS.map((k) => [k, h[k]])) as HostListItem;
-}
 
 /** Every matching host in order (the answer without paging), as a query for a D1 batch. */
 export function hostListQuery(db: Db, q: HostListQuery) {
@@ -92,7 +86,7 @@ export function hostPageQueries(db: Db, q: HostListQuery & { limit: number }) {
   return [
     db.select({ total: sql<number>`count(*)` }).from(hosts).where(where),
     db
-      .select()
+      .select(HOST_LIST_COLUMNS)
       .from(hosts)
       .where(where)
       .orderBy(...orderBy(q.sort, q.dir))
@@ -102,8 +96,8 @@ export function hostPageQueries(db: Db, q: HostListQuery & { limit: number }) {
 }
 
 /** The page hostPageQueries read: light rows and the total. */
-export function hostPage([[{ total }], rows]: [{ total: number }[], HostRow[]]): { hosts: HostListItem[]; total: number } {
-  return { hosts: rows.map(hostListItem), total };
+export function hostPage([[{ total }], rows]: [{ total: number }[], HostListRow[]]): { hosts: HostListItem[]; total: number } {
+  return { hosts: rows.map(hostListJson), total };
 }
 
 /** Every matching id, in name order. */
