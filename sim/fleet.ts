@@ -269,10 +269,11 @@ async function cli(argv: string[]): Promise<void> {
   }
   const profiles = one('profiles')?.split(',') as ProfileName[] | undefined;
   for (const p of profiles ?? []) if (!PROFILES[p]) throw new Error(`unknown profile ${p}`);
+  const stateDir = one('state') ?? join(root, '.patchman', 'sim');
   const fleet = await startFleet({
     hosts: mixedFleet(num('count', 12), { profiles, offline: num('offline', 0) }),
     authorizedKeys: keys,
-    stateDir: one('state') ?? join(root, '.patchman', 'sim'),
+    stateDir,
     baseAddress: one('base'),
     port: num('port', 0),
     latency: { commandMs: num('latency', 0), jitterMs: num('jitter', 0) },
@@ -289,7 +290,6 @@ async function cli(argv: string[]): Promise<void> {
   process.on('SIGTERM', stop);
   // SIGUSR2: the commands run so far, by kind, into <state>/counts.json (bench:scan-all checks
   // that both sides of a comparison asked the fleet for the same work)
-  const stateDir = one('state') ?? join(root, '.patchman', 'sim');
   process.on('SIGUSR2', () => writeFileSync(join(stateDir, 'counts.json'), JSON.stringify(fleet.counts) + '\n'));
 }
 

@@ -88,7 +88,7 @@ export async function startScans(env: Env, db: Db, targets: ScanTarget[], reques
   const relays = [...new Set(created.map((j) => j.relayId).filter((r): r is string => r !== null))];
   const dispatched = await Promise.allSettled(relays.map((r) => relayHub(env, r).dispatch()));
   // (a hub that dispatched something took every queued job of its relay: ours among them)
-  const unsure = new Set(relays.filter((_, i) => dispatched[i].status === 'rejected' || (dispatched[i] as PromiseFulfilledResult<number>).value === 0));
+  const unsure = new Set(relays.filter((_, i) => { const d = dispatched[i]; return d.status === 'rejected' || d.value === 0; }));
   const maybeQueued = created.filter((j) => j.relayId !== null && unsure.has(j.relayId)).map((j) => j.id);
   if (maybeQueued.length) {
     const still = await db.select().from(jobs).where(and(inArray(jobs.id, jsonValues(maybeQueued)), eq(jobs.status, 'queued')));

@@ -175,8 +175,8 @@ export const RESUMABLE_KINDS = where((s) => s.reconnect === 'resumable');
 
 /** The host columns a request needs: dispatch reads these, not whole host rows (each of the
  * 1,000 a "Scan all" hands out was ~40 columns through D1). */
-const h = schema.hosts;
-export const REQUEST_TARGET_COLUMNS = { id: h.id, address: h.address, port: h.port, user: h.user, guestOf: h.guestOf, guestKind: h.guestKind, guestVmid: h.guestVmid };
+const { hosts } = schema;
+export const REQUEST_TARGET_COLUMNS = { id: hosts.id, address: hosts.address, port: hosts.port, user: hosts.user, guestOf: hosts.guestOf, guestKind: hosts.guestKind, guestVmid: hosts.guestVmid };
 export type RequestTarget = Pick<HostRow, keyof typeof REQUEST_TARGET_COLUMNS>;
 
 /** The request a job sends to its relay. */

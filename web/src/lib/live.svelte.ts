@@ -621,7 +621,7 @@ class LiveStore {
   /** The least time between two batches of socket events now (EVENT_FLUSH_MIN_GAP_MS, or
    * CALM_FLUSH_MIN_GAP_MS in a fleet-wide scan). */
   get eventGapMs(): number {
-    return this.#scanning.size > CALM_SCANS_ABOVE ? CALM_FLUSH_MIN_GAP_MS : EVENT_FLUSH_MIN_GAP_MS;
+    return this.calmScans ? CALM_FLUSH_MIN_GAP_MS : EVENT_FLUSH_MIN_GAP_MS;
   }
 
   /** The host's upgrade or reboot that is queued or running, if any. */
